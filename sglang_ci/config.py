@@ -428,7 +428,7 @@ def _axis_values(entry: Table, suite: Suite) -> dict[str, object]:
         if not items:
             entry.fail("an empty array gives no jobs", axis_name)
         for item in items:
-            if not (type(item) is axis.kind):
+            if type(item) is not axis.kind:
                 entry.fail(
                     f"expected {type_name(axis.kind)} (or an array of them), got {kind_name(item)}",
                     axis_name,

@@ -1,0 +1,53 @@
+"""Nox sessions: the runner's own checks, and one session per job of stages.toml.
+
+nox -l                                         every session
+nox -s "spec(model='gemma4-31b', topk=3)"      one CI job, exactly as CI runs it
+nox -t base-b                                  every job of a stage
+nox -s "<job>" -- --dry-run | --engine stub    show the plan | rehearse without GPUs
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))  # the runner's own package, importable without installing
+
+from sglang_ci.config import load_config  # noqa: E402
+from sglang_ci.errors import ConfigError  # noqa: E402
+from sglang_ci.nox_sessions import register_job_sessions, register_stage_sessions  # noqa: E402
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The runner's own tests (pytest, strict markers, warnings as errors)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format) and mypy (strict)."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+try:
+    _config = load_config(None, os.environ, ROOT)
+except ConfigError as error:
+    # One line and exit 2, as the CLI does: a traceback here would bury the key path.
+    print(f"sglang-ci: error: {error}", file=sys.stderr)
+    sys.exit(error.return_code)
+
+register_job_sessions(_config)
+register_stage_sessions(_config)

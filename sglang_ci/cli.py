@@ -1,0 +1,145 @@
+"""``python -m sglang_ci``: validate the config, list the jobs, show or run one job.
+
+Each command is a small function returning an exit code; ``__main__`` alone exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sglang_ci.config import Config, Job, load_config
+from sglang_ci.errors import NotAvailableYetError
+from sglang_ci.gpus import require_gpus, visible_gpus
+from sglang_ci.plan import render_plan, render_stage_plan
+
+ENGINES = ("sglang", "stub")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sglang_ci",
+        description="CI matrix runner for SGLang's GPU end-to-end tests, driven by stages.toml.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--config",
+            metavar="PATH",
+            help="stages.toml to read (default: $SGLANG_CI_CONFIG, else ./stages.toml)",
+        )
+        return sub
+
+    command("validate", "check stages.toml and print a one-line summary")
+    listing = command("list", "one row per job: session, stage, GPUs, est time, thresholds")
+    listing.add_argument("--stage", help="only this stage's jobs")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    plan = command("plan", "the dry run of every job of a stage")
+    plan.add_argument("--stage", required=True)
+    plan.add_argument("--engine", choices=ENGINES, default="sglang")
+    job = command("job", "run one job (or show its dry run)")
+    add_job_options(job)
+    return parser
+
+
+def add_job_options(parser: argparse.ArgumentParser) -> None:
+    """Options of one job; also what ``nox -s "<session>" -- ...`` accepts after ``--``."""
+    parser.add_argument("job_id", metavar="JOB", help="the job's session id, as `list` shows it")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved commands, env, endpoints and eval plan; start nothing",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="sglang",
+        help="sglang (default, needs GPUs) or stub (the protocol stand-in, for rehearsals)",
+    )
+
+
+def run(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    config = load_config(args.config, os.environ, Path.cwd())
+    if args.command == "validate":
+        return cmd_validate(config)
+    if args.command == "list":
+        return cmd_list(config, args.stage, as_json=args.json)
+    if args.command == "plan":
+        return cmd_plan(config, args.stage, args.engine)
+    return cmd_job(config, config.find_job(args.job_id), dry_run=args.dry_run, engine=args.engine)
+
+
+def cmd_validate(config: Config) -> int:
+    print(
+        f"{config.source.name}: valid: {len(config.stages)} stages, {len(config.models)} models,"
+        f" {len(config.suites)} suites, {len(config.jobs)} jobs"
+    )
+    return 0
+
+
+def job_row(job: Job) -> dict[str, object]:
+    return {
+        "session": job.id,
+        "stage": job.stage,
+        "gpus": job.gpus,
+        "est_time": job.est_time,
+        "thresholds": dict(job.thresholds),
+    }
+
+
+def cmd_list(config: Config, stage: str | None, *, as_json: bool) -> int:
+    jobs = config.stage_jobs(stage) if stage else list(config.jobs.values())
+    rows = [job_row(job) for job in jobs]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [("SESSION", "STAGE", "GPUS", "EST", "THRESHOLDS")] + [
+        (
+            str(row["session"]),
+            str(row["stage"]),
+            str(row["gpus"]),
+            f"{job.est_time:g}s",
+            ", ".join(f"{name} {value:g}" for name, value in job.thresholds),
+        )
+        for row, job in zip(rows, jobs, strict=True)
+    ]
+    widths = [max(len(line[col]) for line in table) for col in range(len(table[0]))]
+    for line in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def cmd_plan(config: Config, stage: str, engine: str) -> int:
+    print(render_stage_plan(config, stage, engine))
+    return 0
+
+
+def cmd_job(config: Config, job: Job, *, dry_run: bool, engine: str) -> int:
+    if dry_run:
+        print(render_plan(job, config.stages[job.stage], engine))
+        return 0
+    if engine == "sglang":
+        require_gpus(job.id, job.gpus, visible_gpus(os.environ))
+    raise NotAvailableYetError(
+        f"{job.id}: this version of sglang-ci resolves and validates jobs but has no launcher"
+        " yet; use --dry-run to see exactly what the job will run"
+    )
+
+
+def main_exit_code(argv: Sequence[str] | None = None) -> int:
+    from sglang_ci.errors import FatalError
+
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except FatalError as error:
+        print(f"sglang-ci: error: {error}", file=sys.stderr)
+        return error.return_code

@@ -1,0 +1,58 @@
+"""The exact command lines of a job's servers and router.
+
+One builder serves both the dry run and the launcher, so the plan a person reads is the
+command that runs. The stub engine swaps only the module that serves; every argument
+SGLang would get, the stub gets too.
+"""
+
+from __future__ import annotations
+
+from sglang_ci.deployment import Deployment, Server
+from sglang_ci.server_args import to_argv
+
+HOST = "127.0.0.1"
+
+ENGINE_MODULES = {
+    "sglang": "sglang.launch_server",
+    "stub": "sglang_ci.stub",
+}
+ROUTER_MODULE = "sglang_router.launch_router"
+
+Port = int | str  # a number when launching, a placeholder such as "PORT" in a dry run
+
+
+def server_command(
+    python: str,
+    engine: str,
+    deployment: Deployment,
+    server: Server,
+    port: Port,
+    bootstrap_port: Port | None = None,
+) -> list[str]:
+    argv = [python, "-m", ENGINE_MODULES[engine], "--model-path", deployment.model_path]
+    if deployment.disaggregated:
+        argv += ["--disaggregation-mode", server.role]
+        if server.role == "prefill" and bootstrap_port is not None:
+            argv += ["--disaggregation-bootstrap-port", str(bootstrap_port)]
+    argv += to_argv(server.args)
+    argv += ["--host", HOST, "--port", str(port)]
+    return argv
+
+
+def router_command(
+    python: str,
+    prefill_url: str,
+    bootstrap_port: Port,
+    decode_url: str,
+    port: Port,
+) -> list[str]:
+    return [
+        python, "-m", ROUTER_MODULE, "--pd-disaggregation",
+        "--prefill", prefill_url, str(bootstrap_port),
+        "--decode", decode_url,
+        "--host", HOST, "--port", str(port),
+    ]  # fmt: skip
+
+
+def url(port: Port) -> str:
+    return f"http://{HOST}:{port}"

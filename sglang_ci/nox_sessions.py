@@ -1,0 +1,109 @@
+"""Nox sessions generated from stages.toml: one session per suite, one parameter per job.
+
+Kept apart from the noxfile so the noxfile stays a few lines and so this code is typed
+and tested like the rest. Imported only inside nox (it imports nox).
+
+Job sessions run in the current environment (``venv_backend="none"``): on a GPU runner
+that is where SGLang is installed, and a per-job virtualenv would reinstall it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import nox
+
+from sglang_ci.config import Config, Job
+from sglang_ci.errors import FatalError
+from sglang_ci.gpus import require_gpus, visible_gpus
+from sglang_ci.matrix import call_args
+from sglang_ci.plan import render_plan, render_stage_plan
+
+
+class _SessionArgs(argparse.ArgumentParser):
+    """argparse that reports a bad ``-- ...`` argument instead of exiting nox."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise FatalError(f"bad session arguments after '--': {message}")
+
+
+def job_options(posargs: Sequence[str]) -> argparse.Namespace:
+    parser = _SessionArgs(prog='nox -s "<job session>" --', add_help=False)
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--engine", choices=("sglang", "stub"), default="sglang")
+    return parser.parse_args(list(posargs))
+
+
+def job_tags(job: Job) -> list[str]:
+    # The stage selects a CI job's worth of sessions (`nox -t base-b`); the suite and the
+    # model alias select across stages (`nox -t spec`, `nox -t gemma4-31b`).
+    return [job.stage, job.suite.name, job.model.alias]
+
+
+def run_job(session: nox.Session, config: Config, job: Job) -> None:
+    try:
+        options = job_options(session.posargs)
+        if options.dry_run:
+            print(render_plan(job, config.stages[job.stage], options.engine))
+            return
+        if options.engine == "sglang":
+            # Checked here, before any subprocess, so a GPU-less box fails at once.
+            require_gpus(job.id, job.gpus, visible_gpus(os.environ))
+    except FatalError as error:
+        session.error(str(error))
+    session.run(
+        "python", "-m", "sglang_ci", "job", job.id, "--config", str(config.source),
+        *session.posargs,
+        external=True,
+    )  # fmt: skip
+
+
+def _job_session(config: Config) -> Callable[..., None]:
+    def session_body(session: nox.Session, **_axes: object) -> None:
+        run_job(session, config, config.find_job(session.name))
+
+    return session_body
+
+
+def register_job_sessions(config: Config) -> None:
+    by_suite: dict[str, list[Job]] = {}
+    for job in config.jobs.values():
+        by_suite.setdefault(job.suite.name, []).append(job)
+    for suite_name, jobs in by_suite.items():
+        suite = config.suites[suite_name]
+        body = _job_session(config)
+        body.__doc__ = suite.description or f"the {suite_name} suite"
+        params = [
+            nox.param(
+                *(dict(job.params).get(axis) for axis in suite.axes),
+                id=call_args(job.params),
+                tags=job_tags(job),
+            )
+            for job in jobs
+        ]
+        parametrized = nox.parametrize(list(suite.axes), params)(body)
+        # default=False: a bare `nox` runs the runner's own checks, never a GPU job.
+        nox.session(name=suite_name, venv_backend="none", default=False)(parametrized)
+
+
+def register_stage_sessions(config: Config) -> None:
+    def stage(session: nox.Session, name: str) -> None:
+        """Every job of one CI stage, in order (add -- --dry-run to see the plan)."""
+        try:
+            options = job_options(session.posargs)
+        except FatalError as error:
+            session.error(str(error))
+        if options.dry_run:
+            print(render_stage_plan(config, name, options.engine))
+            return
+        for job_id in config.stages[name].jobs:
+            run_job(session, config, config.find_job(job_id))
+
+    # No stage tag here: `nox -t base-b` must select the jobs once, not again via this session.
+    params = [nox.param(name, id=f"name={name!r}") for name in config.stages]
+    nox.session(name="stage", venv_backend="none", default=False)(
+        nox.parametrize("name", params)(stage)
+    )

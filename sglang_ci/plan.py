@@ -1,0 +1,99 @@
+"""The dry run: everything a job would do, resolved, without starting anything.
+
+A contributor reads this to reproduce a CI job by hand, and a maintainer to review a
+stages.toml change: the exact commands, the environment added to each, the endpoints
+polled and checked, and the eval with its pass condition.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from sglang_ci.checks import CHECKS
+from sglang_ci.commands import router_command, server_command, url
+from sglang_ci.config import Config, Job, Stage
+from sglang_ci.server_args import lookup
+
+READY_POLL_S = 0.25
+
+
+def server_info_expectations(job: Job) -> list[str]:
+    """What /server_info must report for the job's ``verify`` flags, per server."""
+    lines = []
+    for server in job.deployment.servers:
+        expected = []
+        for flag in job.suite.verify:
+            key = flag.replace("-", "_")
+            value = lookup(server.args, flag)
+            if value is None or value is False:
+                expected.append(f"{key} is false or unset")
+            else:
+                expected.append(f"{key} == {value!r}")
+        if expected:
+            prefix = f"{server.role}: " if job.deployment.disaggregated else ""
+            lines.append(prefix + ", ".join(expected))
+    return lines
+
+
+def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> str:
+    deployment = job.deployment
+    out = [
+        f"{job.id}",
+        f"  stage {stage.name} (runner {stage.runner}), {job.gpus} GPU(s), est {job.est_time:g} s,"
+        f" engine {engine}" + (" (protocol stand-in, not a model)" if engine == "stub" else ""),
+        "",
+        "launch:",
+    ]
+    ports = {server.role: f"{server.role.upper()}_PORT" for server in deployment.servers}
+    for server in deployment.servers:
+        command = server_command(
+            python, engine, deployment, server, ports[server.role], "BOOTSTRAP_PORT"
+        )
+        out.append(f"  [{server.role}, {server.gpu_span_text()}]")
+        out.append(f"  {shlex.join(command)}")
+        env = " ".join(f"{key}={shlex.quote(value)}" for key, value in server.env)
+        out.append(f"    env added: {env or '(none)'}")
+    if deployment.disaggregated:
+        router = router_command(
+            python, url(ports["prefill"]), "BOOTSTRAP_PORT", url(ports["decode"]), "ROUTER_PORT"
+        )
+        out += ["  [router]", f"  {shlex.join(router)}"]
+    out.append("  (*_PORT: free ports picked at launch, so that parallel jobs never collide)")
+
+    out += ["", "ready when:"]
+    for server in deployment.servers:
+        out.append(
+            f"  {server.role}: GET /health_generate answers 200 (polled every {READY_POLL_S} s)"
+        )
+    if deployment.disaggregated:
+        out.append("  router: GET /health answers 200")
+
+    out += ["", "checks:", "  POST /flush_cache (retried while it answers 400)"]
+    for line in server_info_expectations(job):
+        out.append(f"  GET /server_info: {line}")
+
+    out += ["", "pass when:"]
+    for check, threshold in job.thresholds:
+        spec = CHECKS[check]
+        options = job.eval if check == job.suite.score else None
+        via = ", ".join(spec.endpoints)
+        target = "router" if deployment.disaggregated else "server"
+        out.append(f"  {spec.describe(threshold, options)}  [{via} on the {target}]")
+
+    out += [
+        "",
+        "teardown: SIGTERM to each process group, SIGKILL after the grace period, then wait"
+        " until every process is reaped and every port is free"
+        + (" and NVML shows the GPUs released" if engine == "sglang" else ""),
+    ]
+    return "\n".join(out)
+
+
+def render_stage_plan(config: Config, stage_name: str, engine: str) -> str:
+    jobs = config.stage_jobs(stage_name)
+    stage = config.stages[stage_name]
+    header = (
+        f"stage {stage.name}: {len(jobs)} jobs on runner {stage.runner} ({stage.gpus} GPUs),"
+        f" timeout {stage.timeout_minutes} min, est total {sum(j.est_time for j in jobs):g} s"
+    )
+    return "\n\n".join([header, *(render_plan(job, stage, engine) for job in jobs)])
