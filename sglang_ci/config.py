@@ -272,7 +272,6 @@ def _arg_value(table: Table, where: str, flag: str, value: object) -> ArgValue:
         f"expected true/false, a number, a string or an array of them, got {kind_name(value)}",
         where,
     )
-    raise AssertionError  # fail() raised
 
 
 # ---------------------------------------------------------------- suites
@@ -334,7 +333,6 @@ def _read_eval(
         return base or defaults
     if defaults is None:
         table.fail("only a suite with a score (an eval) takes eval options", "eval")
-        raise AssertionError
     start = base or defaults
     options = table.child("eval", allowed=_EVAL_KEYS)
     return EvalOptions(
@@ -495,7 +493,6 @@ def _build_job(
     est_time = entry.positive("est-time", float) if "est-time" in entry else suite.est_time
     if est_time is None:
         entry.fail(f"{job_id} has no est-time (seconds): set est-time on the job or its suite")
-        raise AssertionError
 
     deployment = _deploy(entry, model, params, where, job_id)
     return Job(

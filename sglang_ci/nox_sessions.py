@@ -26,21 +26,26 @@ from sglang_ci.plan import render_plan, render_stage_plan
 class _SessionArgs(argparse.ArgumentParser):
     """argparse that reports a bad ``-- ...`` argument instead of exiting nox."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         raise FatalError(f"bad session arguments after '--': {message}")
 
 
 def job_options(posargs: Sequence[str]) -> argparse.Namespace:
-    parser = _SessionArgs(prog='nox -s "<job session>" --', add_help=False)
+    parser = _SessionArgs(prog='nox -s "<job session>" --', add_help=False, allow_abbrev=False)
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--engine", choices=("sglang", "stub"), default="sglang")
     return parser.parse_args(list(posargs))
 
 
+# Every job session carries this tag: `nox -l --json` lists only selected sessions, and
+# job sessions are not selected by default, so `nox -l --json -t matrix` is the whole matrix.
+MATRIX_TAG = "matrix"
+
+
 def job_tags(job: Job) -> list[str]:
     # The stage selects a CI job's worth of sessions (`nox -t base-b`); the suite and the
     # model alias select across stages (`nox -t spec`, `nox -t gemma4-31b`).
-    return [job.stage, job.suite.name, job.model.alias]
+    return [job.stage, job.suite.name, job.model.alias, MATRIX_TAG]
 
 
 def run_job(session: nox.Session, config: Config, job: Job) -> None:

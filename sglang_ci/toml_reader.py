@@ -11,7 +11,7 @@ import difflib
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from sglang_ci.errors import ConfigError
 
@@ -96,7 +96,7 @@ class Table:
             if key not in data:
                 self.fail(f"missing required key '{key}'")
 
-    def fail(self, message: str, key: str | int | None = None) -> None:
+    def fail(self, message: str, key: str | int | None = None) -> NoReturn:
         where = self.path if key is None else join_path(self.path, key)
         raise ConfigError(f"{self.source}: {where}: {message}")
 

@@ -1,0 +1,79 @@
+"""The CLI: exit codes and one-line errors, in process and as a real process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import tomlkit
+
+from sglang_ci.cli import main_exit_code
+
+from .conftest import ROOT, ConfigEdit, run_python
+
+
+def test_validate(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main_exit_code(["validate", "--config", str(ROOT / "stages.toml")]) == 0
+    assert capsys.readouterr().out.startswith("stages.toml: valid: 4 stages")
+
+
+def test_list_one_row_per_job(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main_exit_code(["list", "--config", str(ROOT / "stages.toml"), "--stage", "base-b"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split() == ["SESSION", "STAGE", "GPUS", "EST", "THRESHOLDS"]
+    assert [row.split("  ")[0] for row in rows] == [
+        "spec(model='gemma4-e4b-frozen-kv', topk=1)",
+        "spec(model='gemma4-e4b-frozen-kv', topk=3)",
+    ]
+    assert "150s" in rows[0] and "gsm8k 0.65" in rows[0]
+
+
+def test_unknown_job_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main_exit_code(
+        [
+            "job",
+            "spec(model='gemma4-31b', topk=4)",
+            "--dry-run",
+            "--config",
+            str(ROOT / "stages.toml"),
+        ]
+    )
+    assert code == 2
+    assert "Perhaps you meant 'spec(model='gemma4-31b', topk=3)'?" in capsys.readouterr().err
+
+
+def test_gpu_job_without_gpus_fails_with_the_count(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    code = main_exit_code(
+        ["job", "spec(model='gemma4-31b', topk=3)", "--config", str(ROOT / "stages.toml")]
+    )
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "needs 2 GPUs but 0 are visible" in err and "--engine stub" in err
+
+
+@pytest.mark.real_process
+def test_seed_004_mistake_exits_2_with_one_line(
+    write_config: Callable[[ConfigEdit], Path],
+) -> None:
+    def edit(doc: tomlkit.TOMLDocument) -> None:
+        del doc["models"]["dsv4-flash"]["args"]["enable-dp-attention"]
+        del doc["models"]["dsv4-flash"]["roles"]["decode"]["args"]
+
+    path = write_config(edit)
+    result = run_python("-m", "sglang_ci", "validate", "--config", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert "disagg(model='dsv4-flash') needs 32 GPUs" in line
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.real_process
+def test_dry_run_as_a_process() -> None:
+    result = run_python("-m", "sglang_ci", "job", "spec(model='gemma4-31b', topk=3)", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "--speculative-eagle-topk 3" in result.stdout

@@ -1,0 +1,96 @@
+"""The generated nox sessions, through real nox processes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomlkit
+
+from sglang_ci.config import load_config
+
+from .conftest import ROOT, ConfigEdit, run_python
+
+pytestmark = pytest.mark.real_process
+
+
+def nox(*args: str, env: dict[str, str] | None = None) -> Any:
+    return run_python("-m", "nox", "-f", str(ROOT / "noxfile.py"), *args, env=env)
+
+
+def listed(*args: str) -> list[dict[str, Any]]:
+    result = nox("-l", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    sessions: list[dict[str, Any]] = json.loads(result.stdout)
+    return sessions
+
+
+def test_every_job_is_a_session_with_its_stage_tag() -> None:
+    config = load_config(None, {}, ROOT)
+    sessions = {entry["session"]: entry for entry in listed("-t", "matrix")}
+    assert len(sessions) == len(config.jobs)
+    for job in config.jobs.values():
+        assert job.id in sessions, job.id
+        assert job.stage in sessions[job.id]["tags"]
+    assert "spec(model='llama-standalone', topk=2, backend='triton')" not in sessions
+    assert sessions["spec(model='gemma4-31b', topk=3)"]["call_spec"] == {
+        "model": "gemma4-31b",
+        "topk": 3,
+        "backend": None,
+    }
+
+
+def test_tag_selects_one_stage() -> None:
+    config = load_config(None, {}, ROOT)
+    selected = [entry["session"] for entry in listed("-t", "base-b")]
+    assert selected == list(config.stages["base-b"].jobs)
+
+
+@pytest.mark.parametrize(
+    "name", ["spec(model='gemma4-31b', topk=3)", 'spec( model = "gemma4-31b",topk=3)']
+)
+def test_dry_run_by_signature(name: str) -> None:
+    result = nox("-s", name, "--", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "--speculative-eagle-topk 3" in result.stdout
+    assert "--speculative-draft-model-path google/gemma-4-31B-it-assistant" in result.stdout
+    assert "--tp-size 2" in result.stdout
+
+
+def test_missing_gpus_fail_before_anything_starts() -> None:
+    result = nox("-s", "disagg(model='dsv4-flash')", env={"CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode != 0
+    aborted = [line for line in result.stderr.splitlines() if "aborted" in line]
+    assert len(aborted) == 1
+    assert "needs 8 GPUs but 0 are visible" in aborted[0] and "--engine stub" in aborted[0]
+
+
+def test_bad_session_argument_is_one_line() -> None:
+    result = nox("-s", "sanity(model='llama3-8b')", "--", "--engin", "stub")
+    assert result.returncode != 0
+    assert "bad session arguments after '--'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_stage_dry_run_lists_its_jobs() -> None:
+    result = nox("-s", "stage(name='base-b')", "--", "--dry-run", "--engine", "stub")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("stage base-b: 2 jobs on runner 1-gpu-h100")
+    assert result.stdout.count("python -m sglang_ci.stub") == 2
+
+
+def test_invalid_config_stops_nox_with_one_line(
+    write_config: Callable[[ConfigEdit], Path],
+) -> None:
+    def edit(doc: tomlkit.TOMLDocument) -> None:
+        doc["stages"]["extra-a"]["jobs"][2]["modle"] = "x"
+
+    result = nox("-l", env={"SGLANG_CI_CONFIG": str(write_config(edit))})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "sglang-ci: error: stages.toml: stages.extra-a.jobs[2]: unknown key 'modle'."
+        " Perhaps you meant 'model'?"
+    ]
