@@ -2,7 +2,7 @@
 
 A check's threshold lives in stages.toml; what the check measures, through which
 endpoint, and the range a threshold must lie in live here, so a typo in a threshold
-name or a 97 where 0.97 was meant is caught when the config is read.
+name, or an accuracy of 77.5 where 0.775 was meant, is caught when the config is read.
 """
 
 from __future__ import annotations

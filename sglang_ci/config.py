@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from sglang_ci.checks import CHECKS, EvalOptions
@@ -80,10 +81,6 @@ class Job:
     eval: EvalOptions | None
     est_time: float
     deployment: Deployment
-
-    @property
-    def session_name(self) -> str:
-        return self.suite.name
 
     @property
     def gpus(self) -> int:
@@ -182,7 +179,45 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
         stage_jobs = _read_stage_jobs(table, stage, models, suites, jobs)
         stages[name] = replace(stage, jobs=tuple(job.id for job in stage_jobs))
     _check_stage_order(stages_table, stages)
-    return Config(source, models, suites, stages, jobs)
+    _check_name_clashes(root, models, suites, stages)
+    return Config(
+        source,
+        MappingProxyType(models),
+        MappingProxyType(suites),
+        MappingProxyType(stages),
+        MappingProxyType(jobs),
+    )
+
+
+# Sessions the noxfile defines itself: a suite of the same name would take them over.
+RESERVED_SESSIONS = frozenset(
+    {"tests", "lint", "stage", "demo", "calibrate", "contract", "matrix", "report", "partition"}
+)
+MATRIX_TAG = "matrix"  # tags every job session, so `nox -l --json -t matrix` lists them all
+
+
+def _check_name_clashes(
+    root: Table,
+    models: Mapping[str, Model],
+    suites: Mapping[str, Suite],
+    stages: Mapping[str, Stage],
+) -> None:
+    """Stage, suite and model names are all nox tags; one name must select one thing."""
+    for name in suites:
+        if name in RESERVED_SESSIONS:
+            root.fail(
+                f"'{name}' is a session of the noxfile itself; name the suite otherwise",
+                f"suites.{name}",
+            )
+    owners: dict[str, str] = {MATRIX_TAG: "the tag of every job session"}
+    for section, names in (("stages", stages), ("suites", suites), ("models", models)):
+        for name in names:
+            if name in owners:
+                root.fail(
+                    f"'{name}' is also {owners[name]}; nox tags must be unique, rename one",
+                    f"{section}.{name}",
+                )
+            owners[name] = f"{section}.{name}"
 
 
 def _section(root: Table, key: str) -> Table:
@@ -233,7 +268,7 @@ def _read_model(table: Table, alias: str) -> Model:
         role_tables = table.child("roles", allowed=PD_ROLES, required=PD_ROLES)
         for role in PD_ROLES:
             role_table = role_tables.child(role, allowed=("args", "env"))
-            roles.append(Role(role, _read_args(role_table, "args"), role_table.string_map("env")))
+            roles.append(Role(role, _read_args(role_table, "args"), _read_env(role_table)))
     model_path = table.need("model-path", str)
     if not model_path.strip():
         table.fail("must not be empty", "model-path")
@@ -241,10 +276,21 @@ def _read_model(table: Table, alias: str) -> Model:
         alias,
         model_path,
         args,
-        table.string_map("env"),
+        _read_env(table),
         tuple(roles),
         table.get("description", str, ""),
     )
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _read_env(table: Table, key: str = "env") -> Env:
+    env = table.string_map(key)
+    for name, _ in env:
+        if not _ENV_NAME.match(name):
+            table.fail("not a valid environment variable name", f"{key}.{name}")
+    return env
 
 
 def _read_args(table: Table, key: str) -> Args:
@@ -295,6 +341,11 @@ def _read_suite(table: Table, name: str) -> Suite:
             table.fail(f"unknown check '{check}'.{suggestion(check, CHECKS)}", where)
     if score and CHECKS[score].eval_defaults is None:
         table.fail(f"'{score}' is a probe, not an eval; list it under checks", "score")
+    for index, check in enumerate(checks):
+        if check == score or check in checks[:index]:
+            table.fail(f"'{check}' is listed twice", f"checks[{index}]")
+        if CHECKS[check].eval_defaults is not None:
+            table.fail(f"'{check}' is an eval: make it the suite's score", f"checks[{index}]")
     thresholds = _read_thresholds(table, (score, *checks) if score else checks)
     if score and score in dict(thresholds):
         table.fail(
@@ -339,9 +390,16 @@ def _read_eval(
         num_examples=options.positive("num-examples", int)
         if "num-examples" in options
         else start.num_examples,
-        num_shots=options.get("num-shots", int, start.num_shots),
+        num_shots=_non_negative(options, "num-shots", start.num_shots),
         threads=options.positive("threads", int) if "threads" in options else start.threads,
     )
+
+
+def _non_negative(table: Table, key: str, default: int) -> int:
+    value = table.get(key, int, default)
+    if value < 0:
+        table.fail(f"must be 0 or more, got {value}", key)
+    return value
 
 
 def _read_thresholds(table: Table, allowed: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
@@ -431,6 +489,8 @@ def _axis_values(entry: Table, suite: Suite) -> dict[str, object]:
                     f"expected {type_name(axis.kind)} (or an array of them), got {kind_name(item)}",
                     axis_name,
                 )
+            if isinstance(item, int) and item < 1:
+                entry.fail(f"must be 1 or more, got {item}", axis_name)
         if len(set(items)) != len(items):
             entry.fail("a value is listed twice", axis_name)
         values[axis_name] = raw
@@ -494,7 +554,7 @@ def _build_job(
     if est_time is None:
         entry.fail(f"{job_id} has no est-time (seconds): set est-time on the job or its suite")
 
-    deployment = _deploy(entry, model, params, where, job_id)
+    deployment = _deploy(entry, model, params, where, job_id, suite.axes)
     return Job(
         id=job_id,
         where=where,
@@ -511,13 +571,26 @@ def _build_job(
     )
 
 
-def _deploy(entry: Table, model: Model, params: Params, where: str, job_id: str) -> Deployment:
+def _deploy(
+    entry: Table,
+    model: Model,
+    params: Params,
+    where: str,
+    job_id: str,
+    suite_axes: tuple[str, ...],
+) -> Deployment:
     """The job's servers: model args, then the role's, then the job's, then its axes."""
     axis_args: list[tuple[str, ArgValue]] = [
         (flag, value) for axis, value in params if (flag := AXES[axis].flag)
     ]
     job_args = _read_args(entry, "args")
-    job_env = entry.string_map("env")
+    for flag, _ in job_args:
+        owner = next((a for a in suite_axes if AXES[a].flag == flag), None)
+        if owner:
+            entry.fail(
+                f"set the '{owner}' axis instead: it is part of the job's id", f"args.{flag}"
+            )
+    job_env = _read_env(entry)
     roles = model.roles or (Role("server", (), ()),)
     servers = [
         (

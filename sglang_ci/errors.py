@@ -42,3 +42,35 @@ class NotAvailableYetError(FatalError):
     """A path of the runner that this version does not have yet; said plainly, never faked."""
 
     return_code = 4
+
+
+class JobFailedError(FatalError):
+    """A check of the job failed (a threshold missed, a setting not applied)."""
+
+    return_code = 1
+
+
+class ServerLaunchError(FatalError):
+    """A server (or the router) died or never became ready; the message has its log tail."""
+
+    return_code = 5
+
+
+class TeardownError(FatalError):
+    """Teardown could not confirm that processes, ports or GPU memory were released."""
+
+    return_code = 6
+
+
+class JobCancelled(BaseException):
+    """A cancellation signal arrived; raised in the main thread so teardown runs.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way
+    swallows it.
+    """
+
+    return_code = 130
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name

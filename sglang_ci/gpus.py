@@ -40,7 +40,7 @@ def physical_gpus() -> GpuCount:
         return GpuCount(0, "no NVIDIA driver: neither NVML nor nvidia-smi found")
     try:
         listing = subprocess.run(
-            [smi, "-L"], capture_output=True, text=True, timeout=10, check=False
+            [smi, "-L"], capture_output=True, text=True, timeout=3, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return GpuCount(0, f"nvidia-smi failed: {exc}")
@@ -49,8 +49,8 @@ def physical_gpus() -> GpuCount:
     )
 
 
-def visible_gpus(env: Mapping[str, str], probe: Callable[[], GpuCount] = physical_gpus) -> GpuCount:
-    physical = probe()
+def visible_gpus(env: Mapping[str, str], probe: Callable[[], GpuCount] | None = None) -> GpuCount:
+    physical = (probe or physical_gpus)()
     mask = env.get("CUDA_VISIBLE_DEVICES")
     if mask is None or physical.count == 0:
         return physical

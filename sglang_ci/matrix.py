@@ -57,5 +57,5 @@ def normalize_signature(text: str) -> str:
     """The comparison key nox uses: spacing and quote style do not matter, order does."""
     try:
         return ast.dump(ast.parse(text.strip()))
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return text.strip()

@@ -16,7 +16,9 @@ from typing import Any
 
 import nox
 
-from sglang_ci.config import Config, Job
+# Every job session carries MATRIX_TAG: `nox -l --json` lists only selected sessions and
+# job sessions are not selected by default, so `nox -l --json -t matrix` is the matrix.
+from sglang_ci.config import MATRIX_TAG, Config, Job
 from sglang_ci.errors import FatalError
 from sglang_ci.gpus import require_gpus, visible_gpus
 from sglang_ci.matrix import call_args
@@ -35,11 +37,6 @@ def job_options(posargs: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--engine", choices=("sglang", "stub"), default="sglang")
     return parser.parse_args(list(posargs))
-
-
-# Every job session carries this tag: `nox -l --json` lists only selected sessions, and
-# job sessions are not selected by default, so `nox -l --json -t matrix` is the whole matrix.
-MATRIX_TAG = "matrix"
 
 
 def job_tags(job: Job) -> list[str]:

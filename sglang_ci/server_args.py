@@ -28,9 +28,25 @@ RUNNER_OWNED_FLAGS = {
     "disaggregation-bootstrap-port": "the runner picks it per prefill server",
 }
 
-# SGLang accepts these by argparse prefix (``--tp 4``), but a prefix is ambiguous to read
-# and to diff, and the GPU arithmetic below must find them: stages.toml uses full names.
-ABBREVIATED_FLAGS = {"tp": "tp-size", "dp": "dp-size", "pp": "pp-size", "ep": "ep-size"}
+# The flags the GPU arithmetic reads, with SGLang's other spellings of each. SGLang also
+# accepts any unambiguous argparse prefix (``--tp 4``); stages.toml allows only the name
+# below, so that the arithmetic sees every value and a diff reads plainly.
+GPU_FLAGS = {
+    "tp-size": ("tensor-parallel-size",),
+    "dp-size": ("data-parallel-size",),
+    "pp-size": ("pipeline-parallel-size",),
+    "enable-dp-attention": (),
+    "base-gpu-id": (),
+}
+
+
+def _gpu_flag_spelling(flag: str) -> str | None:
+    """The canonical GPU flag that ``flag`` is another spelling or a prefix of."""
+    for canonical, aliases in GPU_FLAGS.items():
+        for name in (canonical, *aliases):
+            if flag != canonical and (flag == name or name.startswith(flag)):
+                return canonical
+    return None
 
 
 def flag_problem(flag: str) -> str | None:
@@ -39,8 +55,9 @@ def flag_problem(flag: str) -> str | None:
         return f"write the flag without its leading dashes: '{flag.lstrip('-')}'"
     if not _FLAG_RE.match(flag):
         return "a flag is lowercase words joined by '-', as in SGLang's --help"
-    if flag in ABBREVIATED_FLAGS:
-        return f"write SGLang's full flag name '{ABBREVIATED_FLAGS[flag]}'"
+    canonical = _gpu_flag_spelling(flag)
+    if canonical:
+        return f"write '{canonical}': the GPU count is computed from it, not from other spellings"
     if flag in RUNNER_OWNED_FLAGS:
         return f"the runner sets --{flag}: {RUNNER_OWNED_FLAGS[flag]}"
     return None

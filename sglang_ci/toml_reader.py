@@ -8,6 +8,7 @@ misspelt key otherwise surfaces as a confusing "missing key" error for its corre
 from __future__ import annotations
 
 import difflib
+import math
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -46,6 +47,10 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
 
 
 def suggestion(word: str, choices: Iterable[str]) -> str:
@@ -90,7 +95,11 @@ class Table:
         allowed_keys = list(allowed)
         for key in data:
             if key not in allowed_keys:
-                hint = suggestion(key, allowed_keys) or f" Allowed keys: {', '.join(allowed_keys)}."
+                hint = suggestion(key, allowed_keys) or (
+                    f" Allowed keys: {', '.join(allowed_keys)}."
+                    if allowed_keys
+                    else " No keys are allowed here."
+                )
                 self.fail(f"unknown key '{key}'.{hint}")
         for key in required:
             if key not in data:
@@ -113,6 +122,8 @@ class Table:
         if not is_kind(value, kind):
             self.fail(f"expected {type_name(kind)}, got {kind_name(value)}", key)
         if kind is float:
+            if not math.isfinite(value):
+                self.fail(f"expected a finite number, got {value}", key)
             return float(value)  # type: ignore[return-value]
         return value  # type: ignore[no-any-return]
 

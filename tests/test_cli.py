@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import tomlkit
 
+from sglang_ci import gpus
 from sglang_ci.cli import main_exit_code
 
 from .conftest import ROOT, ConfigEdit, run_python
@@ -46,7 +47,8 @@ def test_unknown_job_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
 def test_gpu_job_without_gpus_fails_with_the_count(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    # The one seam: the physical GPU probe (NVML / nvidia-smi) reports none.
+    monkeypatch.setattr(gpus, "physical_gpus", lambda: gpus.GpuCount(0, "no NVIDIA driver"))
     code = main_exit_code(
         ["job", "spec(model='gemma4-31b', topk=3)", "--config", str(ROOT / "stages.toml")]
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomlkit
@@ -267,7 +268,20 @@ def test_abbreviated_flag(write_config: WriteConfig) -> None:
         doc["models"]["gemma4-31b"]["args"]["tp"] = 2
 
     message = error_for(write_config, edit)
-    assert "models.gemma4-31b.args.tp: write SGLang's full flag name 'tp-size'" in message
+    assert "models.gemma4-31b.args.tp: write 'tp-size'" in message
+
+
+def test_seed_004_mistake_in_long_flag_names_is_refused(write_config: WriteConfig) -> None:
+    """SGLang's long aliases would hide the parallelism from the GPU arithmetic."""
+
+    def edit(doc: tomlkit.TOMLDocument) -> None:
+        args = doc["models"]["dsv4-flash"]["args"]
+        del args["tp-size"], args["dp-size"], args["enable-dp-attention"]
+        args["tensor-parallel-size"] = 4
+        args["data-parallel-size"] = 4
+
+    message = error_for(write_config, edit)
+    assert "models.dsv4-flash.args.tensor-parallel-size: write 'tp-size'" in message
 
 
 def test_runner_owned_flag(write_config: WriteConfig) -> None:
@@ -318,3 +332,68 @@ def test_invalid_toml(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found; pass --config PATH"):
         load(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("name", ["tests", "stage"])
+def test_suite_may_not_shadow_a_noxfile_session(write_config: WriteConfig, name: str) -> None:
+    def edit(doc: tomlkit.TOMLDocument) -> None:
+        doc["suites"][name] = doc["suites"]["sanity"]
+        del doc["suites"]["sanity"]
+        for job in doc["stages"]["base-a"]["jobs"]:
+            job["suite"] = name
+
+    assert f"suites.{name}: '{name}' is a session of the noxfile itself" in error_for(
+        write_config, edit
+    )
+
+
+def test_names_are_unique_tags(write_config: WriteConfig) -> None:
+    def edit(doc: tomlkit.TOMLDocument) -> None:
+        doc["stages"]["gemma4-31b"] = doc["stages"]["stage-c-dsv4"]
+        del doc["stages"]["stage-c-dsv4"]
+
+    message = error_for(write_config, edit)
+    assert "models.gemma4-31b: 'gemma4-31b' is also stages.gemma4-31b" in message
+
+
+def test_job_args_may_not_set_an_axis_flag(write_config: WriteConfig) -> None:
+    def edit(doc: tomlkit.TOMLDocument) -> None:
+        job = doc["stages"]["extra-a"]["jobs"][4]
+        del job["backend"]
+        job["args"]["attention-backend"] = "flashinfer"
+
+    message = error_for(write_config, edit)
+    where = "stages.extra-a.jobs[4].args.attention-backend"
+    assert f"{where}: set the 'backend' axis instead" in message
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("stages", "extra-a", "jobs", 2, "thresholds", "gsm8k"), float("nan"), "finite"),
+        (("stages", "extra-a", "jobs", 2, "est-time"), float("inf"), "finite"),
+        (("stages", "extra-a", "jobs", 2, "topk"), -3, "must be 1 or more"),
+        (("stages", "extra-a", "jobs", 4, "eval", "num-shots"), -5, "must be 0 or more"),
+        (("suites", "spec", "checks"), ["accept-length", "accept-length"], "listed twice"),
+        (("suites", "spec", "checks"), ["gsm8k"], "listed twice"),
+        (("suites", "sanity", "checks"), ["gsm8k"], "is an eval: make it the suite's score"),
+        (("models", "gemma4-31b", "env"), {"A=B": "1"}, "not a valid environment variable"),
+    ],
+)
+def test_bad_values(
+    write_config: WriteConfig, path: tuple[str | int, ...], value: object, expected: str
+) -> None:
+    def edit(doc: tomlkit.TOMLDocument) -> None:
+        target: Any = doc
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    assert expected in error_for(write_config, edit)
+
+
+def test_non_utf8_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "stages.toml"
+    path.write_bytes(b'x = "\xff"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load(path)

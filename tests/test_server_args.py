@@ -58,7 +58,11 @@ def test_merge_keeps_place_and_appends() -> None:
     [
         ("--tp-size", "without its leading dashes"),
         ("tp_size", "lowercase words joined by '-'"),
-        ("dp", "full flag name 'dp-size'"),
+        ("dp", "write 'dp-size'"),
+        ("tensor-parallel-size", "write 'tp-size'"),
+        ("tp-si", "write 'tp-size'"),
+        ("data-parallel", "write 'dp-size'"),
+        ("enable-dp", "write 'enable-dp-attention'"),
         ("host", "binds every server to 127.0.0.1"),
         ("disaggregation-mode", "follows from the role name"),
     ],

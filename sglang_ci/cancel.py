@@ -1,0 +1,61 @@
+"""Cancellation: SIGINT, SIGTERM and SIGHUP become one JobCancelled in the main thread.
+
+GitHub cancels a job with SIGINT, SIGTERM 7.5 s later and SIGKILL 2.5 s after that. The
+first signal starts a graceful teardown; a later one (a second or more after the first)
+means the window is closing, so teardown stops waiting and SIGKILLs. Copies of one
+Ctrl-C that arrive together (the terminal's and nox's forwarded one) count once.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from types import FrameType, TracebackType
+from typing import Any
+
+from sglang_ci.errors import JobCancelled
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+ESCALATION_AFTER_S = 1.0
+
+
+class CancelWatch:
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self.hurry = threading.Event()
+        self._first_at = 0.0
+        self._shielded = False
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def cancelled(self) -> bool:
+        return self.signal_name is not None
+
+    def shield(self) -> None:
+        """From here on (teardown) signals are recorded, never raised."""
+        self._shielded = True
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        now = time.monotonic()
+        if self.signal_name is None:
+            self.signal_name = signal.Signals(signum).name
+            self._first_at = now
+            if not self._shielded:
+                raise JobCancelled(self.signal_name)
+        elif now - self._first_at >= ESCALATION_AFTER_S:
+            self.hurry.set()
+
+    def __enter__(self) -> CancelWatch:
+        for sig in SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)

@@ -1,0 +1,130 @@
+"""GPU idleness before a launch and memory release after teardown, read from NVML.
+
+Killed SGLang trees have been seen holding GPU memory after every process looked dead
+(sglang issues #36589, #39545): teardown is only done when NVML agrees. Before a launch,
+a job waits for its GPUs to be free of other processes and names them if they stay.
+Without NVML (no nvidia-ml-py, no driver) both checks are skipped and say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from sglang_ci.errors import FatalError
+
+POLL_S = 0.25
+# Memory a GPU shows with no process on it (driver context, ECC pages): below this a
+# GPU counts as released even where NVML cannot list processes (some containers).
+RESIDUAL_MIB = 1024
+
+
+@dataclass(frozen=True)
+class GpuUse:
+    index: str  # the physical GPU (index or UUID) as CUDA_VISIBLE_DEVICES names it
+    used_mib: int
+    processes: tuple[tuple[int, int], ...]  # (pid, MiB)
+
+    def describe(self) -> str:
+        procs = ", ".join(
+            f"pid {pid} {_process_name(pid)} {mib} MiB" for pid, mib in self.processes
+        )
+        return f"GPU {self.index}: {self.used_mib} MiB used" + (f" by {procs}" if procs else "")
+
+
+def _process_name(pid: int) -> str:
+    try:
+        return psutil.Process(pid).name()
+    except psutil.Error:
+        return "(not visible here)"
+
+
+def physical_gpus(job_gpus: Sequence[int], env: Mapping[str, str]) -> list[str]:
+    """Map the job's GPU numbers (0-based, as --base-gpu-id counts) to physical GPUs."""
+    mask = env.get("CUDA_VISIBLE_DEVICES")
+    if mask is None:
+        return [str(gpu) for gpu in job_gpus]
+    entries = [entry.strip() for entry in mask.split(",") if entry.strip()]
+    return [entries[gpu] for gpu in job_gpus if gpu < len(entries)]
+
+
+@contextlib.contextmanager
+def nvml() -> Iterator[Any | None]:
+    """pynvml, initialised, or None when NVML is not usable here."""
+    try:
+        import pynvml
+    except ImportError:
+        yield None
+        return
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        yield None
+        return
+    try:
+        yield pynvml
+    finally:
+        with contextlib.suppress(pynvml.NVMLError):
+            pynvml.nvmlShutdown()
+
+
+def read_use(lib: Any, gpu: str) -> GpuUse:
+    handle = (
+        lib.nvmlDeviceGetHandleByUUID(gpu) if not gpu.isdigit()
+        else lib.nvmlDeviceGetHandleByIndex(int(gpu))
+    )  # fmt: skip
+    memory = lib.nvmlDeviceGetMemoryInfo(handle)
+    processes = [
+        (int(proc.pid), int((proc.usedGpuMemory or 0) // 2**20))
+        for proc in lib.nvmlDeviceGetComputeRunningProcesses(handle)
+    ]
+    return GpuUse(gpu, int(memory.used // 2**20), tuple(processes))
+
+
+def wait_released(gpus: Sequence[str], ours: set[int], timeout: float) -> float | None:
+    """Wait until none of ``ours`` (the server's pids) holds memory on ``gpus`` and usage is
+    back to residual. Returns seconds waited, None when NVML is not available."""
+    with nvml() as lib:
+        if lib is None or not gpus:
+            return None
+        started = time.monotonic()
+        while True:
+            uses = [read_use(lib, gpu) for gpu in gpus]
+            busy = [
+                use for use in uses
+                if any(pid in ours for pid, _ in use.processes)
+                or (not use.processes and use.used_mib > RESIDUAL_MIB)
+            ]  # fmt: skip
+            waited = time.monotonic() - started
+            if not busy:
+                return waited
+            if waited >= timeout:
+                raise FatalError(
+                    f"GPU memory not released {waited:.1f} s after teardown: "
+                    + "; ".join(use.describe() for use in busy)
+                )
+            time.sleep(POLL_S)
+
+
+def wait_idle(gpus: Sequence[str], timeout: float) -> float | None:
+    """Wait until no process uses ``gpus``; name the foreign ones if they never leave."""
+    with nvml() as lib:
+        if lib is None or not gpus:
+            return None
+        started = time.monotonic()
+        while True:
+            busy = [use for use in (read_use(lib, gpu) for gpu in gpus) if use.processes]
+            waited = time.monotonic() - started
+            if not busy:
+                return waited
+            if waited >= timeout:
+                raise FatalError(
+                    f"the job's GPUs are still in use by other processes after {waited:.0f} s: "
+                    + "; ".join(use.describe() for use in busy)
+                )
+            time.sleep(POLL_S)

@@ -1,0 +1,101 @@
+"""Ports that never collide between jobs running side by side on one host.
+
+The OS hands out a free port; a lock file held for the whole job (``flock``, released
+by the kernel even if the runner is killed) keeps every other sglang-ci process on the
+host from taking it in the window before the server binds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+from sglang_ci.errors import FatalError
+
+LOCK_DIR_ENV = "SGLANG_CI_PORT_LOCKS"
+
+
+def lock_dir() -> Path:
+    path = Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "sglang-ci-ports")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Nobody listens on ``port`` (TIME_WAIT leftovers do not count: SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+class PortLease:
+    """Holds ports for one job; ``release()`` (or leaving the ``with``) gives them back."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, int] = {}
+
+    @property
+    def ports(self) -> list[int]:
+        return list(self._locks)
+
+    def take(self, attempts: int = 200) -> int:
+        for _ in range(attempts):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = int(probe.getsockname()[1])
+            if port in self._locks:
+                continue
+            fd = os.open(lock_dir() / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)  # another job holds it: ask the OS again
+                continue
+            if not port_is_free(port):
+                os.close(fd)
+                continue
+            self._locks[port] = fd
+            return port
+        raise FatalError(f"no free port found in {attempts} attempts")
+
+    def release(self) -> None:
+        for fd in self._locks.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._locks.clear()
+
+    def __enter__(self) -> PortLease:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def wait_ports_free(ports: list[int], timeout: float) -> list[int]:
+    """Wait until nobody listens on ``ports``; returns those still held at the deadline."""
+    deadline = time.monotonic() + timeout
+    held = list(ports)
+    while held:
+        held = [port for port in held if not port_is_free(port)]
+        if not held or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    return held

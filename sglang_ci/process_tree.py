@@ -1,0 +1,156 @@
+"""Every process that ever belonged to a server we started, and ending all of them.
+
+A server is started in a session of its own, so its session id and process group id
+equal its pid. Its processes are found three ways, because each alone misses some:
+- a psutil walk of its descendants, taken every few hundred ms while it runs (catches a
+  child that called setsid while still attached);
+- its process group and session, scanned at teardown (catch helpers that re-parented
+  away when their parent died, as SGLang's schedulers do);
+- this process as a child subreaper (Linux), so orphans re-parent to us, not PID 1,
+  and we can reap them instead of leaving zombies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import psutil
+
+_PR_SET_CHILD_SUBREAPER = 36
+WALK_INTERVAL_S = 0.2
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants re-parent to this process (Linux); False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _reap(process: psutil.Process) -> None:
+    """Collect the exit status of our own child (or adopted orphan) so no zombie stays."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        if process.ppid() == os.getpid():
+            os.waitpid(process.pid, os.WNOHANG)
+
+
+@dataclass(frozen=True)
+class TeardownReport:
+    terminated: int  # ended by SIGTERM
+    killed: int  # needed SIGKILL
+    survivors: tuple[str, ...]  # "pid name" of processes still alive at the end
+    seconds: float
+
+
+class ProcessTree:
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+        self.known: dict[int, psutil.Process] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        with contextlib.suppress(psutil.Error):
+            self.known[self.pid] = psutil.Process(self.pid)
+        self._walker = threading.Thread(target=self._walk_loop, daemon=True)
+        self._walker.start()
+
+    def _walk_loop(self) -> None:
+        while not self._stop.wait(WALK_INTERVAL_S):
+            self.walk()
+
+    def walk(self) -> None:
+        """Record the server's current descendants."""
+        try:
+            found = psutil.Process(self.pid).children(recursive=True)
+        except psutil.Error:
+            return
+        with self._lock:
+            for process in found:
+                self.known.setdefault(process.pid, process)
+
+    def _session_members(self) -> list[psutil.Process]:
+        members = []
+        for process in psutil.process_iter():
+            with contextlib.suppress(OSError, psutil.Error):
+                if os.getsid(process.pid) == self.pid or os.getpgid(process.pid) == self.pid:
+                    members.append(process)
+        return members
+
+    def members(self) -> list[psutil.Process]:
+        """Every live process that belongs or ever belonged to the server."""
+        self.walk()
+        with self._lock:
+            for process in self._session_members():
+                self.known.setdefault(process.pid, process)
+            candidates = list(self.known.values())
+        return [process for process in candidates if _alive(process)]
+
+    def _signal(self, processes: list[psutil.Process], sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                process.send_signal(sig)
+
+    def _wait_gone(self, processes: list[psutil.Process], deadline: float) -> list[psutil.Process]:
+        alive = processes
+        while alive:
+            for process in alive:
+                _reap(process)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=0)
+            alive = [process for process in alive if _alive(process)]
+            if not alive or time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+        return alive
+
+    def teardown(self, grace: float, kill_wait: float = 5.0) -> TeardownReport:
+        """SIGTERM, up to ``grace`` seconds, SIGKILL, then wait until every one is reaped."""
+        started = time.monotonic()
+        self._stop.set()
+        targets = self.members()
+        self._signal(targets, signal.SIGTERM)
+        left = self._wait_gone(targets, time.monotonic() + grace)
+        terminated = len(targets) - len(left)
+        killed = 0
+        # Anything still alive, or started while we waited, gets SIGKILL; repeat until a
+        # scan finds nobody, since a dying process may still fork.
+        deadline = time.monotonic() + kill_wait
+        while True:
+            stragglers = self.members()
+            if not stragglers or time.monotonic() >= deadline:
+                break
+            killed += len(stragglers)
+            self._signal(stragglers, signal.SIGKILL)
+            self._wait_gone(stragglers, deadline)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+        survivors = tuple(f"{p.pid} {_name(p)}" for p in self.members())
+        return TeardownReport(terminated, killed, survivors, time.monotonic() - started)
+
+
+def _name(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline()[:4]) or process.name()
+    except psutil.Error:
+        return "?"

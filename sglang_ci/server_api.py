@@ -1,0 +1,91 @@
+"""The endpoints the launcher calls on a running server: readiness, cache flush, info."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from sglang_ci.errors import FatalError
+
+READY_POLL_S = 0.1  # SGLang's own launcher polls every 10 s; we notice within ~0.1 s
+FLUSH_ATTEMPTS = 40
+FLUSH_RETRY_S = 0.25
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    exit_code: int | None  # set when the process died first
+    elapsed: float
+    polls: int
+
+
+def wait_ready(
+    session: requests.Session,
+    url: str,
+    exit_code: Callable[[], int | None],
+    timeout: float,
+    path: str = "/health_generate",
+) -> Readiness:
+    """Poll ``url + path`` until it answers 200, the process exits, or ``timeout``."""
+    started = time.monotonic()
+    polls = 0
+    while True:
+        polls += 1
+        code = exit_code()
+        if code is not None:
+            return Readiness(False, code, time.monotonic() - started, polls)
+        try:
+            if session.get(url + path, timeout=5).status_code == 200:
+                return Readiness(True, None, time.monotonic() - started, polls)
+        except requests.RequestException:
+            pass  # not listening yet
+        elapsed = time.monotonic() - started
+        if elapsed >= timeout:
+            return Readiness(False, None, elapsed, polls)
+        time.sleep(min(READY_POLL_S, max(0.0, timeout - elapsed)))
+
+
+def flush_cache(session: requests.Session, url: str) -> int:
+    """POST /flush_cache, retried while it answers 400 (requests still draining).
+
+    Returns the number of attempts it took.
+    """
+    for attempt in range(1, FLUSH_ATTEMPTS + 1):
+        response = session.post(url + "/flush_cache", timeout=30)
+        if response.status_code == 200:
+            return attempt
+        if response.status_code != 400:
+            raise FatalError(
+                f"{url}/flush_cache answered {response.status_code}: {response.text[:200]}"
+            )
+        time.sleep(FLUSH_RETRY_S)
+    raise FatalError(
+        f"{url}/flush_cache still answered 400 (requests running) after {FLUSH_ATTEMPTS}"
+        f" attempts over {FLUSH_ATTEMPTS * FLUSH_RETRY_S:g} s"
+    )
+
+
+def server_info(session: requests.Session, url: str) -> dict[str, Any]:
+    """GET /server_info, falling back to the old name /get_server_info on 404."""
+    for path in ("/server_info", "/get_server_info"):
+        response = session.get(url + path, timeout=30)
+        if response.status_code == 404:
+            continue
+        if response.status_code != 200:
+            raise FatalError(f"{url}{path} answered {response.status_code}: {response.text[:200]}")
+        info = response.json()
+        if not isinstance(info, dict):
+            raise FatalError(f"{url}{path} did not answer a JSON object")
+        return info
+    raise FatalError(f"{url} has neither /server_info nor /get_server_info (both 404)")
+
+
+def avg_spec_accept_length(info: dict[str, Any]) -> float | None:
+    states = info.get("internal_states") or [{}]
+    value = states[0].get("avg_spec_accept_length") if isinstance(states[0], dict) else None
+    return float(value) if value is not None else None

@@ -1,0 +1,90 @@
+"""``python -m sglang_ci.stub <the arguments sglang.launch_server gets>``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import ThreadingHTTPServer
+
+from sglang_ci.stub import STUB_ENGINE_NAME
+from sglang_ci.stub.args import parse_server_args, settings_from
+from sglang_ci.stub.faults import FAULTS_ENV, Faults, FaultSpecError, parse_faults
+from sglang_ci.stub.server import BootstrapHandler, StubHTTPServer, StubState
+
+STARTUP_S = 0.2  # a token start-up delay, so "starting" (503) is a state callers really see
+
+
+def log(message: str) -> None:
+    print(f"[stub] {message}", flush=True)
+
+
+def spawn_orphans(count: int) -> None:
+    """Helpers that re-parent away at once (double fork), keeping the listening sockets.
+
+    This is what SGLang's scheduler processes look like to a harness whose server died:
+    not its children any more, still in its process group, still holding its ports.
+    """
+    for _ in range(count):
+        child = os.fork()
+        if child == 0:
+            if os.fork() == 0:
+                while True:  # a grandchild: lives until someone kills it
+                    time.sleep(3600)
+            os._exit(0)
+        os.waitpid(child, 0)
+
+
+def become_ready(state: StubState, faults: Faults) -> None:
+    if faults.exit_on_start is not None:
+        log(f"fault exit_on_start={faults.exit_on_start}: exiting during start-up")
+        os._exit(faults.exit_on_start)
+    if faults.never_healthy:
+        log("fault never_healthy: staying in start-up")
+        return
+    state.ready.set()
+    log("ready")
+
+
+def main() -> int:
+    try:
+        args = parse_server_args(sys.argv[1:])
+        settings = settings_from(args)
+        faults = parse_faults(os.environ.get(FAULTS_ENV, ""))
+        state = StubState(settings, args, faults)
+    except (ValueError, OSError, FaultSpecError) as error:
+        print(f"{STUB_ENGINE_NAME}: error: {error}", file=sys.stderr)
+        return 2
+    log(f"{STUB_ENGINE_NAME}: protocol stand-in for sglang.launch_server, not a model")
+    log(f"model-path {settings.model_path} (not loaded), role {settings.disaggregation_mode}")
+    log(
+        f"answer key: {len(state.model.answers)} questions, accuracy {state.model.accuracy:g},"
+        f" {'deterministic' if settings.deterministic else 'nondeterministic'}"
+    )
+    if faults.active():
+        log(f"faults: {', '.join(faults.active())}")
+    if faults.ignore_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    server = StubHTTPServer((settings.host, settings.port), state)
+    servers: list[ThreadingHTTPServer] = [server]
+    if settings.disaggregation_mode == "prefill" and settings.bootstrap_port:
+        servers.append(
+            ThreadingHTTPServer((settings.host, settings.bootstrap_port), BootstrapHandler)
+        )
+        log(f"bootstrap server on port {settings.bootstrap_port}")
+    spawn_orphans(faults.orphans)  # after binding: the orphans inherit the sockets
+
+    for extra in servers[1:]:
+        threading.Thread(target=extra.serve_forever, daemon=True).start()
+    delay = STARTUP_S + faults.slow_start
+    threading.Timer(delay, become_ready, (state, faults)).start()
+    log(f"listening on http://{settings.host}:{settings.port}")
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

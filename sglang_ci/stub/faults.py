@@ -1,0 +1,66 @@
+"""Fault injection, from one environment variable so it reaches the stub through nox,
+the runner and the launcher unchanged.
+
+    SGLANG_CI_STUB_FAULTS="slow_start=3,crash_after=5,error_rate=0.2,orphans=2"
+
+slow_start=S     healthy only after S seconds (503 until then)
+exit_on_start=C  exit with code C while starting, after logging a few lines
+never_healthy    stay "starting" forever
+crash_after=N    die abruptly (exit 1) on the (N+1)-th generation request
+error_rate=R     answer HTTP 500 to a fraction R of generation requests
+slow_answer=S    delay every generation answer by S seconds
+ignore_sigterm   ignore SIGTERM (this process and its orphans): only SIGKILL works
+orphans=N        fork N helpers that re-parent away at once (as SGLang's schedulers do
+                 when their parent dies), keeping the listening socket open
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+FAULTS_ENV = "SGLANG_CI_STUB_FAULTS"
+
+
+class FaultSpecError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Faults:
+    slow_start: float = 0.0
+    exit_on_start: int | None = None
+    never_healthy: bool = False
+    crash_after: int | None = None
+    error_rate: float = 0.0
+    slow_answer: float = 0.0
+    ignore_sigterm: bool = False
+    orphans: int = 0
+
+    def active(self) -> list[str]:
+        default = Faults()
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)]
+
+
+_FLAGS = {"never_healthy", "ignore_sigterm"}
+_INTS = {"exit_on_start", "crash_after", "orphans"}
+_FLOATS = {"slow_start", "error_rate", "slow_answer"}
+
+
+def parse_faults(text: str) -> Faults:
+    values: dict[str, object] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, raw = item.partition("=")
+        name = name.strip()
+        if name in _FLAGS and not raw:
+            values[name] = True
+        elif name in _INTS and raw:
+            values[name] = int(raw)
+        elif name in _FLOATS and raw:
+            values[name] = float(raw)
+        else:
+            known = ", ".join(sorted(_FLAGS | _INTS | _FLOATS))
+            raise FaultSpecError(f"{FAULTS_ENV}: cannot read {item!r} (faults: {known})")
+    faults = Faults(**values)  # type: ignore[arg-type]
+    if not 0.0 <= faults.error_rate <= 1.0:
+        raise FaultSpecError(f"{FAULTS_ENV}: error_rate must be within 0..1")
+    return faults
