@@ -12,12 +12,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sglang_ci.commands import ENGINE_MODULES
 from sglang_ci.config import Config, Job, load_config
-from sglang_ci.errors import NotAvailableYetError
 from sglang_ci.gpus import require_gpus, visible_gpus
 from sglang_ci.plan import render_plan, render_stage_plan
+from sglang_ci.results import job_dir_name
 
-ENGINES = ("sglang", "stub")
+ENGINES = tuple(ENGINE_MODULES)
+DEFAULT_RESULTS = "results"
+# SGLang's CI allows 3 x 600 s for large models to load; the stub starts in well under 1 s.
+LAUNCH_TIMEOUTS = {"sglang": 1800.0, "stub": 60.0}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub = commands.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         sub.add_argument(
             "--config",
             metavar="PATH",
@@ -44,13 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--stage", required=True)
     plan.add_argument("--engine", choices=ENGINES, default="sglang")
     job = command("job", "run one job (or show its dry run)")
+    job.add_argument("job_id", metavar="JOB", help="the job's session id, as `list` shows it")
     add_job_options(job)
     return parser
 
 
 def add_job_options(parser: argparse.ArgumentParser) -> None:
     """Options of one job; also what ``nox -s "<session>" -- ...`` accepts after ``--``."""
-    parser.add_argument("job_id", metavar="JOB", help="the job's session id, as `list` shows it")
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -61,6 +65,26 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
         choices=ENGINES,
         default="sglang",
         help="sglang (default, needs GPUs) or stub (the protocol stand-in, for rehearsals)",
+    )
+    parser.add_argument(
+        "--results",
+        metavar="DIR",
+        default=DEFAULT_RESULTS,
+        help=f"results folder; each job writes DIR/<job>/ (default: {DEFAULT_RESULTS})",
+    )
+    parser.add_argument(
+        "--launch-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="how long a server may take to become ready (default: 1800, stub: 60)",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=600.0,
+        help="how long one request to a server may take (default: 600)",
     )
 
 
@@ -73,7 +97,7 @@ def run(argv: Sequence[str]) -> int:
         return cmd_list(config, args.stage, as_json=args.json)
     if args.command == "plan":
         return cmd_plan(config, args.stage, args.engine)
-    return cmd_job(config, config.find_job(args.job_id), dry_run=args.dry_run, engine=args.engine)
+    return cmd_job(config, config.find_job(args.job_id), args)
 
 
 def cmd_validate(config: Config) -> int:
@@ -123,16 +147,29 @@ def cmd_plan(config: Config, stage: str, engine: str) -> int:
     return 0
 
 
-def cmd_job(config: Config, job: Job, *, dry_run: bool, engine: str) -> int:
-    if dry_run:
-        print(render_plan(job, config.stages[job.stage], engine))
+def cmd_job(config: Config, job: Job, args: argparse.Namespace) -> int:
+    if args.dry_run:
+        print(render_plan(job, config.stages[job.stage], args.engine))
         return 0
-    if engine == "sglang":
+    if args.engine == "sglang":
         require_gpus(job.id, job.gpus, visible_gpus(os.environ))
-    raise NotAvailableYetError(
-        f"{job.id}: this version of sglang-ci resolves and validates jobs but has no launcher"
-        " yet; use --dry-run to see exactly what the job will run"
+    # Imported here: the launcher pulls in requests and psutil, which validate/list/plan
+    # (and nox's session listing) never need.
+    from sglang_ci.job_runner import report, run_job
+    from sglang_ci.launcher import LaunchSettings
+
+    out_dir = Path(args.results) / job_dir_name(job.id)
+    settings = LaunchSettings(
+        engine=args.engine,
+        python=sys.executable,
+        out_dir=out_dir,
+        launch_timeout=args.launch_timeout or LAUNCH_TIMEOUTS[args.engine],
+        env=dict(os.environ),
+        request_timeout=args.request_timeout,
     )
+    outcome = run_job(job, settings)
+    report(outcome, out_dir / "result.json")
+    return outcome.exit_code
 
 
 def main_exit_code(argv: Sequence[str] | None = None) -> int:

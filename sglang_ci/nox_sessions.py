@@ -10,16 +10,26 @@ that is where SGLang is installed, and a per-job virtualenv would reinstall it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import Any
 
 import nox
 
+from sglang_ci.cancel import SIGNALS as CANCEL_SIGNALS
+from sglang_ci.cli import add_job_options
+
 # Every job session carries MATRIX_TAG: `nox -l --json` lists only selected sessions and
 # job sessions are not selected by default, so `nox -l --json -t matrix` is the matrix.
 from sglang_ci.config import MATRIX_TAG, Config, Job
-from sglang_ci.errors import FatalError
+from sglang_ci.errors import FatalError, JobCancelled
 from sglang_ci.gpus import require_gpus, visible_gpus
 from sglang_ci.matrix import call_args
 from sglang_ci.plan import render_plan, render_stage_plan
@@ -33,9 +43,9 @@ class _SessionArgs(argparse.ArgumentParser):
 
 
 def job_options(posargs: Sequence[str]) -> argparse.Namespace:
+    """The options after ``--``, read by the CLI's own definitions (one source of truth)."""
     parser = _SessionArgs(prog='nox -s "<job session>" --', add_help=False, allow_abbrev=False)
-    parser.add_argument("--dry-run", action="store_true")
-    parser.add_argument("--engine", choices=("sglang", "stub"), default="sglang")
+    add_job_options(parser)
     return parser.parse_args(list(posargs))
 
 
@@ -45,7 +55,34 @@ def job_tags(job: Job) -> list[str]:
     return [job.stage, job.suite.name, job.model.alias, MATRIX_TAG]
 
 
-def run_job(session: nox.Session, config: Config, job: Job) -> None:
+def current_python() -> str:
+    """The interpreter of the current environment, where SGLang is installed."""
+    return shutil.which("python") or shutil.which("python3") or sys.executable
+
+
+def run_forwarding_signals(session: nox.Session, argv: list[str]) -> int:
+    """Run the job runner, passing it every cancellation signal nox receives.
+
+    nox's own session.run gives a child 0.3 s after Ctrl-C before SIGTERM and 0.2 s more
+    before SIGKILL, and nox itself dies on SIGTERM without telling its child: either way
+    the runner would lose the time it needs to tear its servers down.
+    """
+    session.log(shlex.join(argv))
+    process = subprocess.Popen(argv)
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in CANCEL_SIGNALS}
+    try:
+        return process.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_job(session: nox.Session, config: Config, job: Job, python: str | None = None) -> None:
     try:
         options = job_options(session.posargs)
         if options.dry_run:
@@ -56,11 +93,13 @@ def run_job(session: nox.Session, config: Config, job: Job) -> None:
             require_gpus(job.id, job.gpus, visible_gpus(os.environ))
     except FatalError as error:
         session.error(str(error))
-    session.run(
-        "python", "-m", "sglang_ci", "job", job.id, "--config", str(config.source),
-        *session.posargs,
-        external=True,
-    )  # fmt: skip
+    argv = [python or current_python(), "-m", "sglang_ci", "job", job.id,
+            "--config", str(config.source), *session.posargs]  # fmt: skip
+    code = run_forwarding_signals(session, argv)
+    if code == JobCancelled.return_code:
+        session.error(f"{job.id}: cancelled; servers torn down, result marked cancelled")
+    if code:
+        session.error(f"{job.id}: failed with exit code {code}")
 
 
 def _job_session(config: Config) -> Callable[..., None]:

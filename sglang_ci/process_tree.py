@@ -111,7 +111,12 @@ class ProcessTree:
             with contextlib.suppress(psutil.Error):
                 process.send_signal(sig)
 
-    def _wait_gone(self, processes: list[psutil.Process], deadline: float) -> list[psutil.Process]:
+    def _wait_gone(
+        self,
+        processes: list[psutil.Process],
+        deadline: float,
+        hurry: threading.Event | None = None,
+    ) -> list[psutil.Process]:
         alive = processes
         while alive:
             for process in alive:
@@ -119,18 +124,21 @@ class ProcessTree:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=0)
             alive = [process for process in alive if _alive(process)]
-            if not alive or time.monotonic() >= deadline:
+            if not alive or time.monotonic() >= deadline or (hurry and hurry.is_set()):
                 break
             time.sleep(0.02)
         return alive
 
-    def teardown(self, grace: float, kill_wait: float = 5.0) -> TeardownReport:
-        """SIGTERM, up to ``grace`` seconds, SIGKILL, then wait until every one is reaped."""
+    def teardown(
+        self, grace: float, kill_wait: float = 5.0, hurry: threading.Event | None = None
+    ) -> TeardownReport:
+        """SIGTERM, up to ``grace`` seconds (less if ``hurry`` is set), SIGKILL, then wait
+        until every one is reaped."""
         started = time.monotonic()
         self._stop.set()
         targets = self.members()
         self._signal(targets, signal.SIGTERM)
-        left = self._wait_gone(targets, time.monotonic() + grace)
+        left = self._wait_gone(targets, time.monotonic() + grace, hurry)
         terminated = len(targets) - len(left)
         killed = 0
         # Anything still alive, or started while we waited, gets SIGKILL; repeat until a

@@ -89,3 +89,26 @@ def avg_spec_accept_length(info: dict[str, Any]) -> float | None:
     states = info.get("internal_states") or [{}]
     value = states[0].get("avg_spec_accept_length") if isinstance(states[0], dict) else None
     return float(value) if value is not None else None
+
+
+SMOKE_PROMPT = "The capital of France is"
+
+
+def smoke_generate(session: requests.Session, url: str, timeout: float) -> dict[str, Any]:
+    """One short greedy /generate: a server can answer /health and still fail to generate
+    (the harness's equivalent of SGLang's own warm-up request)."""
+    payload = {"text": SMOKE_PROMPT, "sampling_params": {"max_new_tokens": 8, "temperature": 0}}
+    try:
+        response = session.post(url + "/generate", json=payload, timeout=timeout)
+    except requests.Timeout:
+        raise FatalError(f"{url}/generate gave no answer within {timeout:g} s") from None
+    except requests.ConnectionError as error:
+        raise FatalError(
+            f"{url}/generate failed: connection lost ({type(error).__name__})"
+        ) from None
+    if response.status_code != 200:
+        raise FatalError(f"{url}/generate answered {response.status_code}: {response.text[:200]}")
+    answer = response.json()
+    if not isinstance(answer, dict) or "text" not in answer:
+        raise FatalError(f"{url}/generate answered without a 'text' field")
+    return answer

@@ -1,0 +1,118 @@
+"""One job, start to end: launch -> checks -> suite -> teardown -> result.json.
+
+Whatever happens (a check fails, a server dies, a cancellation signal arrives), the
+``finally`` tears everything down and writes the result; only the exit code differs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sglang_ci.cancel import CancelWatch
+from sglang_ci.config import Job
+from sglang_ci.errors import (
+    FatalError,
+    JobCancelled,
+    JobFailedError,
+    NotAvailableYetError,
+    TeardownError,
+)
+from sglang_ci.http_client import make_session
+from sglang_ci.launcher import DeploymentRun, LaunchSettings
+from sglang_ci.ports import PortLease
+from sglang_ci.process_tree import become_subreaper
+from sglang_ci.results import JobResult
+from sglang_ci.server_api import flush_cache, server_info, smoke_generate
+
+# A suite gets the running deployment and the result to fill in; it raises
+# JobFailedError when a check misses.
+Suite = Callable[[Job, DeploymentRun, JobResult], None]
+
+
+def no_suite(job: Job, _run: DeploymentRun, _result: JobResult) -> None:
+    raise NotAvailableYetError(
+        f"suite '{job.suite.name}' is not in this version: the servers launched, became ready,"
+        " generated, and passed the cache flush and /server_info read, then were torn down"
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: JobResult
+    exit_code: int
+
+
+def say(message: str) -> None:
+    print(f"sglang-ci: {message}", flush=True)
+
+
+def run_checks(run: DeploymentRun, result: JobResult) -> None:
+    """One smoke generation through the entry point, then each server's cache flushed and
+    its /server_info recorded (the suite verifies the requested settings in it)."""
+    with make_session(run.api_key, connect_retries=0) as session:
+        smoke_generate(session, run.url, run.settings.request_timeout)
+    for process in run.servers:
+        with make_session(process.api_key) as session:
+            flush_cache(session, process.url)
+            result.server_info[process.role] = server_info(session, process.url)
+
+
+def run_job(job: Job, settings: LaunchSettings, suite: Suite = no_suite) -> Outcome:
+    result = JobResult(job=job.id, stage=job.stage, engine=settings.engine, gpus=job.gpus)
+    result_path = settings.out_dir / "result.json"
+    result.write(result_path)
+    become_subreaper()  # orphans of our servers re-parent to us, so we can reap them
+    status, reason, code = "error", "", 1
+    with CancelWatch() as cancel, PortLease() as lease:
+        run = DeploymentRun(job, settings, lease)
+        try:
+            with result.phase("launch"):
+                run.start()
+            say("ready: " + ", ".join(f"{p.role} {p.url}" for p in run.processes))
+            with result.phase("checks"):
+                run_checks(run, result)
+            with result.phase("suite"):
+                suite(job, run, result)
+            status, reason, code = "passed", "", 0
+        except JobCancelled as cancelled:
+            status, reason, code = "cancelled", f"cancelled by {cancelled.signal_name}", 130
+        except JobFailedError as failure:
+            status, reason, code = "failed", failure.message, failure.return_code
+        except FatalError as error:
+            status, reason, code = "error", error.message, error.return_code
+            died = run.deaths()  # a request failing because its server died says so
+            if died:
+                reason = f"{reason}; {died}"
+        finally:
+            cancel.shield()  # a signal now hurries the teardown instead of interrupting it
+            if cancel.cancelled and status != "cancelled":
+                status, reason, code = "cancelled", f"cancelled by {cancel.signal_name}", 130
+            with result.phase("teardown"):
+                problems = run.teardown(cancel.hurry)
+            result.ports = {p.role: p.port for p in run.processes}
+            result.servers = [p.describe() for p in run.processes]
+            if problems and status != "cancelled":
+                incomplete = TeardownError("teardown incomplete: " + "; ".join(problems))
+                status, reason = "error", _join(reason, incomplete.message)
+                code = incomplete.return_code
+            elif problems:
+                reason = _join(reason, "teardown incomplete: " + "; ".join(problems))
+            result.finish(status, reason, code)
+            result.write(result_path)
+    return Outcome(result, code)
+
+
+def _join(first: str, second: str) -> str:
+    return f"{first}; {second}" if first else second
+
+
+def report(outcome: Outcome, result_path: Path) -> None:
+    result = outcome.result
+    line = f"{result.job}: {result.status}"
+    if result.reason:
+        line += f": {result.reason}"
+    print(f"sglang-ci: {line}", file=sys.stderr if outcome.exit_code else sys.stdout)
+    say(f"result: {result_path}")

@@ -1,0 +1,68 @@
+"""A job's result.json: written when the job starts and again when it ends, so a runner
+killed in between still leaves a record, and never half-written (write, then rename)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+STATUSES = ("running", "passed", "failed", "error", "cancelled")
+
+
+def job_dir_name(job_id: str) -> str:
+    """``spec(model='gemma4-31b', topk=3)`` -> ``spec-model-gemma4-31b-topk-3``."""
+    return re.sub(r"[^A-Za-z0-9._]+", "-", job_id).strip("-")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class JobResult:
+    job: str
+    stage: str
+    engine: str
+    gpus: int
+    status: str = "running"
+    reason: str = ""
+    exit_code: int | None = None
+    started_at: str = field(default_factory=_now)
+    finished_at: str | None = None
+    phases: dict[str, float] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    server_info: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases[name] = round(time.monotonic() - started, 3)
+
+    def finish(self, status: str, reason: str, exit_code: int) -> None:
+        assert status in STATUSES
+        self.status, self.reason, self.exit_code = status, reason, exit_code
+        self.finished_at = _now()
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(asdict(self), indent=2, default=str) + "\n")
+        os.replace(temporary, path)
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
