@@ -73,3 +73,43 @@ def run_python(
         timeout=timeout,
         check=False,
     )
+
+
+TAG_ENV = "SGLANG_CI_TEST_TAG"
+
+
+def tagged_processes(tag: str) -> list[str]:
+    """Live processes whose environment carries this test's tag: everything a test started
+    inherits it, so any match after teardown is a leak."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if process.info["status"] == psutil.STATUS_ZOMBIE or process.pid == os.getpid():
+                continue
+            if process.environ().get(TAG_ENV) == tag:
+                found.append(f"{process.pid} {' '.join(process.info['cmdline'] or [])[:120]}")
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture
+def tag(request: pytest.FixtureRequest) -> str:
+    import uuid
+
+    return f"{request.node.name}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def gsm8k_key(tmp_path: Path) -> Path:
+    """A small GSM8K-format answer key the tests write themselves (no hub data)."""
+    path = tmp_path / "gsm8k.jsonl"
+    lines = [
+        f'{{"question": "Tom has {i} apples and buys {i + 3} more. How many apples now?",'
+        f' "answer": "{i} + {i + 3} = {2 * i + 3}\\n#### {2 * i + 3}"}}'
+        for i in range(1, 41)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,40 @@
+"""100 launch/teardown cycles of a stub whose helpers re-parent away leave nothing behind."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from sglang_ci.launcher import await_ready, start_process
+from sglang_ci.ports import PortLease, port_is_free
+from sglang_ci.process_tree import become_subreaper
+
+from .conftest import TAG_ENV, tagged_processes
+
+pytestmark = pytest.mark.real_process
+
+CYCLES = 100
+
+
+def test_hundred_cycles_with_grandchildren(tmp_path: Path, tag: str) -> None:
+    env = {**os.environ, TAG_ENV: tag, "SGLANG_CI_STUB_FAULTS": "orphans=2"}
+    # As the job runner does: orphans re-parent to this (test) process, which reaps them,
+    # instead of lingering as zombies under PID 1.
+    become_subreaper()
+    ended = 0
+    with PortLease() as lease:
+        for cycle in range(CYCLES):
+            port = lease.take()
+            command = [sys.executable, "-m", "sglang_ci.stub", "--model-path", "m", "--port",
+                       str(port)]  # fmt: skip
+            process = start_process("server", command, env, tmp_path / "server.log", port)
+            await_ready(process, 30, "/health_generate")
+            report = process.tree.teardown(grace=2)
+            assert report.survivors == (), f"cycle {cycle}"
+            ended += report.terminated + report.killed
+            assert port_is_free(port), f"cycle {cycle}: port {port} still held"
+    assert ended == CYCLES * 3  # each cycle: the server and its two re-parented helpers
+    assert tagged_processes(tag) == []
