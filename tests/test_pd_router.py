@@ -29,7 +29,7 @@ def test_router_routes_through_stub_prefill_and_decode(
         try:
             run.start()
             assert [p.role for p in run.processes] == ["prefill", "decode", "router"]
-            prefill, decode, router = run.processes
+            _, decode, router = run.processes
             # The router is a real sglang-router process with our PD arguments.
             assert router.command[1:4] == [
                 "-m",
