@@ -68,8 +68,10 @@ def release_check(gpu: str, gib: float) -> None:
         reaped = time.monotonic() - started
         waited = gpu_memory.wait_released([gpu], pids, timeout=60)
         assert waited is not None
-        print(f"  processes ended: {report.terminated} by SIGTERM, {report.killed} by SIGKILL,"
-              f" survivors {list(report.survivors)}, reaped after {reaped * 1000:.0f} ms")
+        print(
+            f"  processes ended: {report.terminated} by SIGTERM, {report.killed} by SIGKILL,"
+            f" survivors {list(report.survivors)}, reaped after {reaped * 1000:.0f} ms"
+        )
         print(f"  NVML showed the memory released {waited * 1000:.0f} ms after that")
         with gpu_memory.nvml() as lib:
             print(f"  now: {gpu_memory.read_use(lib, gpu).describe()}")

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan = command("plan", "the dry run of every job of a stage")
     plan.add_argument("--stage", required=True)
     plan.add_argument("--engine", choices=ENGINES, default="sglang")
+    from sglang_ci.evals.cli import add_eval_parser
+
+    add_eval_parser(commands)
     job = command("job", "run one job (or show its dry run)")
     job.add_argument("job_id", metavar="JOB", help="the job's session id, as `list` shows it")
     add_job_options(job)
@@ -90,6 +93,10 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
 
 def run(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "eval":  # talks to a server; needs no stages.toml
+        from sglang_ci.evals.cli import cmd_eval
+
+        return cmd_eval(args)
     config = load_config(args.config, os.environ, Path.cwd())
     if args.command == "validate":
         return cmd_validate(config)

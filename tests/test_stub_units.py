@@ -60,12 +60,12 @@ def test_answer_key_and_accuracy(tmp_path: Path) -> None:
             f'{{"question": "q{i}?", "answer": "work\\n#### {i * 1000:,}"}}' for i in range(200)
         )
     )
-    answers = load_answer_key(data)
-    assert answers["q7?"] == "7000"  # thousands separator removed, as GSM8K golds need
-    perfect = StubModel(answers, 1.0, "deterministic")
+    key = load_answer_key([data])
+    assert key.gsm8k["q7?"] == "7000"  # thousands separator removed, as GSM8K golds need
+    perfect = StubModel(key, 1.0, "deterministic")
     assert all(f"The answer is {i * 1000}." in perfect.complete(f"Question: q{i}?\nAnswer:")
                for i in range(200))  # fmt: skip
-    half = StubModel(answers, 0.5, "deterministic")
+    half = StubModel(key, 0.5, "deterministic")
     right = sum(f"The answer is {i * 1000}." in half.complete(f"Question: q{i}?\nAnswer:")
                 for i in range(200))  # fmt: skip
     assert 70 <= right <= 130

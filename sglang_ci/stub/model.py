@@ -35,30 +35,48 @@ def question_of(prompt: str) -> str:
     return tail.split("\nAnswer:", 1)[0].strip()
 
 
-def load_answer_key(path: Path) -> dict[str, str]:
-    """question -> gold answer, from GSM8K JSONL ({"question", "answer": "... #### 72"})."""
-    key: dict[str, str] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            match = _GOLD_RE.search(str(record.get("answer", "")))
-            if "question" in record and match:
-                key[str(record["question"]).strip()] = match.group(1).replace(",", "")
+@dataclass
+class AnswerKey:
+    """GSM8K: question -> gold number. HellaSwag: "{activity_label}: {ctx} " -> (endings,
+    gold index), the question exactly as the eval writes it."""
+
+    gsm8k: dict[str, str]
+    hellaswag: dict[str, tuple[list[str], int]]
+
+
+def load_answer_key(paths: list[Path]) -> AnswerKey:
+    """Read GSM8K-format and HellaSwag-format JSONL lines, told apart by their fields."""
+    key = AnswerKey({}, {})
+    for path in paths:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                if "endings" in record and "ctx" in record:
+                    question = f"{record['activity_label']}: {record['ctx']} "
+                    key.hellaswag[question] = (list(record["endings"]), int(record["label"]))
+                    continue
+                match = _GOLD_RE.search(str(record.get("answer", "")))
+                if "question" in record and match:
+                    key.gsm8k[str(record["question"]).strip()] = match.group(1).replace(",", "")
     return key
 
 
 @dataclass
 class StubModel:
-    answers: dict[str, str]
+    key: AnswerKey
     accuracy: float
     seed: str
 
+    @property
+    def answers(self) -> dict[str, str]:
+        return self.key.gsm8k
+
     @classmethod
     def from_env(cls, deterministic: bool) -> StubModel:
-        data = os.environ.get(DATA_ENV)
-        answers = load_answer_key(Path(data)) if data else {}
+        data = os.environ.get(DATA_ENV, "")
+        answers = load_answer_key([Path(part) for part in data.split(os.pathsep) if part])
         accuracy = float(os.environ.get(ACCURACY_ENV, "1.0"))
         if not 0.0 <= accuracy <= 1.0:
             raise ValueError(f"{ACCURACY_ENV} must be within 0..1, got {accuracy}")
@@ -81,6 +99,26 @@ class StubModel:
     def token_logprob(self, text: str, position: int) -> float:
         """A stable logprob for a token, so logprob-based scoring is reproducible."""
         return -0.05 - 3.0 * unit_hash(self.seed, "lp", text, position)
+
+    def ending_logprob(self, text: str) -> tuple[int, float] | None:
+        """For ``prefix + ending`` of a HellaSwag question in the key: how many trailing
+        words are the ending, and the logprob each gets. The ending the stub "prefers"
+        (the gold one with probability ``accuracy``) scores far above the others."""
+        tail = text.rsplit("\n\n", 1)[-1]
+        for question, (endings, label) in self.key.hellaswag.items():
+            if not tail.startswith(question):
+                continue
+            ending = tail[len(question) :]
+            if ending not in endings:
+                return None
+            preferred = label
+            if unit_hash(self.seed, "hs", question) >= self.accuracy:
+                preferred = (label + 1 + int(unit_hash(self.seed, "hs-wrong", question) * 3)) % len(
+                    endings
+                )
+            value = -0.2 if endings.index(ending) == preferred else -2.5
+            return len(ending.split()), value
+        return None
 
 
 def _wrong(gold: str, noise: float) -> str:

@@ -101,7 +101,7 @@ def generate_one(state: StubState, prompt: str, params: dict[str, Any]) -> dict[
         text, finish = _apply_stop(state.model.complete(prompt), params.get("stop"))
     words = _tokens(text)
     if len(words) > max_tokens:
-        text = " " + " ".join(words[:max_tokens])
+        text = " " + " ".join(words[:max_tokens]) if max_tokens else ""
         finish = {"type": "length", "length": max_tokens}
     completion_tokens = min(len(words), max_tokens)
     if completion_tokens:
@@ -126,18 +126,31 @@ def generate_one(state: StubState, prompt: str, params: dict[str, Any]) -> dict[
     }
 
 
-def add_logprobs(state: StubState, prompt: str, result: dict[str, Any], with_text: bool) -> None:
-    def entry(token: str, position: int, first: bool) -> list[Any]:
-        logprob = None if first else state.model.token_logprob(token, position)
+def add_logprobs(
+    state: StubState, prompt: str, result: dict[str, Any], with_text: bool, start: int
+) -> None:
+    """SGLang's logprob fields: [logprob, token_id, text-or-None] per token, the prompt's
+    from ``logprob_start_len`` on (the very first prompt token has no logprob)."""
+    prompt_tokens = _tokens(prompt)
+    ending = state.model.ending_logprob(prompt)
+    ending_from = len(prompt_tokens) - ending[0] if ending else len(prompt_tokens)
+
+    def entry(token: str, position: int) -> list[Any]:
+        if position == 0:
+            logprob = None
+        elif ending and position >= ending_from:
+            logprob = ending[1]
+        else:
+            logprob = state.model.token_logprob(token, position)
         token_id = int(unit_hash("id", token) * 128_000)
         return [logprob, token_id, token if with_text else None]
 
-    prompt_tokens = _tokens(prompt)
-    output_tokens = _tokens(result["text"])
     meta = result["meta_info"]
-    meta["input_token_logprobs"] = [entry(t, i, i == 0) for i, t in enumerate(prompt_tokens)]
+    meta["input_token_logprobs"] = [
+        entry(token, i) for i, token in enumerate(prompt_tokens) if i >= start
+    ]
     meta["output_token_logprobs"] = [
-        entry(t, len(prompt_tokens) + i, False) for i, t in enumerate(output_tokens)
+        entry(token, len(prompt_tokens) + i) for i, token in enumerate(_tokens(result["text"]))
     ]
 
 
@@ -267,7 +280,8 @@ class StubHandler(BaseHTTPRequestHandler):
             for prompt in prompts:
                 result = generate_one(state, prompt, params)
                 if body.get("return_logprob"):
-                    add_logprobs(state, prompt, result, bool(body.get("return_text_in_logprobs")))
+                    add_logprobs(state, prompt, result, bool(body.get("return_text_in_logprobs")),
+                                 int(body.get("logprob_start_len") or 0))  # fmt: skip
                 results.append(result)
             return results[0] if single else results
 

@@ -1,0 +1,1 @@
+"""Accuracy evals scored exactly as SGLang's own test kits score them."""

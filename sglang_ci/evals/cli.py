@@ -1,0 +1,82 @@
+"""``python -m sglang_ci eval {gsm8k,hellaswag} --base-url URL ...`` against any server."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sglang_ci.errors import FatalError
+from sglang_ci.evals.data import GSM8K, HELLASWAG, load_lines
+
+if TYPE_CHECKING:
+    from sglang_ci.evals.records import EvalOutcome
+
+DEFAULTS = {"gsm8k": (200, 5, 128), "hellaswag": (200, 20, 64)}
+
+
+def add_eval_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = commands.add_parser(
+        "eval", help="run an accuracy eval against a running server",
+        description="Score a running server on GSM8K or HellaSwag exactly as SGLang's test"
+        " kits do; print the score and write per-sample records.", allow_abbrev=False,
+    )  # fmt: skip
+    parser.add_argument("eval_name", choices=sorted(DEFAULTS), metavar="EVAL",
+                        help="gsm8k or hellaswag")  # fmt: skip
+    parser.add_argument("--base-url", required=True, help="the server, e.g. http://127.0.0.1:30000")
+    parser.add_argument("--data", metavar="PATH", help="local JSONL instead of the hub"
+                        f" (or ${GSM8K.env} / ${HELLASWAG.env})")  # fmt: skip
+    parser.add_argument("--num-examples", type=int, help="evaluated samples (default 200)")
+    parser.add_argument("--num-shots", type=int, help="few-shot examples (default 5 / 20)")
+    parser.add_argument("--threads", type=int, help="concurrent requests (default 128 / 64)")
+    parser.add_argument("--output", metavar="DIR", default=".", help="where records go")
+    parser.add_argument("--api-key", default=os.environ.get("SGLANG_API_KEY"))
+    parser.add_argument("--request-timeout", type=float, default=600.0)
+
+
+def run_eval(
+    name: str,
+    base_url: str,
+    *,
+    data: str | None,
+    num_examples: int | None,
+    num_shots: int | None,
+    threads: int | None,
+    api_key: str | None,
+    request_timeout: float,
+) -> EvalOutcome:
+    # Imported here: requests and tqdm are not needed to build the CLI's parser.
+    from sglang_ci.evals.gsm8k import run_gsm8k
+    from sglang_ci.evals.hellaswag import run_hellaswag
+    from sglang_ci.http_client import make_session
+
+    examples, shots, pool = DEFAULTS[name]
+    source = GSM8K if name == "gsm8k" else HELLASWAG
+    lines = load_lines(source, data, os.environ)
+    runner = run_gsm8k if name == "gsm8k" else run_hellaswag
+    with make_session(api_key) as session:
+        return runner(
+            session, base_url.rstrip("/"), lines,
+            num_examples=examples if num_examples is None else num_examples,
+            num_shots=shots if num_shots is None else num_shots,
+            threads=threads or pool, request_timeout=request_timeout,
+        )  # fmt: skip
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    outcome = run_eval(
+        args.eval_name, args.base_url, data=args.data, num_examples=args.num_examples,
+        num_shots=args.num_shots, threads=args.threads, api_key=args.api_key,
+        request_timeout=args.request_timeout,
+    )  # fmt: skip
+    records = outcome.write(Path(args.output))
+    if outcome.records and outcome.errors == len(outcome.records):
+        first = next(r.error for r in outcome.records if r.error)
+        raise FatalError(f"{outcome.name}: every request failed ({first}); records: {records}")
+    print(
+        f"{outcome.name}: score {outcome.score:.4f} ({outcome.correct}/{len(outcome.records)}"
+        f" correct, {outcome.errors} request errors) in {outcome.seconds:.1f} s;"
+        f" records: {records}"
+    )
+    return 0

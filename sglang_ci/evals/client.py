@@ -1,0 +1,69 @@
+"""The two requests evals send, with the bounded retries SGLang's samplers use for
+transient failures (connection errors, 5xx); a request that keeps failing is recorded
+on its sample and scored wrong, as SGLang scores it, instead of ending the eval."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+
+from sglang_ci.errors import FatalError
+
+ATTEMPTS = 3
+BACKOFF_S = 0.5
+
+
+class RequestFailed(Exception):
+    pass
+
+
+def post_json(session: requests.Session, url: str, body: dict[str, Any], timeout: float) -> Any:
+    problem = ""
+    for attempt in range(ATTEMPTS):
+        try:
+            response = session.post(url, json=body, timeout=timeout)
+        except requests.Timeout:
+            problem = f"no answer within {timeout:g} s"
+        except requests.ConnectionError as error:
+            problem = f"connection failed ({type(error).__name__})"
+        else:
+            if response.status_code == 200:
+                return response.json()
+            problem = f"HTTP {response.status_code}: {response.text[:120]}"
+            if response.status_code < 500:
+                break  # a 4xx will not change on retry
+        time.sleep(BACKOFF_S * 2**attempt)
+    raise RequestFailed(problem)
+
+
+def served_model(session: requests.Session, base_url: str) -> str:
+    """The first model id of /v1/models, as SGLang's CompletionSampler picks it."""
+    try:
+        response = session.get(base_url + "/v1/models", timeout=30)
+        response.raise_for_status()
+        return str(response.json()["data"][0]["id"])
+    except requests.RequestException as error:
+        problem = type(error).__name__
+        raise FatalError(f"{base_url}/v1/models: {problem}; is the server up?") from None
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise FatalError(f"{base_url}/v1/models did not list a model") from None
+
+
+def complete(
+    session: requests.Session,
+    base_url: str,
+    *,
+    model: str,
+    prompt: str,
+    max_tokens: int,
+    stop: list[str],
+    timeout: float,
+) -> str:
+    body = {
+        "model": model, "prompt": prompt, "temperature": 0.0, "top_p": 1.0,
+        "max_tokens": max_tokens, "stop": stop,
+    }  # fmt: skip
+    answer = post_json(session, base_url + "/v1/completions", body, timeout)
+    return str(answer["choices"][0].get("text") or "")

@@ -1,0 +1,111 @@
+"""GSM8K as SGLang's run_eval scores it (eval_name="gsm8k", api="completion").
+
+Prompt: the first ``num_shots`` lines of the test set as examples, each
+``"Question: {q}\\nAnswer: {a}\\n\\n"``, then ``"Question: {q}\\nAnswer:"``; the example
+lines are excluded from the evaluated ones. Completion API, temperature 0, max_tokens
+512, stop at "Question", "Assistant:" or "<|separator|>". The answer is the last number
+in the text once commas are removed; the gold is the last number of the reference.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from sglang_ci.evals.client import RequestFailed, complete, served_model
+from sglang_ci.evals.pool import map_in_threads
+from sglang_ci.evals.records import EvalOutcome, SampleRecord
+
+STOP = ["Question", "Assistant:", "<|separator|>"]
+MAX_TOKENS = 512
+INVALID = -9999999
+_NUMBER = re.compile(r"-?\d+\.?\d*")
+
+
+def example(line: dict[str, Any], include_answer: bool) -> str:
+    text = f"Question: {line['question']}\nAnswer:"
+    return f"{text} {line['answer']}" if include_answer else text
+
+
+def few_shot_prefix(lines: Sequence[dict[str, Any]], shots: int) -> str:
+    return "".join(example(line, True) + "\n\n" for line in lines[:shots])
+
+
+def answer_value(text: str) -> int | float:
+    """The last number of ``text`` (commas removed), or INVALID when there is none."""
+    numbers = _NUMBER.findall(text.replace(",", ""))
+    if not numbers:
+        return INVALID
+    try:
+        value = ast.literal_eval(numbers[-1])
+    except (SyntaxError, ValueError):
+        return INVALID
+    return value if isinstance(value, (int, float)) else INVALID
+
+
+@dataclass(frozen=True)
+class Gsm8kSample:
+    index: int
+    question: str
+    prompt: str
+    gold: int | float
+
+
+def build_samples(
+    lines: Sequence[dict[str, Any]], num_shots: int, num_examples: int | None
+) -> list[Gsm8kSample]:
+    prefix = few_shot_prefix(lines, num_shots)
+    evaluated = list(lines[num_shots:])
+    if num_examples is not None:
+        evaluated = evaluated[:num_examples]  # capped silently, as run_eval does
+    return [
+        Gsm8kSample(
+            index, line["question"], prefix + example(line, False), answer_value(line["answer"])
+        )
+        for index, line in enumerate(evaluated)
+    ]
+
+
+def run_gsm8k(
+    session: requests.Session,
+    base_url: str,
+    lines: Sequence[dict[str, Any]],
+    *,
+    num_examples: int | None = 200,
+    num_shots: int = 5,
+    threads: int = 128,
+    request_timeout: float = 600.0,
+    model: str | None = None,
+) -> EvalOutcome:
+    samples = build_samples(lines, num_shots, num_examples)
+    model_id = model or served_model(session, base_url)
+
+    def score(sample: Gsm8kSample) -> SampleRecord:
+        started = time.monotonic()
+        error = None
+        try:
+            output = complete(
+                session, base_url, model=model_id, prompt=sample.prompt,
+                max_tokens=MAX_TOKENS, stop=STOP, timeout=request_timeout,
+            )  # fmt: skip
+        except RequestFailed as failure:
+            output, error = "", str(failure)
+        extracted = answer_value(output)
+        return SampleRecord(
+            index=sample.index, question=sample.question, output=output, extracted=extracted,
+            gold=sample.gold, correct=extracted == sample.gold,
+            latency=round(time.monotonic() - started, 4), error=error,
+        )  # fmt: skip
+
+    started = time.monotonic()
+    records = map_in_threads(score, samples, threads, "gsm8k")
+    accuracy = sum(r.correct for r in records) / len(records) if records else 0.0
+    settings = {"num_shots": num_shots, "threads": threads, "model": model_id,
+                "max_tokens": MAX_TOKENS, "temperature": 0.0, "stop": STOP}  # fmt: skip
+    return EvalOutcome("gsm8k", accuracy, records, time.monotonic() - started, settings)

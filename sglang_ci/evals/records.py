@@ -1,0 +1,59 @@
+"""What an eval leaves behind: its score and one record per sample, so that two runs
+can be compared question by question (``python -m sglang_ci diff``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    index: int  # position among the evaluated samples (the few-shot lines excluded)
+    question: str
+    output: str  # the model's text (GSM8K) or the chosen ending (HellaSwag)
+    extracted: Any  # the extracted answer, or the chosen ending's index
+    gold: Any
+    correct: bool
+    latency: float
+    error: str | None = None  # set when the request itself failed (scored as wrong)
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    name: str
+    score: float
+    records: list[SampleRecord]
+    seconds: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def correct(self) -> int:
+        return sum(record.correct for record in self.records)
+
+    @property
+    def errors(self) -> int:
+        return sum(record.error is not None for record in self.records)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "eval": self.name,
+            "score": self.score,
+            "correct": self.correct,
+            "num_examples": len(self.records),
+            "request_errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            **self.settings,
+        }
+
+    def write(self, out_dir: Path) -> Path:
+        """``<eval>.jsonl`` (one line per sample) and ``<eval>.json`` (the score)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        records = out_dir / f"{self.name}.jsonl"
+        with records.open("w", encoding="utf-8") as handle:
+            for record in self.records:
+                handle.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+        (out_dir / f"{self.name}.json").write_text(json.dumps(self.summary(), indent=2) + "\n")
+        return records
