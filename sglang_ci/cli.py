@@ -174,7 +174,7 @@ def cmd_job(config: Config, job: Job, args: argparse.Namespace) -> int:
         env=dict(os.environ),
         request_timeout=args.request_timeout,
     )
-    outcome = run_job(job, settings)
+    outcome = run_job(job, settings, config.source.parent / "suites")
     report(outcome, out_dir / "result.json")
     return outcome.exit_code
 

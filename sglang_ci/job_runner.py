@@ -7,36 +7,40 @@ Whatever happens (a check fails, a server dies, a cancellation signal arrives), 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sglang_ci.cancel import CancelWatch
 from sglang_ci.config import Job
-from sglang_ci.errors import (
-    FatalError,
-    JobCancelled,
-    JobFailedError,
-    NotAvailableYetError,
-    TeardownError,
-)
+from sglang_ci.errors import FatalError, JobCancelled, JobFailedError, TeardownError
 from sglang_ci.http_client import make_session
 from sglang_ci.launcher import DeploymentRun, LaunchSettings
 from sglang_ci.ports import PortLease
 from sglang_ci.process_tree import become_subreaper
 from sglang_ci.results import JobResult
 from sglang_ci.server_api import flush_cache, server_info, smoke_generate
-
-# A suite gets the running deployment and the result to fill in; it raises
-# JobFailedError when a check misses.
-Suite = Callable[[Job, DeploymentRun, JobResult], None]
+from sglang_ci.summary import append_step_summary
 
 
-def no_suite(job: Job, _run: DeploymentRun, _result: JobResult) -> None:
-    raise NotAvailableYetError(
-        f"suite '{job.suite.name}' is not in this version: the servers launched, became ready,"
-        " generated, and passed the cache flush and /server_info read, then were torn down"
+def run_suite(job: Job, run: DeploymentRun, result: JobResult, suites_dir: Path) -> None:
+    """The job's suite module (suites/test_<suite>.py) under pytest, in this process."""
+    import pytest  # imported here: only a job run needs it
+
+    from sglang_ci.suite_plugin import SuiteContext, SuitePlugin, suite_args
+
+    module = suites_dir / f"test_{job.suite.name}.py"
+    if not module.is_file():
+        raise FatalError(f"suite '{job.suite.name}' has no module {module}")
+    settings = run.settings
+    plugin = SuitePlugin(
+        SuiteContext(job, run, result, settings.out_dir, settings.env, settings.request_timeout)
     )
+    code = pytest.main(suite_args(module, settings.out_dir), plugins=[plugin])
+    if code in (pytest.ExitCode.OK, pytest.ExitCode.INTERRUPTED):
+        return  # an interrupt is a cancellation: the caller sees it on the CancelWatch
+    if code == pytest.ExitCode.TESTS_FAILED:
+        raise JobFailedError("; ".join(plugin.failures) or f"{module.name} failed")
+    raise FatalError(f"suite {module} could not run (pytest exit code {int(code)})")
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ def run_checks(run: DeploymentRun, result: JobResult) -> None:
             result.server_info[process.role] = server_info(session, process.url)
 
 
-def run_job(job: Job, settings: LaunchSettings, suite: Suite = no_suite) -> Outcome:
+def run_job(job: Job, settings: LaunchSettings, suites_dir: Path) -> Outcome:
     result = JobResult(job=job.id, stage=job.stage, engine=settings.engine, gpus=job.gpus)
     result_path = settings.out_dir / "result.json"
     result.write(result_path)
@@ -74,8 +78,10 @@ def run_job(job: Job, settings: LaunchSettings, suite: Suite = no_suite) -> Outc
             say("ready: " + ", ".join(f"{p.role} {p.url}" for p in run.processes))
             with result.phase("checks"):
                 run_checks(run, result)
-            with result.phase("suite"):
-                suite(job, run, result)
+            with result.phase("eval"):
+                run_suite(job, run, result, suites_dir)
+            if cancel.cancelled:  # pytest stopped on the interrupt and returned
+                raise JobCancelled(cancel.signal_name or "signal")
             status, reason, code = "passed", "", 0
         except JobCancelled as cancelled:
             status, reason, code = "cancelled", f"cancelled by {cancelled.signal_name}", 130
@@ -94,6 +100,9 @@ def run_job(job: Job, settings: LaunchSettings, suite: Suite = no_suite) -> Outc
                 problems = run.teardown(cancel.hurry)
             result.ports = {p.role: p.port for p in run.processes}
             result.servers = [p.describe() for p in run.processes]
+            result.server_args = {p.role: p.command for p in run.processes}
+            versions = [info.get("version") for info in result.server_info.values()]
+            result.engine_version = next((str(v) for v in versions if v), None)
             if problems and status != "cancelled":
                 incomplete = TeardownError("teardown incomplete: " + "; ".join(problems))
                 status, reason = "error", _join(reason, incomplete.message)
@@ -102,6 +111,7 @@ def run_job(job: Job, settings: LaunchSettings, suite: Suite = no_suite) -> Outc
                 reason = _join(reason, "teardown incomplete: " + "; ".join(problems))
             result.finish(status, reason, code)
             result.write(result_path)
+            append_step_summary(result, settings.env)
     return Outcome(result, code)
 
 

@@ -40,8 +40,14 @@ class JobResult:
     phases: dict[str, float] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     servers: list[dict[str, Any]] = field(default_factory=list)
-    server_info: dict[str, Any] = field(default_factory=dict)
+    score: float | None = None
+    threshold: float | None = None
+    accept_length: float | None = None
+    occupancy: float | None = None
+    engine_version: str | None = None
+    server_args: dict[str, list[str]] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    server_info: dict[str, Any] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:

@@ -1,0 +1,122 @@
+"""What the suite modules in suites/ get: the running job as pytest fixtures.
+
+The job runner launches the servers, then runs the job's suite module with pytest in
+the same process, passing a SuiteContext through this plugin. Every check a suite makes
+goes through ``ctx.check_at_least``, so result.json, the JUnit XML and the step summary
+all show the same value, threshold and verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from sglang_ci.config import Job
+from sglang_ci.evals.data import GSM8K, HELLASWAG, load_lines
+from sglang_ci.evals.gsm8k import run_gsm8k
+from sglang_ci.evals.hellaswag import run_hellaswag
+from sglang_ci.evals.records import EvalOutcome
+from sglang_ci.http_client import make_session
+from sglang_ci.launcher import DeploymentRun, RunningProcess
+from sglang_ci.results import JobResult
+from sglang_ci.verify import mismatches
+
+
+@dataclass
+class SuiteContext:
+    job: Job
+    run: DeploymentRun
+    result: JobResult
+    out_dir: Path
+    env: Mapping[str, str]
+    request_timeout: float
+
+    @property
+    def url(self) -> str:
+        """Where requests go: the router of a PD job, else the server."""
+        return self.run.url
+
+    @property
+    def generating_server(self) -> RunningProcess:
+        """The server whose /server_info reports decoding stats (decode in PD)."""
+        return self.run.servers[-1]
+
+    def session(self) -> requests.Session:
+        return make_session(self.run.api_key)
+
+    def speculative(self) -> bool:
+        return self.job.model.speculative
+
+    def threshold(self, check: str) -> float:
+        value = self.job.threshold(check)
+        if value is None:
+            pytest.skip(f"{check} does not apply to {self.job.id}")
+        return value
+
+    def check_at_least(self, name: str, value: float, unit: str = "") -> None:
+        threshold = self.threshold(name)
+        passed = value >= threshold
+        self.result.checks.append(
+            {"check": name, "value": value, "threshold": threshold, "passed": passed}
+        )
+        assert passed, f"{name} {value:.4g}{unit} < threshold {threshold:g}{unit} ({self.job.id})"
+
+    def verify_settings(self) -> None:
+        """Each server's /server_info shows the requested values of the suite's flags."""
+        problems = []
+        for server, process in zip(self.job.deployment.servers, self.run.servers, strict=True):
+            info = self.result.server_info.get(process.role, {})
+            requested = dict(server.args)
+            found = mismatches(self.job.suite.verify, requested, info)
+            problems += [f"{process.role}: {problem}" for problem in found]
+        passed = not problems
+        summary = "; ".join(problems) or "as requested"
+        self.result.checks.append(
+            {"check": "server-settings", "value": summary, "threshold": None, "passed": passed}
+        )
+        assert passed, "server did not start with the requested settings: " + "; ".join(problems)
+
+    def run_eval(self, name: str) -> EvalOutcome:
+        options = self.job.eval
+        assert options is not None, f"{self.job.id} has no eval options"
+        source = GSM8K if name == "gsm8k" else HELLASWAG
+        lines = load_lines(source, None, self.env)  # a local file via its env variable
+        runner = run_gsm8k if name == "gsm8k" else run_hellaswag
+        with self.session() as session:
+            outcome = runner(
+                session, self.url, lines, num_examples=options.num_examples,
+                num_shots=options.num_shots, threads=options.threads,
+                request_timeout=self.request_timeout,
+            )  # fmt: skip
+        outcome.write(self.out_dir)
+        self.result.score = outcome.score
+        self.result.threshold = self.job.threshold(name)
+        return outcome
+
+
+class SuitePlugin:
+    def __init__(self, context: SuiteContext) -> None:
+        self.context = context
+        self.failures: list[str] = []
+
+    @pytest.fixture
+    def ctx(self) -> Iterator[SuiteContext]:
+        yield self.context
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = crash.message if crash is not None else str(report.longrepr)
+            self.failures.append(f"{report.nodeid.split('::')[-1]}: {message.splitlines()[0]}")
+
+
+def suite_args(module: Path, out_dir: Path) -> list[str]:
+    return [
+        str(module), "-q", "-rfEs", "-p", "no:cacheprovider",
+        f"--junitxml={out_dir / 'junit.xml'}", "-o", "junit_family=xunit2",
+        "--rootdir", str(module.parent), "-c", str(module.parent / "pytest.ini"),
+    ]  # fmt: skip
