@@ -19,7 +19,11 @@ sys.path.insert(0, str(ROOT))  # the runner's own package, importable without in
 
 from sglang_ci.config import load_config  # noqa: E402
 from sglang_ci.errors import ConfigError  # noqa: E402
-from sglang_ci.nox_sessions import register_job_sessions, register_stage_sessions  # noqa: E402
+from sglang_ci.nox_sessions import (  # noqa: E402
+    register_demo_session,
+    register_job_sessions,
+    register_stage_sessions,
+)
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "venv"
@@ -51,3 +55,4 @@ except ConfigError as error:
 
 register_job_sessions(_config)
 register_stage_sessions(_config)
+register_demo_session(_config)

@@ -8,9 +8,11 @@ Ctrl-C that arrive together (the terminal's and nox's forwarded one) count once.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -26,6 +28,7 @@ class CancelWatch:
         self.hurry = threading.Event()
         self._first_at = 0.0
         self._shielded = False
+        self._deferring = False
         self._previous: dict[int, Any] = {}
 
     @property
@@ -36,12 +39,24 @@ class CancelWatch:
         """From here on (teardown) signals are recorded, never raised."""
         self._shielded = True
 
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A signal inside is raised only at the end: e.g. between starting a server and
+        registering it for teardown, where an interruption would leak it."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+        if self.signal_name is not None and not self._shielded:
+            raise JobCancelled(self.signal_name)
+
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         now = time.monotonic()
         if self.signal_name is None:
             self.signal_name = signal.Signals(signum).name
             self._first_at = now
-            if not self._shielded:
+            if not (self._shielded or self._deferring):
                 raise JobCancelled(self.signal_name)
         elif now - self._first_at >= ESCALATION_AFTER_S:
             self.hurry.set()

@@ -166,17 +166,48 @@ def cmd_job(config: Config, job: Job, args: argparse.Namespace) -> int:
     from sglang_ci.launcher import LaunchSettings
 
     out_dir = Path(args.results) / job_dir_name(job.id)
+    env = dict(os.environ)
+    if args.engine == "stub":
+        env = stub_data_defaults(env)
     settings = LaunchSettings(
         engine=args.engine,
         python=sys.executable,
         out_dir=out_dir,
         launch_timeout=args.launch_timeout or LAUNCH_TIMEOUTS[args.engine],
-        env=dict(os.environ),
+        env=env,
         request_timeout=args.request_timeout,
     )
-    outcome = run_job(job, settings, config.source.parent / "suites")
+    outcome = run_job(job, settings, suites_dir(config))
     report(outcome, out_dir / "result.json")
     return outcome.exit_code
+
+
+def suites_dir(config: Config) -> Path:
+    """suites/ beside stages.toml when there is one, else the project's own."""
+    beside = config.source.parent / "suites"
+    return beside if beside.is_dir() else Path(__file__).resolve().parent.parent / "suites"
+
+
+def stub_data_defaults(env: dict[str, str]) -> dict[str, str]:
+    """For a stub rehearsal, unless set otherwise: the shipped sample data as the stub's
+    answer key and as the evals' data (never for the real engine, never silently)."""
+    from sglang_ci.data import GSM8K_SAMPLE, HELLASWAG_SAMPLE
+    from sglang_ci.evals.data import GSM8K, HELLASWAG
+    from sglang_ci.stub.model import DATA_ENV
+
+    defaults = {
+        DATA_ENV: os.pathsep.join([str(GSM8K_SAMPLE), str(HELLASWAG_SAMPLE)]),
+        GSM8K.env: str(GSM8K_SAMPLE),
+        HELLASWAG.env: str(HELLASWAG_SAMPLE),
+    }
+    chosen = {key: value for key, value in defaults.items() if not env.get(key)}
+    if chosen:
+        print(
+            "sglang-ci: stub engine: shipped sample data (not GSM8K or HellaSwag) for "
+            + ", ".join(sorted(chosen)),
+            flush=True,
+        )
+    return {**env, **chosen}
 
 
 def main_exit_code(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,7 @@ Without NVML (no nvidia-ml-py, no driver) both checks are skipped and say so.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,7 +87,9 @@ def read_use(lib: Any, gpu: str) -> GpuUse:
     return GpuUse(gpu, int(memory.used // 2**20), tuple(processes))
 
 
-def wait_released(gpus: Sequence[str], ours: set[int], timeout: float) -> float | None:
+def wait_released(
+    gpus: Sequence[str], ours: set[int], timeout: float, hurry: threading.Event | None = None
+) -> float | None:
     """Wait until none of ``ours`` (the server's pids) holds memory on ``gpus`` and usage is
     back to residual. Returns seconds waited, None when NVML is not available."""
     with nvml() as lib:
@@ -103,7 +106,7 @@ def wait_released(gpus: Sequence[str], ours: set[int], timeout: float) -> float 
             waited = time.monotonic() - started
             if not busy:
                 return waited
-            if waited >= timeout:
+            if waited >= timeout or (hurry is not None and hurry.is_set()):
                 raise FatalError(
                     f"GPU memory not released {waited:.1f} s after teardown: "
                     + "; ".join(use.describe() for use in busy)

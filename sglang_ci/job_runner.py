@@ -1,12 +1,15 @@
-"""One job, start to end: launch -> checks -> suite -> teardown -> result.json.
+"""One job, start to end: launch -> checks -> eval (the suite) -> teardown -> result.json.
 
-Whatever happens (a check fails, a server dies, a cancellation signal arrives), the
-``finally`` tears everything down and writes the result; only the exit code differs.
+Whatever happens (a check fails, a server dies, a cancellation signal arrives, a bug in
+this code), the ``finally`` tears everything down and writes the result; only the
+status and exit code differ. The result is rewritten after every phase, so whatever
+was learned stays on disk even if the runner itself is killed.
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from sglang_ci.errors import FatalError, JobCancelled, JobFailedError, TeardownE
 from sglang_ci.http_client import make_session
 from sglang_ci.launcher import DeploymentRun, LaunchSettings
 from sglang_ci.ports import PortLease
-from sglang_ci.process_tree import become_subreaper
+from sglang_ci.process_tree import become_subreaper, sweep_adopted
 from sglang_ci.results import JobResult
 from sglang_ci.server_api import flush_cache, server_info, smoke_generate
 from sglang_ci.summary import append_step_summary
@@ -64,59 +67,86 @@ def run_checks(run: DeploymentRun, result: JobResult) -> None:
             result.server_info[process.role] = server_info(session, process.url)
 
 
+@dataclass
+class _Verdict:
+    status: str = "error"
+    reason: str = ""
+    code: int = 1
+    # A runtime failure (not a launch failure, not a missed threshold) gets the servers'
+    # state and log tails appended once teardown has begun.
+    wants_diagnostics: bool = False
+
+    def add(self, text: str) -> None:
+        self.reason = f"{self.reason}; {text}" if self.reason else text
+
+
+def _record(result: JobResult, run: DeploymentRun) -> None:
+    result.ports = {p.role: p.port for p in run.processes}
+    result.servers = [p.describe() for p in run.processes]
+    result.server_args = {p.role: p.command for p in run.processes}
+    versions = [info.get("version") for info in result.server_info.values()]
+    result.engine_version = next((str(v) for v in versions if v), None)
+
+
 def run_job(job: Job, settings: LaunchSettings, suites_dir: Path) -> Outcome:
-    result = JobResult(job=job.id, stage=job.stage, engine=settings.engine, gpus=job.gpus)
-    result_path = settings.out_dir / "result.json"
-    result.write(result_path)
-    become_subreaper()  # orphans of our servers re-parent to us, so we can reap them
-    status, reason, code = "error", "", 1
     with CancelWatch() as cancel, PortLease() as lease:
-        run = DeploymentRun(job, settings, lease)
+        result = JobResult(job=job.id, stage=job.stage, engine=settings.engine, gpus=job.gpus)
+        result_path = settings.out_dir / "result.json"
+        result.write(result_path)
+        adopting = become_subreaper()  # orphans of our servers re-parent to us
+        run = DeploymentRun(job, settings, lease, cancel)
+        verdict = _Verdict()
+        launched = False
         try:
             with result.phase("launch"):
                 run.start()
+            launched = True
+            _record(result, run)
+            result.write(result_path)
             say("ready: " + ", ".join(f"{p.role} {p.url}" for p in run.processes))
             with result.phase("checks"):
                 run_checks(run, result)
+            result.write(result_path)
             with result.phase("eval"):
                 run_suite(job, run, result, suites_dir)
             if cancel.cancelled:  # pytest stopped on the interrupt and returned
                 raise JobCancelled(cancel.signal_name or "signal")
-            status, reason, code = "passed", "", 0
+            verdict = _Verdict("passed", "", 0)
         except JobCancelled as cancelled:
-            status, reason, code = "cancelled", f"cancelled by {cancelled.signal_name}", 130
+            verdict = _Verdict("cancelled", f"cancelled by {cancelled.signal_name}", 130)
         except JobFailedError as failure:
-            status, reason, code = "failed", failure.message, failure.return_code
+            verdict = _Verdict("failed", failure.message, failure.return_code)
         except FatalError as error:
-            status, reason, code = "error", error.message, error.return_code
-            died = run.deaths()  # a request failing because its server died says so
-            if died:
-                reason = f"{reason}; {died}"
+            # A launch failure already carries its server's log tail.
+            verdict = _Verdict("error", error.message, error.return_code, launched)
+        except Exception as error:
+            trace = settings.out_dir / "runner-traceback.txt"
+            trace.write_text(traceback.format_exc())
+            verdict = _Verdict("error", f"internal error {type(error).__name__}: {error}"
+                               f" (traceback in {trace})", 1, True)  # fmt: skip
         finally:
             cancel.shield()  # a signal now hurries the teardown instead of interrupting it
-            if cancel.cancelled and status != "cancelled":
-                status, reason, code = "cancelled", f"cancelled by {cancel.signal_name}", 130
+            if cancel.cancelled and verdict.status != "cancelled":
+                verdict = _Verdict("cancelled", f"cancelled by {cancel.signal_name}", 130)
+            if verdict.wants_diagnostics and run.processes:
+                verdict.add(run.diagnostics())
             with result.phase("teardown"):
-                problems = run.teardown(cancel.hurry)
-            result.ports = {p.role: p.port for p in run.processes}
-            result.servers = [p.describe() for p in run.processes]
-            result.server_args = {p.role: p.command for p in run.processes}
-            versions = [info.get("version") for info in result.server_info.values()]
-            result.engine_version = next((str(v) for v in versions if v), None)
-            if problems and status != "cancelled":
+                problems = run.stop_processes(cancel.hurry)
+                if adopting:
+                    problems += sweep_adopted({p.popen.pid for p in run.processes})
+                _record(result, run)
+                result.finish(verdict.status, verdict.reason, verdict.code)
+                result.write(result_path)  # before the slow waits: the window may close
+                problems += run.wait_released(cancel.hurry)
+            if problems:
                 incomplete = TeardownError("teardown incomplete: " + "; ".join(problems))
-                status, reason = "error", _join(reason, incomplete.message)
-                code = incomplete.return_code
-            elif problems:
-                reason = _join(reason, "teardown incomplete: " + "; ".join(problems))
-            result.finish(status, reason, code)
+                verdict.add(incomplete.message)
+                if verdict.status != "cancelled":
+                    verdict.status, verdict.code = "error", incomplete.return_code
+            result.finish(verdict.status, verdict.reason, verdict.code)
             result.write(result_path)
             append_step_summary(result, settings.env)
-    return Outcome(result, code)
-
-
-def _join(first: str, second: str) -> str:
-    return f"{first}; {second}" if first else second
+    return Outcome(result, verdict.code)
 
 
 def report(outcome: Outcome, result_path: Path) -> None:

@@ -10,23 +10,25 @@ job's GPUs released.
 from __future__ import annotations
 
 import contextlib
+import functools
 import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sglang_ci import gpu_memory
+from sglang_ci.cancel import CancelWatch
 from sglang_ci.commands import router_command, server_command, url
 from sglang_ci.config import Job
-from sglang_ci.errors import FatalError, ServerLaunchError, TeardownError
+from sglang_ci.errors import FatalError, ServerLaunchError
 from sglang_ci.http_client import make_session
 from sglang_ci.ports import PortLease, wait_ports_free
 from sglang_ci.process_tree import ProcessTree, TeardownReport
-from sglang_ci.server_api import Readiness, wait_ready
-from sglang_ci.server_args import lookup
+from sglang_ci.server_api import READY_POLL_S, Readiness, probe_ready
+from sglang_ci.server_args import derived_ports, lookup
 
 LOG_TAIL_LINES = 50
 PORT_RELEASE_S = 10.0
@@ -42,7 +44,9 @@ class LaunchSettings:
     launch_timeout: float
     env: Mapping[str, str]
     request_timeout: float = 600.0
-    grace: float = 5.0  # SIGTERM -> SIGKILL; GitHub leaves 7.5 s between SIGINT and SIGTERM
+    # SIGTERM -> SIGKILL, shared by all the job's processes: GitHub sends SIGTERM 7.5 s
+    # after SIGINT and SIGKILL 2.5 s after that.
+    grace: float = 5.0
 
 
 @dataclass
@@ -61,6 +65,10 @@ class RunningProcess:
     def url(self) -> str:
         return url(self.port)
 
+    @property
+    def name(self) -> str:
+        return self.role if self.role in ("server", "router") else f"{self.role} server"
+
     def describe(self) -> dict[str, object]:
         return {
             "role": self.role,
@@ -73,6 +81,9 @@ class RunningProcess:
             "ready_after_s": round(self.readiness.elapsed, 3) if self.readiness else None,
             "teardown": self.teardown.__dict__ if self.teardown else None,
         }
+
+    def tail(self) -> str:
+        return f"last {LOG_TAIL_LINES} lines of {self.log_path}:\n{log_tail(self.log_path)}"
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -95,26 +106,45 @@ def start_process(
     return RunningProcess(role, command, port, log_path, popen, ProcessTree(popen))
 
 
-def _launch_failure(process: RunningProcess, readiness: Readiness) -> ServerLaunchError:
-    if readiness.exit_code is not None:
-        what = f"exited with code {readiness.exit_code} during start-up"
-    else:
-        what = f"not ready after {readiness.elapsed:.1f} s (launch timeout)"
-    name = "server" if process.role in ("server", "router") else f"{process.role} server"
-    name = "router" if process.role == "router" else name
-    return ServerLaunchError(
-        f"{name} {what} ({process.url}); last {LOG_TAIL_LINES} lines of"
-        f" {process.log_path}:\n{log_tail(process.log_path)}"
-    )
+def wait_all_ready(processes: list[RunningProcess], timeout: float, path: str) -> None:
+    """Poll every process in turn until all answer 200 on ``path``; the first one that
+    exits or times out fails the launch at once, naming it, with its log tail."""
+    sessions = {id(p): make_session(p.api_key, connect_retries=0) for p in processes}
+    started = time.monotonic()
+    pending = list(processes)
+    polls = 0
+    try:
+        while pending:
+            polls += 1
+            for process in list(pending):
+                elapsed = time.monotonic() - started
+                code = process.popen.poll()
+                if code is not None:
+                    process.readiness = Readiness(False, code, elapsed, polls)
+                    raise ServerLaunchError(
+                        f"{process.name} exited with code {code} during start-up"
+                        f" ({process.url}); {process.tail()}"
+                    )
+                if probe_ready(sessions[id(process)], process.url + path):
+                    process.readiness = Readiness(True, None, time.monotonic() - started, polls)
+                    pending.remove(process)
+            elapsed = time.monotonic() - started
+            if pending and elapsed >= timeout:
+                late = pending[0]
+                late.readiness = Readiness(False, None, elapsed, polls)
+                raise ServerLaunchError(
+                    f"{late.name} not ready after {elapsed:.1f} s (launch timeout)"
+                    f" ({late.url}); {late.tail()}"
+                )
+            if pending:
+                time.sleep(READY_POLL_S)
+    finally:
+        for session in sessions.values():
+            session.close()
 
 
 def await_ready(process: RunningProcess, timeout: float, path: str) -> None:
-    session = make_session(process.api_key, connect_retries=0)
-    with session:
-        readiness = wait_ready(session, process.url, process.popen.poll, timeout, path)
-    process.readiness = readiness
-    if not readiness.ready:
-        raise _launch_failure(process, readiness)
+    wait_all_ready([process], timeout, path)
 
 
 @dataclass
@@ -124,8 +154,10 @@ class DeploymentRun:
     job: Job
     settings: LaunchSettings
     lease: PortLease
+    cancel: CancelWatch | None = None
     processes: list[RunningProcess] = field(default_factory=list)
     gpus: list[str] = field(default_factory=list)
+    pids: set[int] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -140,6 +172,15 @@ class DeploymentRun:
     def servers(self) -> list[RunningProcess]:
         return [p for p in self.processes if p.role != "router"]
 
+    @contextlib.contextmanager
+    def _spawning(self) -> Iterator[None]:
+        """No cancellation between starting a process and registering it for teardown."""
+        if self.cancel is None:
+            yield
+        else:
+            with self.cancel.deferred():
+                yield
+
     def start(self) -> None:
         deployment = self.job.deployment
         if self.settings.engine == "sglang":
@@ -147,43 +188,23 @@ class DeploymentRun:
             gpu_memory.wait_idle(self.gpus, GPU_IDLE_S)
         bootstrap = self.lease.take() if deployment.disaggregated else None
         for server in deployment.servers:
-            port = self.lease.take()
+            port = self.lease.take(functools.partial(derived_ports, server.args))
             command = server_command(
                 self.settings.python, self.settings.engine, deployment, server, port, bootstrap
             )
             env = {**self.settings.env, **dict(server.env)}
-            process = start_process(
-                server.role, command, env, self.settings.out_dir / f"{server.role}.log", port
-            )
+            log = self.settings.out_dir / f"{server.role}.log"
+            with self._spawning():
+                process = start_process(server.role, command, env, log, port)
+                self.processes.append(process)
             api_key = lookup(server.args, "api-key")
             process.api_key = api_key if isinstance(api_key, str) else None
-            self.processes.append(process)
         # PD servers are checked on /health, as SGLang's own PD tests do: a lone prefill
         # or decode server cannot run a generation before the pair is connected.
         path = "/health" if deployment.disaggregated else "/health_generate"
-        self._await_all(self.processes, path)
+        wait_all_ready(self.processes, self.settings.launch_timeout, path)
         if deployment.disaggregated and bootstrap is not None:
             self._start_router(bootstrap)
-
-    def _await_all(self, processes: list[RunningProcess], path: str) -> None:
-        """Wait for several servers at once; the first failure wins."""
-        errors: list[BaseException] = []
-
-        def wait(process: RunningProcess) -> None:
-            try:
-                await_ready(process, self.settings.launch_timeout, path)
-            except FatalError as error:
-                errors.append(error)
-
-        threads = [threading.Thread(target=wait, args=(p,), daemon=True) for p in processes[1:]]
-        for thread in threads:
-            thread.start()
-        wait(processes[0])  # in the main thread, so a cancellation signal interrupts it
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.1)
-        if errors:
-            raise errors[0]
 
     def _start_router(self, bootstrap: int) -> None:
         prefill, decode = self.processes
@@ -195,49 +216,55 @@ class DeploymentRun:
         env = dict(self.settings.env)
         if self.settings.engine == "stub":
             env["HF_HUB_OFFLINE"] = "1"  # the stub's model path is no hub repository
-        router = start_process("router", command, env, self.settings.out_dir / "router.log", port)
-        self.processes.append(router)
-        await_ready(router, self.settings.launch_timeout, "/health")
+        with self._spawning():
+            router = start_process(
+                "router", command, env, self.settings.out_dir / "router.log", port
+            )
+            self.processes.append(router)
+        wait_all_ready([router], self.settings.launch_timeout, "/health")
 
-    def deaths(self) -> str:
-        """Processes that died after becoming ready, with exit code and log tail."""
+    def diagnostics(self) -> str:
+        """For a failure while running: who died (exit code) and every process's log tail."""
         deadline = time.monotonic() + 1.0  # a crash that dropped a connection may still be exiting
         for process in self.processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-        notes = [
-            f"{p.role} exited with code {p.popen.poll()}; last {LOG_TAIL_LINES} lines of"
-            f" {p.log_path}:\n{log_tail(p.log_path)}"
-            for p in self.processes
-            if p.readiness and p.readiness.ready and p.popen.poll() is not None
-        ]
+        notes = []
+        for process in self.processes:
+            code = process.popen.poll()
+            state = f"{process.name} exited with code {code}" if code is not None else (
+                f"{process.name} still running")  # fmt: skip
+            notes.append(f"{state}; {process.tail()}")
         return "\n".join(notes)
 
-    def ports(self) -> list[int]:
-        return self.lease.ports
-
-    def teardown(self, hurry: threading.Event | None = None) -> list[str]:
-        """Reverse launch order; returns problems (empty when all is released)."""
-        problems: list[str] = []
-        ours: set[int] = set()
+    def stop_processes(self, hurry: threading.Event | None = None) -> list[str]:
+        """SIGTERM in reverse launch order under one shared grace deadline, SIGKILL what is
+        left, reap everything. Returns problems (empty when every process is gone)."""
+        problems = []
+        deadline = time.monotonic() + self.settings.grace
         for process in reversed(self.processes):
-            ours.update(p.pid for p in process.tree.members())
-            grace = 0.0 if hurry is not None and hurry.is_set() else self.settings.grace
+            self.pids.update(p.pid for p in process.tree.members())
+            grace = max(0.0, deadline - time.monotonic())
+            if hurry is not None and hurry.is_set():
+                grace = 0.0
             report = process.tree.teardown(grace, hurry=hurry)
             process.teardown = report
             if report.survivors:
-                problems.append(f"{process.role}: still running: {', '.join(report.survivors)}")
-        held = wait_ports_free(self.ports(), 1.0 if hurry and hurry.is_set() else PORT_RELEASE_S)
+                problems.append(f"{process.name}: still running: {', '.join(report.survivors)}")
+        return problems
+
+    def wait_released(self, hurry: threading.Event | None = None) -> list[str]:
+        """Ports free, then (GPU host) NVML showing the GPUs released; bounded."""
+        problems = []
+        held = wait_ports_free(self.lease.ports, PORT_RELEASE_S, hurry)
         if held:
             problems.append(f"ports still held after teardown: {', '.join(map(str, held))}")
         if self.gpus:
             try:
-                gpu_memory.wait_released(self.gpus, ours, GPU_RELEASE_S)
+                gpu_memory.wait_released(self.gpus, self.pids, GPU_RELEASE_S, hurry)
             except FatalError as error:
                 problems.append(str(error))
         return problems
 
-
-def raise_teardown_problems(problems: list[str]) -> None:
-    if problems:
-        raise TeardownError("teardown incomplete: " + "; ".join(problems))
+    def teardown(self, hurry: threading.Event | None = None) -> list[str]:
+        return self.stop_processes(hurry) + self.wait_released(hurry)

@@ -17,7 +17,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -33,6 +35,8 @@ from sglang_ci.errors import FatalError, JobCancelled
 from sglang_ci.gpus import require_gpus, visible_gpus
 from sglang_ci.matrix import call_args
 from sglang_ci.plan import render_plan, render_stage_plan
+from sglang_ci.results import job_dir_name
+from sglang_ci.summary import read_results, stage_table
 
 
 class _SessionArgs(argparse.ArgumentParser):
@@ -60,7 +64,9 @@ def current_python() -> str:
     return shutil.which("python") or shutil.which("python3") or sys.executable
 
 
-def run_forwarding_signals(session: nox.Session, argv: list[str]) -> int:
+def run_forwarding_signals(
+    session: nox.Session, argv: list[str], env: dict[str, str] | None = None
+) -> int:
     """Run the job runner, passing it every cancellation signal nox receives.
 
     nox's own session.run gives a child 0.3 s after Ctrl-C before SIGTERM and 0.2 s more
@@ -68,7 +74,7 @@ def run_forwarding_signals(session: nox.Session, argv: list[str]) -> int:
     the runner would lose the time it needs to tear its servers down.
     """
     session.log(shlex.join(argv))
-    process = subprocess.Popen(argv)
+    process = subprocess.Popen(argv, env=env)
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -82,24 +88,62 @@ def run_forwarding_signals(session: nox.Session, argv: list[str]) -> int:
             signal.signal(sig, handler)
 
 
-def run_job(session: nox.Session, config: Config, job: Job, python: str | None = None) -> None:
+def job_argv(python: str, config: Config, job: Job, posargs: Sequence[str]) -> list[str]:
+    return [python, "-m", "sglang_ci", "job", job.id, "--config", str(config.source), *posargs]
+
+
+def check_job_options(session: nox.Session, config: Config, job: Job) -> argparse.Namespace:
+    """Parse the options after ``--``; a dry run prints the plan; a GPU shortage stops
+    here, before any subprocess, so a GPU-less box fails at once."""
     try:
         options = job_options(session.posargs)
-        if options.dry_run:
-            print(render_plan(job, config.stages[job.stage], options.engine))
-            return
-        if options.engine == "sglang":
-            # Checked here, before any subprocess, so a GPU-less box fails at once.
+        if not options.dry_run and options.engine == "sglang":
             require_gpus(job.id, job.gpus, visible_gpus(os.environ))
     except FatalError as error:
         session.error(str(error))
-    argv = [python or current_python(), "-m", "sglang_ci", "job", job.id,
-            "--config", str(config.source), *session.posargs]  # fmt: skip
-    code = run_forwarding_signals(session, argv)
+    return options
+
+
+def run_job(session: nox.Session, config: Config, job: Job) -> None:
+    options = check_job_options(session, config, job)
+    if options.dry_run:
+        print(render_plan(job, config.stages[job.stage], options.engine))
+        return
+    code = run_forwarding_signals(session, job_argv(current_python(), config, job, session.posargs))
     if code == JobCancelled.return_code:
         session.error(f"{job.id}: cancelled; servers torn down, result marked cancelled")
     if code:
         session.error(f"{job.id}: failed with exit code {code}")
+
+
+def run_stage(
+    session: nox.Session,
+    config: Config,
+    stage: str,
+    python: str,
+    posargs: Sequence[str],
+    env: dict[str, str] | None = None,
+) -> None:
+    """Every job of the stage in order, all of them even when one fails (as CI reports
+    them all), then the stage's table; a cancellation stops at once."""
+    options = job_options(posargs)
+    started = time.monotonic()
+    failed = []
+    for job_id in config.stages[stage].jobs:
+        job = config.find_job(job_id)
+        code = run_forwarding_signals(session, job_argv(python, config, job, posargs), env)
+        if code == JobCancelled.return_code:
+            session.error(f"stage {stage} cancelled during {job.id}")
+        if code:
+            failed.append(job.id)
+    paths = [Path(options.results) / job_dir_name(job_id) / "result.json"
+             for job_id in config.stages[stage].jobs]  # fmt: skip
+    print(f"\nstage {stage}, engine {options.engine}:\n{stage_table(read_results(paths))}")
+    if options.engine == "stub":
+        print("(stub engine: scores come from its answer key and set accuracy, not from a model)")
+    print(f"wall time: {time.monotonic() - started:.1f} s")
+    if failed:
+        session.error(f"stage {stage}: {len(failed)} job(s) failed: {', '.join(failed)}")
 
 
 def _job_session(config: Config) -> Callable[..., None]:
@@ -135,16 +179,39 @@ def register_stage_sessions(config: Config) -> None:
         """Every job of one CI stage, in order (add -- --dry-run to see the plan)."""
         try:
             options = job_options(session.posargs)
+            if not options.dry_run and options.engine == "sglang":
+                needed = max(config.find_job(j).gpus for j in config.stages[name].jobs)
+                require_gpus(f"stage {name}", needed, visible_gpus(os.environ))
         except FatalError as error:
             session.error(str(error))
         if options.dry_run:
             print(render_stage_plan(config, name, options.engine))
             return
-        for job_id in config.stages[name].jobs:
-            run_job(session, config, config.find_job(job_id))
+        run_stage(session, config, name, current_python(), session.posargs)
 
     # No stage tag here: `nox -t base-b` must select the jobs once, not again via this session.
     params = [nox.param(name, id=f"name={name!r}") for name in config.stages]
     nox.session(name="stage", venv_backend="none", default=False)(
         nox.parametrize("name", params)(stage)
     )
+
+
+DEMO_STAGE = "base-b"
+
+
+def register_demo_session(config: Config) -> None:
+    def demo(session: nox.Session) -> None:
+        """A whole stage (base-b) end to end on the stub engine with the shipped sample data."""
+        session.install("-e", ".")
+        posargs = list(session.posargs)
+        name = DEMO_STAGE
+        if "--stage" in posargs:
+            where = posargs.index("--stage")
+            name = posargs[where + 1] if where + 1 < len(posargs) else ""
+            del posargs[where : where + 2]
+        if name not in config.stages:
+            session.error(f"no stage {name!r}; stages: {', '.join(config.stages)}")
+        python = str(Path(session.bin) / "python")
+        run_stage(session, config, name, python, ["--engine", "stub", *posargs], dict(os.environ))
+
+    nox.session(name="demo", venv_backend="venv", default=False)(demo)

@@ -13,7 +13,9 @@ import fcntl
 import os
 import socket
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -51,25 +53,35 @@ class PortLease:
     def ports(self) -> list[int]:
         return list(self._locks)
 
-    def take(self, attempts: int = 200) -> int:
+    def take(self, derived: Callable[[int], list[int]] | None = None, attempts: int = 200) -> int:
+        """A free port, locked; with ``derived``, the ports the server will derive from it
+        (SGLang's DP-attention block) are checked and locked too."""
         for _ in range(attempts):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
                 probe.bind(("127.0.0.1", 0))
                 port = int(probe.getsockname()[1])
-            if port in self._locks:
-                continue
-            fd = os.open(lock_dir() / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)  # another job holds it: ask the OS again
-                continue
-            if not port_is_free(port):
+            wanted = [port, *(derived(port) if derived else [])]
+            fds = [fd for fd in (self._lock(p) for p in wanted) if fd is not None]
+            if len(fds) == len(wanted):
+                self._locks.update(zip(wanted, fds, strict=True))
+                return port
+            for fd in fds:  # another job holds one of them: ask the OS again
                 os.close(fd)
-                continue
-            self._locks[port] = fd
-            return port
         raise FatalError(f"no free port found in {attempts} attempts")
+
+    def _lock(self, port: int) -> int | None:
+        if port in self._locks or not 0 < port < 65536:
+            return None
+        fd = os.open(lock_dir() / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if not port_is_free(port):
+            os.close(fd)
+            return None
+        return fd
 
     def release(self) -> None:
         for fd in self._locks.values():
@@ -89,13 +101,16 @@ class PortLease:
         self.release()
 
 
-def wait_ports_free(ports: list[int], timeout: float) -> list[int]:
-    """Wait until nobody listens on ``ports``; returns those still held at the deadline."""
+def wait_ports_free(
+    ports: list[int], timeout: float, hurry: threading.Event | None = None
+) -> list[int]:
+    """Wait until nobody listens on ``ports``; returns those still held at the deadline
+    (reached early once ``hurry`` is set: a cancellation window is closing)."""
     deadline = time.monotonic() + timeout
     held = list(ports)
     while held:
         held = [port for port in held if not port_is_free(port)]
-        if not held or time.monotonic() >= deadline:
+        if not held or time.monotonic() >= deadline or (hurry is not None and hurry.is_set()):
             break
         time.sleep(0.05)
     return held

@@ -41,8 +41,16 @@ class OccupancyResult:
     aggregate: str
 
 
+def occupancy_values(exposition: str) -> list[float] | None:
+    """The metric's values across ranks in Prometheus text (NaN dropped); None when the
+    metric is absent."""
+    for family in text_string_to_metric_families(exposition):
+        if family.name == METRIC:
+            return [s.value for s in family.samples if not math.isnan(s.value)]
+    return None
+
+
 def scrape(session: requests.Session, url: str) -> list[float] | None:
-    """The metric's values across ranks (NaN dropped); None when the metric is absent."""
     response = session.get(url + "/metrics", timeout=10)
     if response.status_code == 404:
         raise JobFailedError(
@@ -50,10 +58,7 @@ def scrape(session: requests.Session, url: str) -> list[float] | None:
             " --enable-metrics"
         )
     response.raise_for_status()
-    for family in text_string_to_metric_families(response.text):
-        if family.name == METRIC:
-            return [s.value for s in family.samples if not math.isnan(s.value)]
-    return None
+    return occupancy_values(response.text)
 
 
 def measure_fwd_occupancy(

@@ -162,3 +162,31 @@ def _name(process: psutil.Process) -> str:
         return " ".join(process.cmdline()[:4]) or process.name()
     except psutil.Error:
         return "?"
+
+
+def sweep_adopted(started: set[int], grace: float = 1.0) -> list[str]:
+    """End the orphans this process adopted as subreaper: descendants of our servers that
+    left their process group and session (setsid) before their parent died, so that no
+    scan found them. Only the runner's own servers ever run under it, so any child it did
+    not start itself is one of those. Returns problems for any that survive."""
+    try:
+        strays = [c for c in psutil.Process().children() if c.pid not in started and _alive(c)]
+        for stray in list(strays):
+            strays += stray.children(recursive=True)
+    except psutil.Error:
+        return []
+    if not strays:
+        return []
+    print(f"sglang-ci: ending {len(strays)} process(es) that escaped their server's group:"
+          f" {', '.join(f'{p.pid} {_name(p)}' for p in strays)}", flush=True)  # fmt: skip
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        for stray in strays:
+            with contextlib.suppress(psutil.Error):
+                stray.send_signal(sig)
+        deadline = time.monotonic() + wait
+        while strays and time.monotonic() < deadline:
+            for stray in strays:
+                _reap(stray)
+            strays = [stray for stray in strays if _alive(stray)]
+            time.sleep(0.02)
+    return [f"still running: {p.pid} {_name(p)}" for p in strays]

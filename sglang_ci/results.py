@@ -67,8 +67,3 @@ class JobResult:
         temporary = path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(asdict(self), indent=2, default=str) + "\n")
         os.replace(temporary, path)
-
-
-def read_result(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,30 +23,12 @@ class Readiness:
     polls: int
 
 
-def wait_ready(
-    session: requests.Session,
-    url: str,
-    exit_code: Callable[[], int | None],
-    timeout: float,
-    path: str = "/health_generate",
-) -> Readiness:
-    """Poll ``url + path`` until it answers 200, the process exits, or ``timeout``."""
-    started = time.monotonic()
-    polls = 0
-    while True:
-        polls += 1
-        code = exit_code()
-        if code is not None:
-            return Readiness(False, code, time.monotonic() - started, polls)
-        try:
-            if session.get(url + path, timeout=5).status_code == 200:
-                return Readiness(True, None, time.monotonic() - started, polls)
-        except requests.RequestException:
-            pass  # not listening yet
-        elapsed = time.monotonic() - started
-        if elapsed >= timeout:
-            return Readiness(False, None, elapsed, polls)
-        time.sleep(min(READY_POLL_S, max(0.0, timeout - elapsed)))
+def probe_ready(session: requests.Session, url: str) -> bool:
+    """One readiness poll: 200 means ready; 503 (starting) or no listener yet mean not."""
+    try:
+        return session.get(url, timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def flush_cache(session: requests.Session, url: str) -> int:

@@ -13,8 +13,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import tomlkit
+
+from sglang_ci.launcher import RunningProcess, await_ready, start_process
+from sglang_ci.ports import PortLease
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES_TOML = ROOT / "stages.toml"
@@ -81,8 +85,6 @@ TAG_ENV = "SGLANG_CI_TEST_TAG"
 def tagged_processes(tag: str) -> list[str]:
     """Live processes whose environment carries this test's tag: everything a test started
     inherits it, so any match after teardown is a leak."""
-    import psutil
-
     found = []
     for process in psutil.process_iter(["pid", "cmdline", "status"]):
         try:
@@ -113,3 +115,30 @@ def gsm8k_key(tmp_path: Path) -> Path:
     ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+StartStub = Callable[..., RunningProcess]
+
+
+@pytest.fixture
+def start_stub(tmp_path: Path) -> Iterator[StartStub]:
+    """Start stub servers through the launcher (real processes); all torn down after."""
+    started: list[RunningProcess] = []
+    lease = PortLease()
+
+    def start(*args: str, env: dict[str, str] | None = None, ready: bool = True) -> RunningProcess:
+        port = lease.take()
+        command = [sys.executable, "-m", "sglang_ci.stub", "--model-path", "org/model", "--port",
+                   str(port), *args]  # fmt: skip
+        process = start_process(
+            "server", command, {**os.environ, **(env or {})}, tmp_path / f"{port}.log", port
+        )
+        started.append(process)
+        if ready:
+            await_ready(process, 30, "/health_generate")
+        return process
+
+    yield start
+    for process in started:
+        assert not process.tree.teardown(grace=2).survivors
+    lease.release()

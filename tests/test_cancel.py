@@ -25,6 +25,14 @@ def servers(tag: str) -> list[str]:
     return [p for p in tagged_processes(tag) if "sglang_ci.stub" in p or "sglang_router" in p]
 
 
+def phases(tmp_path: Path) -> dict[str, float]:
+    path = tmp_path / "disagg-model-dsv4-flash" / "result.json"
+    try:
+        return dict(json.loads(path.read_text())["phases"])
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
 def wait_for(condition: object, timeout: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -37,8 +45,10 @@ def wait_for(condition: object, timeout: float) -> float:
 @pytest.mark.parametrize(
     ("faults", "running", "signals"),
     [
+        # GitHub's sequence, with servers that ignore SIGTERM: the grace period (5 s) is
+        # cut short by the second signal, which must escalate to SIGKILL at once.
+        ("slow_answer=60,ignore_sigterm", 3, (signal.SIGINT, signal.SIGTERM)),
         # All three processes up (prefill, decode, router), the smoke request hanging.
-        ("slow_answer=60", 3, (signal.SIGINT, signal.SIGTERM)),
         ("slow_answer=60", 3, (signal.SIGHUP,)),
         # Still starting, with re-parented helpers holding the servers' ports.
         ("slow_start=60,orphans=2", 6, (signal.SIGTERM,)),
@@ -58,14 +68,14 @@ def test_cancel_tears_everything_down(
     try:
         wait_for(lambda: len(servers(tag)) >= running, 60)
         if "slow_answer" in faults:
-            result_file = tmp_path / "disagg-model-dsv4-flash" / "result.json"
-            wait_for(lambda: (tmp_path / "disagg-model-dsv4-flash" / "router.log").exists(), 30)
-            wait_for(lambda: json.loads(result_file.read_text())["status"] == "running", 5)
-            time.sleep(1.5)  # let the router come up and the smoke request start hanging
+            # The runner rewrites result.json when the launch phase ends: all three are
+            # ready and the smoke request is about to hang on the slow answer.
+            wait_for(lambda: "launch" in phases(tmp_path), 30)
+            time.sleep(0.5)
         nox.send_signal(signals[0])
         started = time.monotonic()
         for later in signals[1:]:
-            time.sleep(0.5)
+            time.sleep(1.5)  # later than a copy of the same Ctrl-C: an escalation
             nox.send_signal(later)
         wait_for(lambda: servers(tag) == [], GITHUB_WINDOW_S - (time.monotonic() - started))
         output = nox.communicate(timeout=30)[0].decode()
@@ -77,4 +87,7 @@ def test_cancel_tears_everything_down(
     assert record["status"] == "cancelled", output
     assert record["reason"].startswith(f"cancelled by {signals[0].name}")
     assert "cancelled" in output
+    if "ignore_sigterm" in faults:
+        stubs = [s for s in record["servers"] if s["role"] != "router"]  # the router obeys
+        assert all(s["teardown"]["killed"] >= 1 for s in stubs)
     assert tagged_processes(tag) == []

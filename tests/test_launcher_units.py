@@ -20,7 +20,7 @@ from sglang_ci.cancel import CancelWatch
 from sglang_ci.errors import FatalError, JobCancelled
 from sglang_ci.http_client import make_session
 from sglang_ci.ports import PortLease, port_is_free, wait_ports_free
-from sglang_ci.server_api import flush_cache, server_info, wait_ready
+from sglang_ci.server_api import flush_cache, probe_ready, server_info
 
 
 def test_leases_never_share_a_port(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,6 +53,15 @@ def test_first_signal_raises_later_ones_hurry() -> None:
         signal.raise_signal(signal.SIGTERM)
         assert watch.hurry.is_set()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_deferred_signal_is_raised_after_the_block() -> None:
+    registered = []
+    with CancelWatch() as watch:
+        with pytest.raises(JobCancelled), watch.deferred():
+            signal.raise_signal(signal.SIGINT)  # e.g. right after Popen returned
+            registered.append("server")  # still runs: the process gets registered
+        assert registered == ["server"] and watch.cancelled
 
 
 def test_shielded_watch_records_but_does_not_raise() -> None:
@@ -116,16 +125,10 @@ def test_server_info_falls_back_to_the_old_name(scripted: tuple[str, type[Script
     assert handler.calls == ["/server_info", "/get_server_info"]
 
 
-def test_readiness_is_noticed_within_a_poll(scripted: tuple[str, type[Scripted]]) -> None:
+def test_readiness_probe(scripted: tuple[str, type[Scripted]]) -> None:
     url, handler = scripted
-    handler.script["/health_generate"] = [(503, "starting")] * 5 + [(200, "")]
-    readiness = wait_ready(make_session(connect_retries=0), url, lambda: None, timeout=5)
-    assert readiness.ready and readiness.polls == 6
-
-
-def test_readiness_stops_when_the_process_exits(scripted: tuple[str, type[Scripted]]) -> None:
-    url, handler = scripted
-    handler.script["/health_generate"] = [(503, "starting")]
-    exits = iter([None, None, 7])
-    readiness = wait_ready(make_session(connect_retries=0), url, lambda: next(exits), timeout=30)
-    assert (readiness.ready, readiness.exit_code, readiness.polls) == (False, 7, 3)
+    handler.script["/health_generate"] = [(503, "starting"), (200, "")]
+    session = make_session(connect_retries=0)
+    assert probe_ready(session, url + "/health_generate") is False
+    assert probe_ready(session, url + "/health_generate") is True
+    assert probe_ready(session, "http://127.0.0.1:9/health_generate") is False  # no listener

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import sys
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,35 +12,11 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from sglang_ci.launcher import RunningProcess, await_ready, start_process
-from sglang_ci.ports import PortLease
+from sglang_ci.launcher import RunningProcess, await_ready
+
+from .conftest import StartStub
 
 pytestmark = pytest.mark.real_process
-
-StartStub = Callable[..., RunningProcess]
-
-
-@pytest.fixture
-def start_stub(tmp_path: Path) -> Iterator[StartStub]:
-    started: list[RunningProcess] = []
-    lease = PortLease()
-
-    def start(*args: str, env: dict[str, str] | None = None, ready: bool = True) -> RunningProcess:
-        port = lease.take()
-        command = [sys.executable, "-m", "sglang_ci.stub", "--model-path", "org/model", "--port",
-                   str(port), *args]  # fmt: skip
-        process = start_process(
-            "server", command, {**os.environ, **(env or {})}, tmp_path / f"{port}.log", port
-        )
-        started.append(process)
-        if ready:
-            await_ready(process, 30, "/health_generate")
-        return process
-
-    yield start
-    for process in started:
-        assert not process.tree.teardown(grace=2).survivors
-    lease.release()
 
 
 def gsm8k_prompt(question: str) -> str:

@@ -21,7 +21,7 @@ def log(message: str) -> None:
     print(f"[stub] {message}", flush=True)
 
 
-def spawn_orphans(count: int) -> None:
+def spawn_orphans(count: int, escape: bool = False) -> None:
     """Helpers that re-parent away at once (double fork), keeping the listening sockets.
 
     This is what SGLang's scheduler processes look like to a harness whose server died:
@@ -30,6 +30,8 @@ def spawn_orphans(count: int) -> None:
     for _ in range(count):
         child = os.fork()
         if child == 0:
+            if escape:
+                os.setsid()
             if os.fork() == 0:
                 while True:  # a grandchild: lives until someone kills it
                     time.sleep(3600)
@@ -77,6 +79,7 @@ def main() -> int:
         )
         log(f"bootstrap server on port {settings.bootstrap_port}")
     spawn_orphans(faults.orphans)  # after binding: the orphans inherit the sockets
+    spawn_orphans(faults.escapees, escape=True)
 
     for extra in servers[1:]:
         threading.Thread(target=extra.serve_forever, daemon=True).start()

@@ -12,6 +12,8 @@ slow_answer=S    delay every generation answer by S seconds
 ignore_sigterm   ignore SIGTERM (this process and its orphans): only SIGKILL works
 orphans=N        fork N helpers that re-parent away at once (as SGLang's schedulers do
                  when their parent dies), keeping the listening socket open
+escapees=N       like orphans, but they also leave the process group and session
+                 (setsid): no group or session scan finds them
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Faults:
     slow_answer: float = 0.0
     ignore_sigterm: bool = False
     orphans: int = 0
+    escapees: int = 0
 
     def active(self) -> list[str]:
         default = Faults()
@@ -42,7 +45,7 @@ class Faults:
 
 
 _FLAGS = {"never_healthy", "ignore_sigterm"}
-_INTS = {"exit_on_start", "crash_after", "orphans"}
+_INTS = {"exit_on_start", "crash_after", "orphans", "escapees"}
 _FLOATS = {"slow_start", "error_rate", "slow_answer"}
 
 

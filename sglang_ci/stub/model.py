@@ -19,6 +19,9 @@ from pathlib import Path
 DATA_ENV = "SGLANG_CI_STUB_DATA"
 ACCURACY_ENV = "SGLANG_CI_STUB_ACCURACY"
 ACCEPT_LENGTH_ENV = "SGLANG_CI_STUB_ACCEPT_LENGTH"
+# Arbitrary, and not 1.0 so that a rehearsal shows wrong answers too: the stub's score
+# is a property of this setting, never of a model.
+DEFAULT_ACCURACY = "0.9"
 
 _GOLD_RE = re.compile(r"####\s*(-?[\d,]*\.?\d+)")
 
@@ -77,7 +80,7 @@ class StubModel:
     def from_env(cls, deterministic: bool) -> StubModel:
         data = os.environ.get(DATA_ENV, "")
         answers = load_answer_key([Path(part) for part in data.split(os.pathsep) if part])
-        accuracy = float(os.environ.get(ACCURACY_ENV, "1.0"))
+        accuracy = float(os.environ.get(ACCURACY_ENV, DEFAULT_ACCURACY))
         if not 0.0 <= accuracy <= 1.0:
             raise ValueError(f"{ACCURACY_ENV} must be within 0..1, got {accuracy}")
         seed = "deterministic" if deterministic else os.urandom(8).hex()

@@ -255,8 +255,13 @@ class StubHandler(BaseHTTPRequestHandler):
         state.begin_generation()
         try:
             if state.faults.error_rate and unit_hash(uuid.uuid4().hex) < state.faults.error_rate:
+                print(f"[stub] fault error_rate={state.faults.error_rate:g}: answering 500",
+                      flush=True)  # fmt: skip
                 self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "stub fault: error_rate"})
                 return
+            if state.faults.slow_answer:
+                print(f"[stub] fault slow_answer={state.faults.slow_answer:g}: answering late",
+                      flush=True)  # fmt: skip
             self._send(HTTPStatus.OK, run())
         finally:
             state.end_generation()

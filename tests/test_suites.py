@@ -1,0 +1,113 @@
+"""Each suite passing and failing on the stub engine, through the whole job runner."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomlkit
+
+from sglang_ci.results import job_dir_name
+
+from .conftest import TAG_ENV, ConfigEdit, run_python, tagged_processes
+
+pytestmark = pytest.mark.real_process
+
+
+def run_job(
+    tmp_path: Path,
+    tag: str,
+    job: str,
+    env: dict[str, str] | None = None,
+    config: Path | None = None,
+) -> tuple[int, str, dict[str, Any]]:
+    extra = ["--config", str(config)] if config else []
+    result = run_python(
+        "-m", "sglang_ci", "job", job, "--engine", "stub", "--results", str(tmp_path), *extra,
+        env={TAG_ENV: tag, "SGLANG_CI_PORT_LOCKS": str(tmp_path / "locks"), **(env or {})},
+        timeout=180,
+    )  # fmt: skip
+    record = json.loads((tmp_path / job_dir_name(job) / "result.json").read_text())
+    assert tagged_processes(tag) == []
+    return result.returncode, result.stdout + result.stderr, record
+
+
+@pytest.mark.parametrize(
+    ("job", "checks"),
+    [
+        (
+            "spec(model='gemma4-e4b-frozen-kv', topk=3)",
+            ["server-settings", "gsm8k", "accept-length"],
+        ),
+        (
+            "sanity(model='llama-eagle3')",
+            ["server-settings", "fwd-occupancy", "accept-length", "hellaswag"],
+        ),
+        ("sanity(model='llama3-8b')", ["server-settings", "fwd-occupancy", "hellaswag"]),
+        ("disagg(model='dsv4-flash')", ["server-settings", "gsm8k"]),
+    ],
+)
+def test_suite_passes_on_the_stub(tmp_path: Path, tag: str, job: str, checks: list[str]) -> None:
+    # dsv4's 0.95 floor needs more than the default 0.9 accuracy.
+    code, output, record = run_job(tmp_path, tag, job, {"SGLANG_CI_STUB_ACCURACY": "1.0"})
+    assert code == 0, output
+    assert record["status"] == "passed"
+    assert [c["check"] for c in record["checks"]] == checks
+    assert all(c["passed"] for c in record["checks"])
+    assert set(record["phases"]) == {"launch", "checks", "eval", "teardown"}
+    assert record["engine_version"].startswith("sglang-ci-stub")
+    assert (record["score"] == 1.0 and record["threshold"] == record["checks"][-1]["threshold"]) \
+        or "hellaswag" in checks or "accept-length" in checks  # fmt: skip
+    out = tmp_path / job_dir_name(job)
+    suite = ElementTree.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"
+    for role in record["ports"]:
+        assert (out / f"{role}.log").is_file()
+    assert record["server_args"]
+
+
+def test_threshold_miss_fails_with_score_and_threshold(tmp_path: Path, tag: str) -> None:
+    job = "spec(model='gemma4-e4b-frozen-kv', topk=1)"
+    summary_path = tmp_path / "summary.md"
+    env = {"SGLANG_CI_STUB_ACCURACY": "0.2", "GITHUB_STEP_SUMMARY": str(summary_path)}
+    code, output, record = run_job(tmp_path, tag, job, env)
+    assert code == 1, output
+    assert record["status"] == "failed"
+    assert f"test_gsm8k: AssertionError: gsm8k {record['score']:.4g} < threshold 0.65 ({job})" \
+        in record["reason"]  # fmt: skip
+    assert record["score"] < 0.65 and record["threshold"] == 0.65
+    records = (tmp_path / job_dir_name(job) / "gsm8k.jsonl").read_text().splitlines()
+    assert len(records) == 55  # the shipped sample: 60 lines, 5 of them shots
+    summary = summary_path.read_text()
+    assert "| gsm8k |" in summary and "**FAIL**" in summary and "| accept-length |" in summary
+
+
+def test_accept_length_floor(tmp_path: Path, tag: str) -> None:
+    job = "spec(model='gemma4-e4b-frozen-kv', topk=3)"
+    code, output, record = run_job(tmp_path, tag, job, {"SGLANG_CI_STUB_ACCEPT_LENGTH": "1.2"})
+    assert code == 1, output
+    assert "accept-length 1.2 < threshold 1.5" in record["reason"]
+    assert record["accept_length"] == 1.2
+
+
+def test_occupancy_probe_needs_the_device_timer(
+    tmp_path: Path, tag: str, write_config: Callable[[ConfigEdit], Path]
+) -> None:
+    def edit(doc: tomlkit.TOMLDocument) -> None:
+        del doc["models"]["llama3-8b"]["env"]
+
+    config = write_config(edit)
+    code, output, record = run_job(tmp_path, tag, "sanity(model='llama3-8b')", config=config)
+    assert code == 1, output
+    assert "SGLANG_ENABLE_METRICS_DEVICE_TIMER=1" in record["reason"]
+
+
+def test_disagg_below_its_floor(tmp_path: Path, tag: str) -> None:
+    code, output, record = run_job(tmp_path, tag, "disagg(model='dsv4-flash')",
+                                   {"SGLANG_CI_STUB_ACCURACY": "0.5"})  # fmt: skip
+    assert code == 1, output
+    assert "< threshold 0.95" in record["reason"]
