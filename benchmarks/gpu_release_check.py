@@ -59,14 +59,14 @@ def release_check(gpu: str, gib: float) -> None:
     become_subreaper()
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu}
     with tempfile.TemporaryDirectory() as folder:
+        baseline = gpu_memory.usage([gpu]) or {}
         command = [sys.executable, "-c", HOLDER, str(gib), "fork"]
         process = start_process("server", command, env, Path(folder) / "holder.log", 0)
         wait_seen(gpu, None, int(gib * 1024))
-        pids = {p.pid for p in process.tree.members()}
         started = time.monotonic()
         report = process.tree.teardown(grace=5)
         reaped = time.monotonic() - started
-        waited = gpu_memory.wait_released([gpu], pids, timeout=60)
+        waited = gpu_memory.wait_released([gpu], baseline, timeout=60)
         assert waited is not None
         print(
             f"  processes ended: {report.terminated} by SIGTERM, {report.killed} by SIGKILL,"

@@ -20,9 +20,9 @@ import psutil
 from sglang_ci.errors import FatalError
 
 POLL_S = 0.25
-# Memory a GPU shows with no process on it (driver context, ECC pages): below this a
-# GPU counts as released even where NVML cannot list processes (some containers).
-RESIDUAL_MIB = 1024
+# Allowed drift of a GPU's used memory over its pre-launch value once released (driver
+# bookkeeping); a leaked KV cache or weights are gigabytes.
+SLACK_MIB = 256
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,25 @@ def read_use(lib: Any, gpu: str) -> GpuUse:
     return GpuUse(gpu, int(memory.used // 2**20), tuple(processes))
 
 
+def usage(gpus: Sequence[str]) -> dict[str, int] | None:
+    """MiB used per GPU now (the baseline a launch is compared with), None without NVML."""
+    with nvml() as lib:
+        if lib is None or not gpus:
+            return None
+        return {gpu: read_use(lib, gpu).used_mib for gpu in gpus}
+
+
 def wait_released(
-    gpus: Sequence[str], ours: set[int], timeout: float, hurry: threading.Event | None = None
+    gpus: Sequence[str],
+    baseline: dict[str, int],
+    timeout: float,
+    hurry: threading.Event | None = None,
 ) -> float | None:
-    """Wait until none of ``ours`` (the server's pids) holds memory on ``gpus`` and usage is
-    back to residual. Returns seconds waited, None when NVML is not available."""
+    """Wait until the job's GPUs have no compute process and their memory is back to the
+    pre-launch baseline. Process ids are not compared with ours: in a container NVML may
+    report the host's pid numbers. (The launch waited for the GPUs to be idle, so any
+    process found on them now is the job's own, or one that should not be there.)
+    Returns seconds waited, None when NVML is not available."""
     with nvml() as lib:
         if lib is None or not gpus:
             return None
@@ -100,8 +114,7 @@ def wait_released(
             uses = [read_use(lib, gpu) for gpu in gpus]
             busy = [
                 use for use in uses
-                if any(pid in ours for pid, _ in use.processes)
-                or (not use.processes and use.used_mib > RESIDUAL_MIB)
+                if use.processes or use.used_mib > baseline.get(use.index, 0) + SLACK_MIB
             ]  # fmt: skip
             waited = time.monotonic() - started
             if not busy:

@@ -81,7 +81,7 @@ class _Verdict:
 
 
 def _record(result: JobResult, run: DeploymentRun) -> None:
-    result.ports = {p.role: p.port for p in run.processes}
+    result.ports = {**{p.role: p.port for p in run.processes}, **run.extra_ports}
     result.servers = [p.describe() for p in run.processes]
     result.server_args = {p.role: p.command for p in run.processes}
     versions = [info.get("version") for info in result.server_info.values()]

@@ -157,7 +157,8 @@ class DeploymentRun:
     cancel: CancelWatch | None = None
     processes: list[RunningProcess] = field(default_factory=list)
     gpus: list[str] = field(default_factory=list)
-    pids: set[int] = field(default_factory=set)
+    gpu_baseline: dict[str, int] = field(default_factory=dict)
+    extra_ports: dict[str, int] = field(default_factory=dict)  # bootstrap, router metrics
 
     @property
     def url(self) -> str:
@@ -186,7 +187,10 @@ class DeploymentRun:
         if self.settings.engine == "sglang":
             self.gpus = gpu_memory.physical_gpus(range(self.job.gpus), self.settings.env)
             gpu_memory.wait_idle(self.gpus, GPU_IDLE_S)
+            self.gpu_baseline = gpu_memory.usage(self.gpus) or {}
         bootstrap = self.lease.take() if deployment.disaggregated else None
+        if bootstrap is not None:
+            self.extra_ports["bootstrap"] = bootstrap
         for server in deployment.servers:
             port = self.lease.take(functools.partial(derived_ports, server.args))
             command = server_command(
@@ -209,6 +213,7 @@ class DeploymentRun:
     def _start_router(self, bootstrap: int) -> None:
         prefill, decode = self.processes
         port, metrics_port = self.lease.take(), self.lease.take()
+        self.extra_ports["router-metrics"] = metrics_port
         command = router_command(self.settings.python, prefill.url, bootstrap, decode.url, port)
         # The router exposes Prometheus on 0.0.0.0:29000 unless told otherwise: two PD
         # jobs on one host would collide, and nothing should listen beyond loopback.
@@ -243,7 +248,6 @@ class DeploymentRun:
         problems = []
         deadline = time.monotonic() + self.settings.grace
         for process in reversed(self.processes):
-            self.pids.update(p.pid for p in process.tree.members())
             grace = max(0.0, deadline - time.monotonic())
             if hurry is not None and hurry.is_set():
                 grace = 0.0
@@ -261,7 +265,7 @@ class DeploymentRun:
             problems.append(f"ports still held after teardown: {', '.join(map(str, held))}")
         if self.gpus:
             try:
-                gpu_memory.wait_released(self.gpus, self.pids, GPU_RELEASE_S, hurry)
+                gpu_memory.wait_released(self.gpus, self.gpu_baseline, GPU_RELEASE_S, hurry)
             except FatalError as error:
                 problems.append(str(error))
         return problems

@@ -25,8 +25,14 @@ LOCK_DIR_ENV = "SGLANG_CI_PORT_LOCKS"
 
 
 def lock_dir() -> Path:
+    """Shared by every sglang-ci process on the host, whichever user runs it."""
     path = Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "sglang-ci-ports")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        if not path.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o1777)  # like /tmp: anyone may add locks, only owners remove theirs
+    except OSError as error:
+        raise FatalError(f"port lock folder {path}: {error.strerror}; set {LOCK_DIR_ENV}") from None
     return path
 
 
@@ -72,7 +78,10 @@ class PortLease:
     def _lock(self, port: int) -> int | None:
         if port in self._locks or not 0 < port < 65536:
             return None
-        fd = os.open(lock_dir() / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fd = os.open(lock_dir() / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+        except PermissionError:
+            return None  # another user's lock file: that port is theirs
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

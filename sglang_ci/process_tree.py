@@ -140,7 +140,7 @@ class ProcessTree:
         self._signal(targets, signal.SIGTERM)
         left = self._wait_gone(targets, time.monotonic() + grace, hurry)
         terminated = len(targets) - len(left)
-        killed = 0
+        killed: set[int] = set()
         # Anything still alive, or started while we waited, gets SIGKILL; repeat until a
         # scan finds nobody, since a dying process may still fork.
         deadline = time.monotonic() + kill_wait
@@ -148,13 +148,13 @@ class ProcessTree:
             stragglers = self.members()
             if not stragglers or time.monotonic() >= deadline:
                 break
-            killed += len(stragglers)
+            killed.update(p.pid for p in stragglers)
             self._signal(stragglers, signal.SIGKILL)
             self._wait_gone(stragglers, deadline)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
         survivors = tuple(f"{p.pid} {_name(p)}" for p in self.members())
-        return TeardownReport(terminated, killed, survivors, time.monotonic() - started)
+        return TeardownReport(terminated, len(killed), survivors, time.monotonic() - started)
 
 
 def _name(process: psutil.Process) -> str:

@@ -58,7 +58,8 @@ class JobResult:
             self.phases[name] = round(time.monotonic() - started, 3)
 
     def finish(self, status: str, reason: str, exit_code: int) -> None:
-        assert status in STATUSES
+        if status not in STATUSES:
+            raise ValueError(f"unknown job status {status!r}")
         self.status, self.reason, self.exit_code = status, reason, exit_code
         self.finished_at = _now()
 

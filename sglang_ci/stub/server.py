@@ -61,6 +61,7 @@ class StubState:
             self.generation_requests += 1
             self.in_flight += 1
             count = self.generation_requests
+            self.metrics.running.labels(self.settings.served_model_name).set(self.in_flight)
         crash_after = self.faults.crash_after
         if crash_after is not None and count > crash_after:
             print(
@@ -71,6 +72,7 @@ class StubState:
     def end_generation(self) -> None:
         with self.lock:
             self.in_flight -= 1
+            self.metrics.running.labels(self.settings.served_model_name).set(self.in_flight)
 
 
 def _tokens(text: str) -> list[str]:
