@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))  # the runner's own package, importable without in
 from sglang_ci.config import load_config  # noqa: E402
 from sglang_ci.errors import ConfigError  # noqa: E402
 from sglang_ci.nox_sessions import (  # noqa: E402
+    register_calibrate_sessions,
     register_demo_session,
     register_job_sessions,
     register_stage_sessions,
@@ -56,3 +57,4 @@ except ConfigError as error:
 register_job_sessions(_config)
 register_stage_sessions(_config)
 register_demo_session(_config)
+register_calibrate_sessions(_config)

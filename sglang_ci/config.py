@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from sglang_ci.baselines import BASELINES_FILE, Baseline, check_known, load_baselines
 from sglang_ci.checks import CHECKS, EvalOptions
 from sglang_ci.deployment import PD_ROLES, Deployment, Env, place
 from sglang_ci.errors import ConfigError, UsageError
@@ -81,6 +82,10 @@ class Job:
     eval: EvalOptions | None
     est_time: float
     deployment: Deployment
+    # Where the score's threshold comes from: "baseline" (derived from recorded runs),
+    # "pinned" (typed in stages.toml), or "" for a suite without a score.
+    threshold_origin: str = ""
+    baseline: Baseline | None = None
 
     @property
     def gpus(self) -> int:
@@ -88,6 +93,22 @@ class Job:
 
     def threshold(self, check: str) -> float | None:
         return dict(self.thresholds).get(check)
+
+    def evidence(self) -> dict[str, object]:
+        """How the score's threshold was set: rule, observations, margin to the lowest."""
+        score = self.suite.score
+        if not score:
+            return {}
+        threshold = self.threshold(score)
+        scores = self.baseline.scores if self.baseline else []
+        lowest = min(scores) if scores else None
+        rule = self.baseline.rule.describe() if self.baseline else ""
+        return {
+            "rule": "pinned" if self.threshold_origin == "pinned" else rule,
+            "observations": len(scores),
+            "lowest": lowest,
+            "margin": round(lowest - threshold, 6) if lowest is not None and threshold else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -141,11 +162,17 @@ def load_config(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Config:
+    """stages.toml, with baselines.toml beside it (when there is one)."""
     path = config_path(cli_path, os.environ if env is None else env, cwd or Path.cwd())
-    return parse_config(load_toml(path), path)
+    data = load_toml(path)
+    baselines = load_baselines(path.parent / BASELINES_FILE)
+    return parse_config(data, path, baselines)
 
 
-def parse_config(data: dict[str, Any], source: Path) -> Config:
+def parse_config(
+    data: dict[str, Any], source: Path, baselines: Mapping[str, Baseline] | None = None
+) -> Config:
+    baselines = baselines or {}
     root = Table(data, "", source.name, allowed=_ROOT_KEYS, required=_ROOT_KEYS)
     models_table = _section(root, "models")
     models = {
@@ -176,10 +203,11 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
             jobs=(),
             description=table.get("description", str, ""),
         )
-        stage_jobs = _read_stage_jobs(table, stage, models, suites, jobs)
+        stage_jobs = _read_stage_jobs(table, stage, models, suites, jobs, baselines)
         stages[name] = replace(stage, jobs=tuple(job.id for job in stage_jobs))
     _check_stage_order(stages_table, stages)
     _check_name_clashes(root, models, suites, stages)
+    check_known(dict(baselines), list(jobs), BASELINES_FILE)
     return Config(
         source,
         MappingProxyType(models),
@@ -429,6 +457,7 @@ def _read_stage_jobs(
     models: Mapping[str, Model],
     suites: Mapping[str, Suite],
     jobs: dict[str, Job],
+    baselines: Mapping[str, Baseline],
 ) -> list[Job]:
     result: list[Job] = []
     for entry in table.tables("jobs", allowed=_all_job_keys(), required=("suite", "model")):
@@ -440,7 +469,9 @@ def _read_stage_jobs(
         entry = Table(entry.data, entry.path, entry.source, allowed=(*_JOB_BASE_KEYS, *suite.axes))
         cells = expand(_axis_values(entry, suite), suite.axes)
         for params in cells:
-            job = _build_job(entry, stage.name, suite, models, params, several=len(cells) > 1)
+            job = _build_job(
+                entry, stage.name, suite, models, params, baselines, several=len(cells) > 1
+            )
             if job.id in jobs:
                 entry.fail(f"duplicate job id {job.id}: already defined at {jobs[job.id].where}")
             jobs[job.id] = job
@@ -503,6 +534,7 @@ def _build_job(
     suite: Suite,
     models: Mapping[str, Model],
     params: Params,
+    baselines: Mapping[str, Baseline],
     *,
     several: bool,
 ) -> Job:
@@ -533,6 +565,19 @@ def _build_job(
     suite_checks = (suite.score, *suite.checks) if suite.score else suite.checks
     own = dict(_read_thresholds(entry, suite_checks))
     thresholds = {**dict(suite.thresholds), **own}
+    baseline = baselines.get(job_id)
+    origin = ""
+    if suite.score:
+        if suite.score in own:
+            origin = "pinned"
+        elif baseline is not None:
+            origin = "baseline"
+            thresholds[suite.score] = baseline.threshold()
+        else:
+            entry.fail(
+                f"{job_id}: a scored job '{suite.score}' has no threshold: record its runs in"
+                f" {BASELINES_FILE} (calibrate --write) or pin thresholds.{suite.score}"
+            )
     for check in suite_checks:
         if CHECKS[check].needs_speculative and not model.speculative:
             if check in own:
@@ -542,10 +587,9 @@ def _build_job(
                 )
             thresholds.pop(check, None)
         elif check not in thresholds:
-            what = "a scored job" if check == suite.score else "check"
             entry.fail(
-                f"{job_id}: {what} '{check}' has no threshold; set thresholds.{check}"
-                " on the job" + ("" if check == suite.score else " or the suite")
+                f"{job_id}: check '{check}' has no threshold; set thresholds.{check}"
+                " on the job or the suite"
             )
     # Score first, then the checks, as the suite lists them: the order every report uses.
     ordered = tuple((check, thresholds[check]) for check in suite_checks if check in thresholds)
@@ -568,6 +612,8 @@ def _build_job(
         ),
         est_time=float(est_time),
         deployment=deployment,
+        threshold_origin=origin,
+        baseline=baseline,
     )
 
 

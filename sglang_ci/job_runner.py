@@ -91,6 +91,7 @@ def _record(result: JobResult, run: DeploymentRun) -> None:
 def run_job(job: Job, settings: LaunchSettings, suites_dir: Path) -> Outcome:
     with CancelWatch() as cancel, PortLease() as lease:
         result = JobResult(job=job.id, stage=job.stage, engine=settings.engine, gpus=job.gpus)
+        result.threshold_evidence = job.evidence()
         result_path = settings.out_dir / "result.json"
         result.write(result_path)
         adopting = become_subreaper()  # orphans of our servers re-parent to us

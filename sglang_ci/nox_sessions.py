@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -26,14 +27,14 @@ from typing import Any
 import nox
 
 from sglang_ci.cancel import SIGNALS as CANCEL_SIGNALS
-from sglang_ci.cli import add_job_options
+from sglang_ci.cli import add_calibrate_options, add_job_options
 
 # Every job session carries MATRIX_TAG: `nox -l --json` lists only selected sessions and
 # job sessions are not selected by default, so `nox -l --json -t matrix` is the matrix.
 from sglang_ci.config import MATRIX_TAG, Config, Job
 from sglang_ci.errors import FatalError, JobCancelled
 from sglang_ci.gpus import require_gpus, visible_gpus
-from sglang_ci.matrix import call_args
+from sglang_ci.matrix import AXES, call_args
 from sglang_ci.plan import render_plan, render_stage_plan
 from sglang_ci.results import job_dir_name
 from sglang_ci.summary import read_results, stage_table
@@ -172,6 +173,58 @@ def register_job_sessions(config: Config) -> None:
         parametrized = nox.parametrize(list(suite.axes), params)(body)
         # default=False: a bare `nox` runs the runner's own checks, never a GPU job.
         nox.session(name=suite_name, venv_backend="none", default=False)(parametrized)
+
+
+def calibrate_options(posargs: Sequence[str]) -> argparse.Namespace:
+    parser = _SessionArgs(prog='nox -s "calibrate(...)" --', add_help=False, allow_abbrev=False)
+    add_calibrate_options(parser)
+    return parser.parse_args(list(posargs))
+
+
+def calibration_ids(config: Config) -> dict[str, Job]:
+    """``calibrate(...)`` session ids of the scored jobs: the job's own parameters, with
+    the suite named first only where two suites' jobs would share an id."""
+    scored = [job for job in config.jobs.values() if job.suite.score]
+    counts = Counter(call_args(job.params) for job in scored)
+    ids = {}
+    for job in scored:
+        plain = call_args(job.params)
+        ids[plain if counts[plain] == 1 else f"suite={job.suite.name!r}, {plain}"] = job
+    return ids
+
+
+def register_calibrate_sessions(config: Config) -> None:
+    """``calibrate(<the job's parameters>)`` for every scored job, e.g.
+    ``nox -s "calibrate(model='gemma4-26b-a4b', topk=3)" -- --runs 20 --write``."""
+    ids = calibration_ids(config)
+    by_signature = {f"calibrate({call})": job for call, job in ids.items()}
+
+    def calibrate(session: nox.Session, **_axes: object) -> None:
+        """Run a scored job's eval N times: spread, determinism, recommended threshold."""
+        job = by_signature[session.name]
+        try:
+            options = calibrate_options(session.posargs)
+            if options.engine == "sglang":
+                require_gpus(job.id, job.gpus, visible_gpus(os.environ))
+        except FatalError as error:
+            session.error(str(error))
+        argv = [current_python(), "-m", "sglang_ci", "calibrate", job.id,
+                "--config", str(config.source), *session.posargs]  # fmt: skip
+        code = run_forwarding_signals(session, argv)
+        if code:
+            session.error(f"calibration of {job.id} ended with exit code {code}")
+
+    names = ["suite", *AXES]
+    params = []
+    for call, job in ids.items():
+        values = {"suite": job.suite.name if call.startswith("suite=") else None,
+                  **dict(job.params)}  # fmt: skip
+        params.append(
+            nox.param(*(values.get(n) for n in names), id=call, tags=["calibrate"])
+        )
+    nox.session(name="calibrate", venv_backend="none", default=False)(
+        nox.parametrize(names, params)(calibrate)
+    )
 
 
 def register_stage_sessions(config: Config) -> None:

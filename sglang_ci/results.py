@@ -42,6 +42,9 @@ class JobResult:
     servers: list[dict[str, Any]] = field(default_factory=list)
     score: float | None = None
     threshold: float | None = None
+    # How the threshold was set: rule ("pinned" or e.g. "min - 0.03"), observations,
+    # the lowest of them and its margin over the threshold.
+    threshold_evidence: dict[str, Any] = field(default_factory=dict)
     accept_length: float | None = None
     occupancy: float | None = None
     engine_version: str | None = None

@@ -16,9 +16,7 @@ import pytest
 import requests
 
 from sglang_ci.config import Job
-from sglang_ci.evals.data import GSM8K, HELLASWAG, load_lines
-from sglang_ci.evals.gsm8k import run_gsm8k
-from sglang_ci.evals.hellaswag import run_hellaswag
+from sglang_ci.evals.for_job import run_job_eval
 from sglang_ci.evals.records import EvalOutcome
 from sglang_ci.http_client import make_session
 from sglang_ci.launcher import DeploymentRun, RunningProcess
@@ -81,17 +79,9 @@ class SuiteContext:
         assert passed, "server did not start with the requested settings: " + "; ".join(problems)
 
     def run_eval(self, name: str) -> EvalOutcome:
-        options = self.job.eval
-        assert options is not None, f"{self.job.id} has no eval options"
-        source = GSM8K if name == "gsm8k" else HELLASWAG
-        lines = load_lines(source, None, self.env)  # a local file via its env variable
-        runner = run_gsm8k if name == "gsm8k" else run_hellaswag
-        with self.session() as session:
-            outcome = runner(
-                session, self.url, lines, num_examples=options.num_examples,
-                num_shots=options.num_shots, threads=options.threads,
-                request_timeout=self.request_timeout,
-            )  # fmt: skip
+        outcome = run_job_eval(
+            self.job, name, self.url, self.run.api_key, self.env, self.request_timeout
+        )
         outcome.write(self.out_dir)
         self.result.score = outcome.score
         self.result.threshold = self.job.threshold(name)

@@ -29,6 +29,14 @@ def append_step_summary(result: JobResult, env: Mapping[str, str]) -> None:
         verdict = "pass" if check["passed"] else "**FAIL**"
         lines.append(f"| {check['check']} | {_value(check['value'])} |"
                      f" {_value(check['threshold'])} | {verdict} |")  # fmt: skip
+    evidence = result.threshold_evidence
+    if evidence:
+        margin = evidence.get("margin")
+        lines.append(
+            f"\nthreshold: {evidence.get('rule') or 'pinned'}, {evidence.get('observations', 0)}"
+            " observations" + (f", lowest {evidence['lowest']:g} (margin {margin:+.3f})"
+                               if isinstance(margin, float) else "")
+        )  # fmt: skip
     if result.reason:
         lines.append(f"\n{result.reason.splitlines()[0]}")
     with open(path, "a", encoding="utf-8") as handle:

@@ -2,9 +2,11 @@
 
 Not a model. GSM8K-style prompts are answered from the key (the gold number, or a wrong
 one); every other prompt gets filler text. Whether a question is answered right is a
-hash of (seed, question): with --enable-deterministic-inference the seed is fixed, so
-every run gives the same answers; without it the seed is drawn at start-up, so runs vary
-the way a nondeterministic server's do, at the same expected accuracy.
+hash of (seed, epoch, question). With --enable-deterministic-inference the seed is fixed
+and the epoch stays 0, so every run gives the same answers. Without it the seed is drawn
+at start-up and the epoch moves on at every cache flush: runs vary the way a
+nondeterministic server's do between evals (seed 001's 0.33-0.50 swings), at the same
+expected accuracy, while identical requests within one run still agree.
 """
 
 from __future__ import annotations
@@ -71,6 +73,17 @@ class StubModel:
     key: AnswerKey
     accuracy: float
     seed: str
+    deterministic: bool = True
+    epoch: int = 0
+
+    def next_epoch(self) -> None:
+        """A cache flush: a nondeterministic server's next eval draws anew."""
+        if not self.deterministic:
+            self.epoch += 1
+
+    @property
+    def draw(self) -> str:
+        return f"{self.seed}/{self.epoch}"
 
     @property
     def answers(self) -> dict[str, str]:
@@ -84,17 +97,17 @@ class StubModel:
         if not 0.0 <= accuracy <= 1.0:
             raise ValueError(f"{ACCURACY_ENV} must be within 0..1, got {accuracy}")
         seed = "deterministic" if deterministic else os.urandom(8).hex()
-        return cls(answers, accuracy, seed)
+        return cls(answers, accuracy, seed, deterministic)
 
     def complete(self, prompt: str) -> str:
         question = question_of(prompt)
         gold = self.answers.get(question)
         if gold is None:
             return " I have no answer key entry for this prompt.\n\nQuestion: next"
-        if unit_hash(self.seed, question) < self.accuracy:
+        if unit_hash(self.draw, question) < self.accuracy:
             answer = gold
         else:
-            answer = _wrong(gold, unit_hash(self.seed, "wrong", question))
+            answer = _wrong(gold, unit_hash(self.draw, "wrong", question))
         # Trailing text past the stop string, as a real model rambles on: the client's
         # stop handling must cut it.
         return f" Let me work it out step by step. The answer is {answer}.\n\nQuestion: another"
@@ -115,10 +128,9 @@ class StubModel:
             if ending not in endings:
                 return None
             preferred = label
-            if unit_hash(self.seed, "hs", question) >= self.accuracy:
-                preferred = (label + 1 + int(unit_hash(self.seed, "hs-wrong", question) * 3)) % len(
-                    endings
-                )
+            if unit_hash(self.draw, "hs", question) >= self.accuracy:
+                shift = 1 + int(unit_hash(self.draw, "hs-wrong", question) * 3)
+                preferred = (label + shift) % len(endings)
             value = -0.2 if endings.index(ending) == preferred else -2.5
             return len(ending.split()), value
         return None

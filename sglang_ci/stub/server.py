@@ -223,6 +223,7 @@ class StubHandler(BaseHTTPRequestHandler):
         if busy:
             self._send(HTTPStatus.BAD_REQUEST, {"error": f"{busy} requests are running"})
         else:
+            state.model.next_epoch()
             self._send(HTTPStatus.OK, b"Cache flushed.\n", "text/plain")
 
     def server_info(self, _body: dict[str, Any]) -> None:

@@ -1,0 +1,147 @@
+"""baselines.toml: the observed scores that justify each scored job's threshold.
+
+A job's score threshold is derived from its recorded runs by a named rule (seed 001:
+``min - margin`` with margin 0.03) instead of typed by hand; ``calibrate --write``
+appends runs with tomlkit, so the file's comments and layout survive. A job may still
+pin ``thresholds.<eval>`` in stages.toml; ``list`` then says "pinned".
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from sglang_ci.errors import ConfigError
+from sglang_ci.stats import RULES, recommended_threshold
+from sglang_ci.toml_reader import Table, load_toml, suggestion
+
+BASELINES_FILE = "baselines.toml"
+DEFAULT_RULE, DEFAULT_MARGIN, DEFAULT_K = "min-margin", 0.03, 2.0
+_RULE_KEYS = ("rule", "margin", "k")
+_RUN_KEYS = ("score", "repeat", "examples", "engine", "gpu", "deterministic", "date", "source")
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    margin: float
+    k: float
+
+    def describe(self) -> str:
+        return f"min - {self.margin:g}" if self.name == "min-margin" else f"mean - {self.k:g} std"
+
+
+@dataclass(frozen=True)
+class Run:
+    score: float
+    repeat: int
+    examples: int | None
+    engine: str
+    gpu: str
+    deterministic: bool | None
+    date: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Baseline:
+    job: str
+    rule: Rule
+    runs: tuple[Run, ...]
+
+    @property
+    def scores(self) -> list[float]:
+        """Every observation, repeats expanded (20 identical deterministic runs count 20)."""
+        return [run.score for run in self.runs for _ in range(run.repeat)]
+
+    def threshold(self) -> float:
+        return recommended_threshold(self.scores, self.rule.name, self.rule.margin, self.rule.k)
+
+
+def _read_rule(table: Table, default: Rule) -> Rule:
+    name = table.get("rule", str, default.name)
+    if name not in RULES:
+        table.fail(f"unknown rule '{name}'.{suggestion(name, RULES)} Rules: {', '.join(RULES)}",
+                   "rule")  # fmt: skip
+    margin = table.get("margin", float, default.margin)
+    k = table.get("k", float, default.k)
+    if margin < 0 or k < 0:
+        table.fail("margin and k must be 0 or more")
+    return Rule(name, margin, k)
+
+
+def _read_run(table: Table) -> Run:
+    score = table.need("score", float)
+    if not 0.0 <= score <= 1.0:
+        table.fail(f"{score:g} is not an accuracy in 0..1", "score")
+    repeat = table.get("repeat", int, 1)
+    if repeat < 1:
+        table.fail("must be 1 or more", "repeat")
+    examples = table.get("examples", int, 0) or None
+    date = table.data.get("date", "")
+    if not isinstance(date, (str, datetime.date)):
+        table.fail("expected a date (2026-05-29) or a string", "date")
+    deterministic = table.data.get("deterministic")
+    if deterministic is not None and not isinstance(deterministic, bool):
+        table.fail("expected true or false", "deterministic")
+    return Run(score, repeat, examples, table.get("engine", str, ""), table.get("gpu", str, ""),
+               deterministic, str(date), table.get("source", str, ""))  # fmt: skip
+
+
+def parse_baselines(data: dict[str, Any], source: str) -> dict[str, Baseline]:
+    root = Table(data, "", source, allowed=("defaults", "jobs"))
+    default = Rule(DEFAULT_RULE, DEFAULT_MARGIN, DEFAULT_K)
+    if "defaults" in root:
+        default = _read_rule(root.child("defaults", allowed=_RULE_KEYS), default)
+    baselines: dict[str, Baseline] = {}
+    jobs = root.get("jobs", dict, {})
+    for job_id in jobs:
+        entry = Table(jobs[job_id], f'jobs."{job_id}"', source, allowed=(*_RULE_KEYS, "runs"))
+        runs = tuple(_read_run(run) for run in entry.tables("runs", allowed=_RUN_KEYS,
+                                                            required=("score",)))  # fmt: skip
+        if not runs:
+            entry.fail(f"no runs recorded for {job_id}: record some with calibrate --write,"
+                       " or remove the entry")  # fmt: skip
+        baselines[job_id] = Baseline(job_id, _read_rule(entry, default), runs)
+    return baselines
+
+
+def load_baselines(path: Path) -> dict[str, Baseline]:
+    """The baselines beside stages.toml; none when the file does not exist."""
+    if not path.is_file():
+        return {}
+    return parse_baselines(load_toml(path), path.name)
+
+
+def check_known(baselines: dict[str, Baseline], job_ids: Sequence[str], source: str) -> None:
+    for job_id in baselines:
+        if job_id not in job_ids:
+            raise ConfigError(
+                f'{source}: jobs."{job_id}": no such job in stages.toml.'
+                f"{suggestion(job_id, job_ids)}"
+            )
+
+
+def append_runs(path: Path, job_id: str, runs: Sequence[dict[str, Any]]) -> None:
+    """Add runs to ``job_id`` in the file, keeping every comment and the layout."""
+    document = tomlkit.parse(path.read_text()) if path.is_file() else tomlkit.document()
+    if "jobs" not in document:
+        document["jobs"] = tomlkit.table(is_super_table=True)
+    jobs = document["jobs"]
+    if job_id not in jobs:
+        jobs[job_id] = tomlkit.table()
+    entry = jobs[job_id]
+    if "runs" not in entry:
+        entry["runs"] = tomlkit.aot()
+    for run in runs:
+        table = tomlkit.table()
+        for key, value in run.items():
+            if value is not None:
+                table[key] = value
+        entry["runs"].append(table)
+    path.write_text(tomlkit.dumps(document))
