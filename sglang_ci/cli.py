@@ -132,7 +132,9 @@ def run(argv: Sequence[str]) -> int:
         from sglang_ci.flips import cmd_diff
 
         return cmd_diff(args.records)
-    config = load_config(args.config, os.environ, Path.cwd())
+    # A calibration is how a new scored job gets the baseline its threshold needs.
+    lenient = args.command == "calibrate"
+    config = load_config(args.config, os.environ, Path.cwd(), lenient_scores=lenient)
     if args.command == "validate":
         return cmd_validate(config)
     if args.command == "list":

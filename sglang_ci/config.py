@@ -86,6 +86,9 @@ class Job:
     # "pinned" (typed in stages.toml), or "" for a suite without a score.
     threshold_origin: str = ""
     baseline: Baseline | None = None
+    # Set only when loaded leniently (calibrate, the noxfile): the error this job would
+    # raise for a score without a threshold. Such a job can be calibrated, not run.
+    missing_threshold: str = ""
 
     @property
     def gpus(self) -> int:
@@ -161,16 +164,26 @@ def load_config(
     cli_path: str | None = None,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    *,
+    lenient_scores: bool = False,
 ) -> Config:
-    """stages.toml, with baselines.toml beside it (when there is one)."""
+    """stages.toml, with baselines.toml beside it (when there is one).
+
+    ``lenient_scores``: a scored job with neither a pinned threshold nor a baseline is
+    kept (marked) instead of failing the whole file, so that it can be calibrated.
+    """
     path = config_path(cli_path, os.environ if env is None else env, cwd or Path.cwd())
     data = load_toml(path)
     baselines = load_baselines(path.parent / BASELINES_FILE)
-    return parse_config(data, path, baselines)
+    return parse_config(data, path, baselines, lenient_scores=lenient_scores)
 
 
 def parse_config(
-    data: dict[str, Any], source: Path, baselines: Mapping[str, Baseline] | None = None
+    data: dict[str, Any],
+    source: Path,
+    baselines: Mapping[str, Baseline] | None = None,
+    *,
+    lenient_scores: bool = False,
 ) -> Config:
     baselines = baselines or {}
     root = Table(data, "", source.name, allowed=_ROOT_KEYS, required=_ROOT_KEYS)
@@ -203,7 +216,9 @@ def parse_config(
             jobs=(),
             description=table.get("description", str, ""),
         )
-        stage_jobs = _read_stage_jobs(table, stage, models, suites, jobs, baselines)
+        stage_jobs = _read_stage_jobs(
+            table, stage, models, suites, jobs, baselines, lenient=lenient_scores
+        )
         stages[name] = replace(stage, jobs=tuple(job.id for job in stage_jobs))
     _check_stage_order(stages_table, stages)
     _check_name_clashes(root, models, suites, stages)
@@ -458,6 +473,8 @@ def _read_stage_jobs(
     suites: Mapping[str, Suite],
     jobs: dict[str, Job],
     baselines: Mapping[str, Baseline],
+    *,
+    lenient: bool,
 ) -> list[Job]:
     result: list[Job] = []
     for entry in table.tables("jobs", allowed=_all_job_keys(), required=("suite", "model")):
@@ -470,8 +487,9 @@ def _read_stage_jobs(
         cells = expand(_axis_values(entry, suite), suite.axes)
         for params in cells:
             job = _build_job(
-                entry, stage.name, suite, models, params, baselines, several=len(cells) > 1
-            )
+                entry, stage.name, suite, models, params, baselines,
+                several=len(cells) > 1, lenient=lenient,
+            )  # fmt: skip
             if job.id in jobs:
                 entry.fail(f"duplicate job id {job.id}: already defined at {jobs[job.id].where}")
             jobs[job.id] = job
@@ -537,6 +555,7 @@ def _build_job(
     baselines: Mapping[str, Baseline],
     *,
     several: bool,
+    lenient: bool,
 ) -> Job:
     values = dict(params)
     alias = str(values["model"])
@@ -566,7 +585,7 @@ def _build_job(
     own = dict(_read_thresholds(entry, suite_checks))
     thresholds = {**dict(suite.thresholds), **own}
     baseline = baselines.get(job_id)
-    origin = ""
+    origin, missing = "", ""
     if suite.score:
         if suite.score in own:
             origin = "pinned"
@@ -574,10 +593,12 @@ def _build_job(
             origin = "baseline"
             thresholds[suite.score] = baseline.threshold()
         else:
-            entry.fail(
+            missing = (
                 f"{job_id}: a scored job '{suite.score}' has no threshold: record its runs in"
                 f" {BASELINES_FILE} (calibrate --write) or pin thresholds.{suite.score}"
             )
+            if not lenient:
+                entry.fail(missing)
     for check in suite_checks:
         if CHECKS[check].needs_speculative and not model.speculative:
             if check in own:
@@ -586,7 +607,7 @@ def _build_job(
                     f"thresholds.{check}",
                 )
             thresholds.pop(check, None)
-        elif check not in thresholds:
+        elif check not in thresholds and not (check == suite.score and missing):
             entry.fail(
                 f"{job_id}: check '{check}' has no threshold; set thresholds.{check}"
                 " on the job or the suite"
@@ -614,6 +635,9 @@ def _build_job(
         deployment=deployment,
         threshold_origin=origin,
         baseline=baseline,
+        missing_threshold=f"{entry.source}: {where}: {missing}"
+        if suite.score and not origin
+        else "",
     )
 
 

@@ -106,6 +106,8 @@ def check_job_options(session: nox.Session, config: Config, job: Job) -> argpars
 
 
 def run_job(session: nox.Session, config: Config, job: Job) -> None:
+    if job.missing_threshold:
+        session.error(job.missing_threshold)
     options = check_job_options(session, config, job)
     if options.dry_run:
         print(render_plan(job, config.stages[job.stage], options.engine))
@@ -219,9 +221,7 @@ def register_calibrate_sessions(config: Config) -> None:
     for call, job in ids.items():
         values = {"suite": job.suite.name if call.startswith("suite=") else None,
                   **dict(job.params)}  # fmt: skip
-        params.append(
-            nox.param(*(values.get(n) for n in names), id=call, tags=["calibrate"])
-        )
+        params.append(nox.param(*(values.get(n) for n in names), id=call, tags=["calibrate"]))
     nox.session(name="calibrate", venv_backend="none", default=False)(
         nox.parametrize(names, params)(calibrate)
     )

@@ -26,7 +26,8 @@ def wilson_interval(p: float, n: int, z: float = Z95) -> tuple[float, float]:
     denominator = 1.0 + z2 / n
     center = (p + z2 / (2 * n)) / denominator
     half = z * math.sqrt(p * (1.0 - p) / n + z2 / (4 * n * n)) / denominator
-    return max(0.0, center - half), min(1.0, center + half)
+    # Rounded: at p = 0 or 1 the exact bound is 0 or 1, float arithmetic gives 1e-18 off.
+    return max(0.0, round(center - half, 12)), min(1.0, round(center + half, 12))
 
 
 @dataclass(frozen=True)

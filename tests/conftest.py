@@ -58,6 +58,7 @@ def write_config(tmp_path: Path) -> Iterator[Callable[[ConfigEdit], Path]]:
         edit(document)
         path = tmp_path / "stages.toml"
         path.write_text(tomlkit.dumps(document))
+        (tmp_path / "baselines.toml").write_text((ROOT / "baselines.toml").read_text())
         return path
 
     yield write

@@ -22,12 +22,22 @@ def test_validate(capsys: pytest.CaptureFixture[str]) -> None:
 def test_list_one_row_per_job(capsys: pytest.CaptureFixture[str]) -> None:
     assert main_exit_code(["list", "--config", str(ROOT / "stages.toml"), "--stage", "base-b"]) == 0
     header, *rows = capsys.readouterr().out.splitlines()
-    assert header.split() == ["SESSION", "STAGE", "GPUS", "EST", "THRESHOLDS"]
+    assert header.split() == ["SESSION", "STAGE", "GPUS", "EST", "SCORE", "RULE", "OBS",
+                              "MARGIN", "CHECKS"]  # fmt: skip
     assert [row.split("  ")[0] for row in rows] == [
         "spec(model='gemma4-e4b-frozen-kv', topk=1)",
         "spec(model='gemma4-e4b-frozen-kv', topk=3)",
     ]
-    assert "150s" in rows[0] and "gsm8k 0.65" in rows[0]
+    assert "150s" in rows[0] and "gsm8k 0.65" in rows[0] and "pinned" in rows[0]
+
+
+def test_list_shows_the_evidence_of_derived_thresholds(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main_exit_code(["list", "--config", str(ROOT / "stages.toml"), "--stage", "extra-a"]) == 0
+    )
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("spec(model='gemma4-26b-a4b', topk=3)"))  # fmt: skip
+    assert "gsm8k 0.41" in row and "min - 0.03" in row and " 20 " in row and "+0.030" in row
 
 
 def test_unknown_job_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
