@@ -20,6 +20,9 @@ from sglang_ci.errors import JobCancelled
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ESCALATION_AFTER_S = 1.0
+# Set on the first cancellation signal: worker threads (an eval's request pool) check it
+# so that they stop sending and retrying at once; only the main thread gets the signal.
+STOP = threading.Event()
 
 
 class CancelWatch:
@@ -56,6 +59,7 @@ class CancelWatch:
         if self.signal_name is None:
             self.signal_name = signal.Signals(signum).name
             self._first_at = now
+            STOP.set()
             if not (self._shielded or self._deferring):
                 raise JobCancelled(self.signal_name)
         elif now - self._first_at >= ESCALATION_AFTER_S:

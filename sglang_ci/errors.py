@@ -62,11 +62,12 @@ class TeardownError(FatalError):
     return_code = 6
 
 
-class JobCancelled(BaseException):
+class JobCancelled(KeyboardInterrupt):
     """A cancellation signal arrived; raised in the main thread so teardown runs.
 
-    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way
-    swallows it.
+    A KeyboardInterrupt, so that no ``except Exception`` on the way swallows it, and so
+    that pytest (running a suite) stops the whole session instead of recording one
+    failed test and going on against servers that are being torn down.
     """
 
     return_code = 130

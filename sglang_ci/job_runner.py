@@ -117,6 +117,9 @@ def run_job(job: Job, settings: LaunchSettings, suites_dir: Path) -> Outcome:
             verdict = _Verdict("cancelled", f"cancelled by {cancelled.signal_name}", 130)
         except JobFailedError as failure:
             verdict = _Verdict("failed", failure.message, failure.return_code)
+            if run.exited():  # a server that died mid-eval is no threshold miss
+                verdict = _Verdict("error", f"a server died during the eval; {failure.message}",
+                                   1, True)  # fmt: skip
         except FatalError as error:
             # A launch failure already carries its server's log tail.
             verdict = _Verdict("error", error.message, error.return_code, launched)

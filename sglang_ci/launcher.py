@@ -228,12 +228,18 @@ class DeploymentRun:
             self.processes.append(router)
         wait_all_ready([router], self.settings.launch_timeout, "/health")
 
-    def diagnostics(self) -> str:
-        """For a failure while running: who died (exit code) and every process's log tail."""
-        deadline = time.monotonic() + 1.0  # a crash that dropped a connection may still be exiting
+    def exited(self, wait: float = 1.0) -> list[RunningProcess]:
+        """Processes that ended on their own, allowing ``wait`` seconds for one whose crash
+        dropped a connection to finish exiting."""
+        deadline = time.monotonic() + wait
         for process in self.processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+        return [p for p in self.processes if p.popen.poll() is not None]
+
+    def diagnostics(self) -> str:
+        """For a failure while running: who died (exit code) and every process's log tail."""
+        self.exited()
         notes = []
         for process in self.processes:
             code = process.popen.poll()

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+import psutil
+
 from sglang_ci.errors import FatalError
 
 LOCK_DIR_ENV = "SGLANG_CI_PORT_LOCKS"
@@ -110,6 +112,20 @@ class PortLease:
         self.release()
 
 
+def listening(ports: list[int]) -> list[int]:
+    """Those of ``ports`` that some socket on this host listens on. (A bind test would also
+    trip over client connections that borrowed the port as their ephemeral port.)"""
+    try:
+        bound = {
+            conn.laddr.port
+            for conn in psutil.net_connections(kind="inet")
+            if conn.status == psutil.CONN_LISTEN and conn.laddr
+        }
+    except psutil.AccessDenied:  # where /proc/net is closed: fall back to binding
+        return [port for port in ports if not port_is_free(port)]
+    return [port for port in ports if port in bound]
+
+
 def wait_ports_free(
     ports: list[int], timeout: float, hurry: threading.Event | None = None
 ) -> list[int]:
@@ -118,7 +134,7 @@ def wait_ports_free(
     deadline = time.monotonic() + timeout
     held = list(ports)
     while held:
-        held = [port for port in held if not port_is_free(port)]
+        held = listening(held)
         if not held or time.monotonic() >= deadline or (hurry is not None and hurry.is_set()):
             break
         time.sleep(0.05)

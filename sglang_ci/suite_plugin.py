@@ -9,15 +9,16 @@ all show the same value, threshold and verdict.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import requests
 
 from sglang_ci.config import Job
+from sglang_ci.errors import FatalError
 from sglang_ci.evals.for_job import run_job_eval
-from sglang_ci.evals.records import EvalOutcome
+from sglang_ci.evals.records import EvalOutcome, RecordSink
 from sglang_ci.http_client import make_session
 from sglang_ci.launcher import DeploymentRun, RunningProcess
 from sglang_ci.results import JobResult
@@ -32,6 +33,7 @@ class SuiteContext:
     out_dir: Path
     env: Mapping[str, str]
     request_timeout: float
+    request_errors: dict[str, int] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -58,9 +60,12 @@ class SuiteContext:
     def check_at_least(self, name: str, value: float, unit: str = "") -> None:
         threshold = self.threshold(name)
         passed = value >= threshold
-        self.result.checks.append(
-            {"check": name, "value": value, "threshold": threshold, "passed": passed}
-        )
+        row: dict[str, object] = {
+            "check": name, "value": value, "threshold": threshold, "passed": passed,
+        }  # fmt: skip
+        if self.request_errors.get(name):
+            row["request_errors"] = self.request_errors[name]
+        self.result.checks.append(row)
         assert passed, f"{name} {value:.4g}{unit} < threshold {threshold:g}{unit} ({self.job.id})"
 
     def verify_settings(self) -> None:
@@ -79,13 +84,36 @@ class SuiteContext:
         assert passed, "server did not start with the requested settings: " + "; ".join(problems)
 
     def run_eval(self, name: str) -> EvalOutcome:
-        outcome = run_job_eval(
-            self.job, name, self.url, self.run.api_key, self.env, self.request_timeout
-        )
+        """The eval, its records streamed to disk as they come; a request that failed is
+        scored wrong (as SGLang scores it) and counted; all failing is no score at all."""
+        sink = RecordSink(self.out_dir, name)
+        try:
+            outcome = run_job_eval(
+                self.job, name, self.url, self.run.api_key, self.env, self.request_timeout,
+                on_record=sink,
+            )  # fmt: skip
+        finally:
+            sink.close()
         outcome.write(self.out_dir)
         self.result.score = outcome.score
         self.result.threshold = self.job.threshold(name)
+        self.request_errors[name] = outcome.errors
+        if outcome.records and outcome.errors == len(outcome.records):
+            first = next(r.error for r in outcome.records if r.error)
+            raise FatalError(f"{name}: every request failed ({first})")
         return outcome
+
+    def record_failure(self, name: str, problem: str) -> None:
+        """A check that could not produce a value still gets its row."""
+        self.result.checks.append(
+            {
+                "check": name,
+                "value": None,
+                "threshold": self.job.threshold(name),
+                "passed": False,
+                "problem": problem,
+            }
+        )
 
 
 class SuitePlugin:

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from sglang_ci.errors import FatalError
 from sglang_ci.probes import measure_fwd_occupancy
 from sglang_ci.server_api import avg_spec_accept_length, server_info
 from sglang_ci.suite_plugin import SuiteContext
@@ -61,7 +62,11 @@ def test_scheduler_stress_burst(ctx: SuiteContext) -> None:
 
 def test_fwd_occupancy(ctx: SuiteContext) -> None:
     with ctx.session() as session:
-        result = measure_fwd_occupancy(session, ctx.url, request_timeout=ctx.request_timeout)
+        try:
+            result = measure_fwd_occupancy(session, ctx.url, request_timeout=ctx.request_timeout)
+        except FatalError as error:
+            ctx.record_failure("fwd-occupancy", str(error))
+            raise
     ctx.result.occupancy = result.median
     ctx.check_at_least("fwd-occupancy", result.median, "%")
 

@@ -144,3 +144,57 @@ def test_local_data_errors_are_one_line(tmp_path: Path) -> None:
         load_lines(GSM8K, str(bad), {})
     with pytest.raises(UsageError, match="No such file"):
         load_lines(GSM8K, str(tmp_path / "missing.jsonl"), {})
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        (b'{"question": "q"}\n', [], "gsm8k data, record 1: no answer field"),
+        (
+            b'{"activity_label": "a", "ctx": "c", "endings": ["x"], "label": 0}\n',
+            [],
+            "record 1: no question, answer field; expected question, answer (is it the other",
+        ),
+        (b'{"question": "\xff"}\n', [], "not UTF-8"),
+        (
+            b'{"question": "q", "answer": "#### 1"}\n',
+            ["--num-examples", "0"],
+            "--num-examples must be 1 or more, got 0",
+        ),
+        (
+            b'{"question": "q", "answer": "#### 1"}\n',
+            ["--threads", "0"],
+            "--threads must be 1 or more",
+        ),
+        (
+            b'{"question": "q", "answer": "#### 1"}\n',
+            ["--num-shots", "5"],
+            "5 shots leave none of the 1 lines to score",
+        ),
+    ],
+)
+def test_eval_cli_bad_input_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, extra: list[str],
+    message: str,
+) -> None:  # fmt: skip
+    from sglang_ci.cli import main_exit_code
+
+    data = tmp_path / "data.jsonl"
+    data.write_bytes(content)
+    code = main_exit_code(["eval", "gsm8k", "--base-url", "http://127.0.0.1:9", "--data",
+                           str(data), "--output", str(tmp_path / "out"), *extra])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_eval_cli_output_must_be_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sglang_ci.cli import main_exit_code
+
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    code = main_exit_code(["eval", "gsm8k", "--base-url", "http://127.0.0.1:9",
+                           "--output", str(taken)])  # fmt: skip
+    assert code == 2 and "--output" in capsys.readouterr().err

@@ -22,7 +22,8 @@ def test_router_routes_through_stub_prefill_and_decode(
     tmp_path: Path, tag: str, gsm8k_key: Path
 ) -> None:
     job = load_config(None, {}, ROOT).jobs["disagg(model='dsv4-flash')"]
-    env = {**os.environ, TAG_ENV: tag, "SGLANG_CI_STUB_DATA": str(gsm8k_key)}
+    env = {**os.environ, TAG_ENV: tag, "SGLANG_CI_STUB_DATA": str(gsm8k_key),
+           "SGLANG_CI_STUB_ACCURACY": "1.0"}  # fmt: skip
     settings = LaunchSettings("stub", sys.executable, tmp_path, 60.0, env)
     with PortLease() as lease:
         run = DeploymentRun(job, settings, lease)

@@ -52,7 +52,6 @@ def run_job(
     ],
 )
 def test_suite_passes_on_the_stub(tmp_path: Path, tag: str, job: str, checks: list[str]) -> None:
-    # dsv4's 0.95 floor needs more than the default 0.9 accuracy.
     code, output, record = run_job(tmp_path, tag, job, {"SGLANG_CI_STUB_ACCURACY": "1.0"})
     assert code == 0, output
     assert record["status"] == "passed"
@@ -60,13 +59,14 @@ def test_suite_passes_on_the_stub(tmp_path: Path, tag: str, job: str, checks: li
     assert all(c["passed"] for c in record["checks"])
     assert set(record["phases"]) == {"launch", "checks", "eval", "teardown"}
     assert record["engine_version"].startswith("sglang-ci-stub")
-    assert (record["score"] == 1.0 and record["threshold"] == record["checks"][-1]["threshold"]) \
-        or "hellaswag" in checks or "accept-length" in checks  # fmt: skip
+    scored = next(c for c in record["checks"] if c["check"] in ("gsm8k", "hellaswag"))
+    assert record["score"] == scored["value"] == 1.0
+    assert record["threshold"] == scored["threshold"]
     out = tmp_path / job_dir_name(job)
     suite = ElementTree.parse(out / "junit.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "0"
-    for role in record["ports"]:
-        assert (out / f"{role}.log").is_file()
+    for server in record["servers"]:
+        assert (out / f"{server['role']}.log").is_file()
     assert record["server_args"]
 
 
@@ -111,3 +111,58 @@ def test_disagg_below_its_floor(tmp_path: Path, tag: str) -> None:
                                    {"SGLANG_CI_STUB_ACCURACY": "0.5"})  # fmt: skip
     assert code == 1, output
     assert "< threshold 0.95" in record["reason"]
+
+
+def test_sanity_below_its_hellaswag_floor(tmp_path: Path, tag: str) -> None:
+    code, output, record = run_job(tmp_path, tag, "sanity(model='llama3-8b')",
+                                   {"SGLANG_CI_STUB_ACCURACY": "0.2"})  # fmt: skip
+    assert code == 1, output
+    assert record["status"] == "failed" and "hellaswag" in record["reason"]
+    assert "< threshold 0.6" in record["reason"]
+
+
+def test_server_death_during_the_eval_is_no_threshold_miss(tmp_path: Path, tag: str) -> None:
+    # The smoke request is number 1; the server dies on GSM8K's 11th request.
+    code, output, record = run_job(tmp_path, tag, "spec(model='gemma4-e4b-frozen-kv', topk=1)",
+                                   {"SGLANG_CI_STUB_FAULTS": "crash_after=10"})  # fmt: skip
+    assert code == 1, output
+    assert record["status"] == "error"
+    assert "server exited with code 1" in record["reason"]
+    assert "fault crash_after=10: crashing" in record["reason"]  # the log tail
+
+
+def test_cancel_during_the_eval(tmp_path: Path, tag: str) -> None:
+    """SIGINT while the fwd_occupancy probe runs: pytest stops, all is torn down at once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    job = "sanity(model='llama3-8b')"
+    env = {**os.environ, TAG_ENV: tag, "SGLANG_CI_PORT_LOCKS": str(tmp_path / "locks")}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "sglang_ci", "job", job, "--engine", "stub",
+         "--results", str(tmp_path)],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    result_file = tmp_path / job_dir_name(job) / "result.json"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the checks phase is recorded when the eval starts
+            if result_file.exists() and "checks" in json.loads(result_file.read_text())["phases"]:
+                break
+            time.sleep(0.05)
+        time.sleep(1.5)  # inside the probe's 4-second measurement
+        runner.send_signal(signal.SIGINT)
+        output = runner.communicate(timeout=10)[0].decode()  # GitHub's whole window
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 130, output
+    record = json.loads(result_file.read_text())
+    assert record["status"] == "cancelled"
+    assert "hellaswag" not in {c["check"] for c in record["checks"]}  # the suite stopped
+    assert tagged_processes(tag) == []

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sglang_ci.errors import FatalError
+from sglang_ci.errors import FatalError, UsageError
 from sglang_ci.evals.data import GSM8K, HELLASWAG, load_lines
 
 if TYPE_CHECKING:
-    from sglang_ci.evals.records import EvalOutcome
+    from sglang_ci.evals.records import EvalOutcome, SampleRecord
 
 DEFAULTS = {"gsm8k": (200, 5, 128), "hellaswag": (200, 20, 64)}
 
@@ -35,6 +36,13 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> None:  # type: igno
     parser.add_argument("--request-timeout", type=float, default=600.0)
 
 
+def check_numbers(num_examples: int | None, num_shots: int | None, threads: int | None) -> None:
+    for flag, value, low in (("--num-examples", num_examples, 1), ("--num-shots", num_shots, 0),
+                             ("--threads", threads, 1)):  # fmt: skip
+        if value is not None and value < low:
+            raise UsageError(f"{flag} must be {low} or more, got {value}")
+
+
 def run_eval(
     name: str,
     base_url: str,
@@ -45,6 +53,7 @@ def run_eval(
     threads: int | None,
     api_key: str | None,
     request_timeout: float,
+    on_record: Callable[[SampleRecord], None] | None = None,
 ) -> EvalOutcome:
     # Imported here: requests and tqdm are not needed to build the CLI's parser.
     from sglang_ci.evals.gsm8k import run_gsm8k
@@ -60,16 +69,29 @@ def run_eval(
             session, base_url.rstrip("/"), lines,
             num_examples=examples if num_examples is None else num_examples,
             num_shots=shots if num_shots is None else num_shots,
-            threads=threads or pool, request_timeout=request_timeout,
+            threads=threads or pool, request_timeout=request_timeout, on_record=on_record,
         )  # fmt: skip
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    outcome = run_eval(
-        args.eval_name, args.base_url, data=args.data, num_examples=args.num_examples,
-        num_shots=args.num_shots, threads=args.threads, api_key=args.api_key,
-        request_timeout=args.request_timeout,
-    )  # fmt: skip
+    from sglang_ci.evals.records import RecordSink
+
+    check_numbers(args.num_examples, args.num_shots, args.threads)
+    try:
+        sink = RecordSink(Path(args.output), args.eval_name)
+    except OSError as error:
+        raise UsageError(f"--output {args.output}: {error.strerror}") from None
+    try:
+        outcome = run_eval(
+            args.eval_name, args.base_url, data=args.data, num_examples=args.num_examples,
+            num_shots=args.num_shots, threads=args.threads, api_key=args.api_key,
+            request_timeout=args.request_timeout, on_record=sink,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        print(f"{args.eval_name}: interrupted; the samples scored so far are in {sink.path}")
+        return 130
+    finally:
+        sink.close()
     records = outcome.write(Path(args.output))
     if outcome.records and outcome.errors == len(outcome.records):
         first = next(r.error for r in outcome.records if r.error)

@@ -4,11 +4,11 @@ on its sample and scored wrong, as SGLang scores it, instead of ending the eval.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import requests
 
+from sglang_ci.cancel import STOP
 from sglang_ci.errors import FatalError
 
 ATTEMPTS = 3
@@ -22,6 +22,8 @@ class RequestFailed(Exception):
 def post_json(session: requests.Session, url: str, body: dict[str, Any], timeout: float) -> Any:
     problem = ""
     for attempt in range(ATTEMPTS):
+        if STOP.is_set():
+            raise RequestFailed("cancelled")
         try:
             response = session.post(url, json=body, timeout=timeout)
         except requests.Timeout:
@@ -34,7 +36,8 @@ def post_json(session: requests.Session, url: str, body: dict[str, Any], timeout
             problem = f"HTTP {response.status_code}: {response.text[:120]}"
             if response.status_code < 500:
                 break  # a 4xx will not change on retry
-        time.sleep(BACKOFF_S * 2**attempt)
+        if attempt + 1 < ATTEMPTS:
+            STOP.wait(BACKOFF_S * 2**attempt)  # returns at once on cancellation
     raise RequestFailed(problem)
 
 

@@ -7,7 +7,7 @@ neither, an offline runner gets one clear error naming both instead of a hub tim
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,8 @@ def read_jsonl(path: Path, source: DataSource) -> list[dict[str, Any]]:
                 lines.append(record)
     except OSError as error:
         raise UsageError(f"{source.name} data {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{source.name} data {path}: not UTF-8 (byte {error.start})") from None
     if not lines:
         raise UsageError(f"{source.name} data {path} is empty; expected {source.file_format}")
     return lines
@@ -76,9 +78,30 @@ def load_lines(
         raise UsageError(f"{source.name} data: the datasets package is missing; {how}") from None
     try:
         table = datasets.load_dataset(source.hub_path, source.hub_config, split=source.hub_split)
-    except Exception as error:
-        raise UsageError(
-            f"{source.name} data: cannot load {source.hub_path} from the hub"
-            f" ({type(error).__name__}); {how}"
-        ) from None
+    except Exception as first:
+        # Recent datasets releases refuse script-based repositories; the hub keeps a
+        # parquet export of them on this revision.
+        try:
+            table = datasets.load_dataset(
+                source.hub_path,
+                source.hub_config,
+                split=source.hub_split,
+                revision="refs/convert/parquet",
+            )
+        except Exception:
+            raise UsageError(
+                f"{source.name} data: cannot load {source.hub_path} from the hub"
+                f" ({type(first).__name__}); {how}"
+            ) from None
     return [dict(row) for row in table]
+
+
+def require_fields(lines: Sequence[dict[str, Any]], fields: tuple[str, ...], name: str) -> None:
+    """One line naming the first record without a field the eval needs."""
+    for number, line in enumerate(lines, 1):
+        missing = [field for field in fields if field not in line]
+        if missing:
+            raise UsageError(
+                f"{name} data, record {number}: no {', '.join(missing)} field;"
+                f" expected {', '.join(fields)} (is it the other eval's data?)"
+            )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sglang_ci.config import Job
 from sglang_ci.evals.data import GSM8K, HELLASWAG, load_lines
 from sglang_ci.evals.gsm8k import run_gsm8k
 from sglang_ci.evals.hellaswag import run_hellaswag
-from sglang_ci.evals.records import EvalOutcome
+from sglang_ci.evals.records import EvalOutcome, SampleRecord
 from sglang_ci.http_client import make_session
 
 
@@ -19,6 +19,7 @@ def run_job_eval(
     api_key: str | None,
     env: Mapping[str, str],
     request_timeout: float,
+    on_record: Callable[[SampleRecord], None] | None = None,
 ) -> EvalOutcome:
     options = job.eval
     if options is None:
@@ -30,5 +31,5 @@ def run_job_eval(
         return runner(
             session, url, lines, num_examples=options.num_examples,
             num_shots=options.num_shots, threads=options.threads,
-            request_timeout=request_timeout,
+            request_timeout=request_timeout, on_record=on_record,
         )  # fmt: skip

@@ -12,13 +12,15 @@ from __future__ import annotations
 import ast
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
+from sglang_ci.errors import UsageError
 from sglang_ci.evals.client import RequestFailed, complete, served_model
+from sglang_ci.evals.data import require_fields
 from sglang_ci.evals.pool import map_in_threads
 from sglang_ci.evals.records import EvalOutcome, SampleRecord
 
@@ -60,6 +62,9 @@ class Gsm8kSample:
 def build_samples(
     lines: Sequence[dict[str, Any]], num_shots: int, num_examples: int | None
 ) -> list[Gsm8kSample]:
+    require_fields(lines, ("question", "answer"), "gsm8k")
+    if num_shots >= len(lines):
+        raise UsageError(f"gsm8k: {num_shots} shots leave none of the {len(lines)} lines to score")
     prefix = few_shot_prefix(lines, num_shots)
     evaluated = list(lines[num_shots:])
     if num_examples is not None:
@@ -82,6 +87,7 @@ def run_gsm8k(
     threads: int = 128,
     request_timeout: float = 600.0,
     model: str | None = None,
+    on_record: Callable[[SampleRecord], None] | None = None,
 ) -> EvalOutcome:
     samples = build_samples(lines, num_shots, num_examples)
     model_id = model or served_model(session, base_url)
@@ -104,7 +110,7 @@ def run_gsm8k(
         )  # fmt: skip
 
     started = time.monotonic()
-    records = map_in_threads(score, samples, threads, "gsm8k")
+    records = map_in_threads(score, samples, threads, "gsm8k", on_record)
     accuracy = sum(r.correct for r in records) / len(records) if records else 0.0
     settings = {"num_shots": num_shots, "threads": threads, "model": model_id,
                 "max_tokens": MAX_TOKENS, "temperature": 0.0, "stop": STOP}  # fmt: skip

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
+from sglang_ci.errors import UsageError
 from sglang_ci.evals.client import RequestFailed, post_json
+from sglang_ci.evals.data import require_fields
 from sglang_ci.evals.pool import map_in_threads
 from sglang_ci.evals.records import EvalOutcome, SampleRecord
 
@@ -65,6 +67,9 @@ class HellaswagSample:
 def build_samples(
     lines: Sequence[dict[str, Any]], num_shots: int, num_examples: int | None
 ) -> list[HellaswagSample]:
+    require_fields(lines, ("activity_label", "ctx", "endings", "label"), "hellaswag")
+    if num_shots > len(lines):
+        raise UsageError(f"hellaswag: {num_shots} shots but only {len(lines)} lines")
     prefix = few_shot_prefix(lines, num_shots)
     evaluated = list(lines if num_examples is None else lines[:num_examples])
     return [
@@ -84,6 +89,7 @@ def run_hellaswag(
     num_shots: int = 20,
     threads: int = 64,
     request_timeout: float = 600.0,
+    on_record: Callable[[SampleRecord], None] | None = None,
 ) -> EvalOutcome:
     samples = build_samples(lines, num_shots, num_examples)
     url = base_url + "/generate"
@@ -112,7 +118,7 @@ def run_hellaswag(
         )  # fmt: skip
 
     started = time.monotonic()
-    records = map_in_threads(score, samples, threads, "hellaswag")
+    records = map_in_threads(score, samples, threads, "hellaswag", on_record)
     accuracy = sum(r.correct for r in records) / len(records) if records else 0.0
     settings = {"num_shots": num_shots, "threads": threads}
     return EvalOutcome("hellaswag", accuracy, records, time.monotonic() - started, settings)

@@ -15,8 +15,13 @@ R = TypeVar("R")
 
 
 def map_in_threads(
-    function: Callable[[T], R], items: Sequence[T], threads: int, label: str
+    function: Callable[[T], R],
+    items: Sequence[T],
+    threads: int,
+    label: str,
+    on_result: Callable[[R], None] | None = None,
 ) -> list[R]:
+    """``on_result`` sees each result as it completes (e.g. to put it on disk at once)."""
     results: dict[int, R] = {}
     executor = ThreadPoolExecutor(max_workers=max(1, min(threads, len(items) or 1)))
     try:
@@ -26,6 +31,8 @@ def map_in_threads(
         with tqdm(total=len(items), desc=label, mininterval=interval, file=sys.stderr) as bar:
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
+                if on_result is not None:
+                    on_result(results[futures[future]])
                 bar.update()
     finally:
         # On cancellation, queued samples are dropped; running ones end with the servers.

@@ -21,6 +21,24 @@ class SampleRecord:
     error: str | None = None  # set when the request itself failed (scored as wrong)
 
 
+class RecordSink:
+    """Appends each sample's record to ``<eval>.jsonl`` the moment it is scored, so an
+    interrupted eval leaves what it learned on disk; EvalOutcome.write then rewrites the
+    file in sample order."""
+
+    def __init__(self, out_dir: Path, name: str) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.path = out_dir / f"{name}.jsonl"
+        self.handle = self.path.open("w", encoding="utf-8")
+
+    def __call__(self, record: SampleRecord) -> None:
+        self.handle.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
 @dataclass(frozen=True)
 class EvalOutcome:
     name: str
