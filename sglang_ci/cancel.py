@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
-from sglang_ci.errors import JobCancelled
+from sglang_ci.errors import JobCancelled, JobTimedOut
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ESCALATION_AFTER_S = 1.0
@@ -26,7 +26,9 @@ STOP = threading.Event()
 
 
 class CancelWatch:
-    def __init__(self) -> None:
+    def __init__(self, timeout: float | None = None) -> None:
+        self.timeout = timeout
+        self.timed_out = False
         self.signal_name: str | None = None
         self.hurry = threading.Event()
         self._first_at = 0.0
@@ -52,7 +54,7 @@ class CancelWatch:
         finally:
             self._deferring = False
         if self.signal_name is not None and not self._shielded:
-            raise JobCancelled(self.signal_name)
+            raise JobTimedOut("timeout") if self.timed_out else JobCancelled(self.signal_name)
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         now = time.monotonic()
@@ -65,9 +67,20 @@ class CancelWatch:
         elif now - self._first_at >= ESCALATION_AFTER_S:
             self.hurry.set()
 
+    def _handle_alarm(self, _signum: int, _frame: FrameType | None) -> None:
+        if self.signal_name is None:
+            self.signal_name, self.timed_out = "timeout", True
+            self._first_at = time.monotonic()
+            STOP.set()
+            if not (self._shielded or self._deferring):
+                raise JobTimedOut("timeout")
+
     def __enter__(self) -> CancelWatch:
         for sig in SIGNALS:
             self._previous[sig] = signal.signal(sig, self._handle)
+        if self.timeout:
+            self._previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._handle_alarm)
+            signal.setitimer(signal.ITIMER_REAL, self.timeout)
         return self
 
     def __exit__(
@@ -76,5 +89,7 @@ class CancelWatch:
         _value: BaseException | None,
         _tb: TracebackType | None,
     ) -> None:
+        if self.timeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)

@@ -75,3 +75,9 @@ class JobCancelled(KeyboardInterrupt):
     def __init__(self, signal_name: str) -> None:
         super().__init__(signal_name)
         self.signal_name = signal_name
+
+
+class JobTimedOut(JobCancelled):
+    """The job ran past its time limit (SIGALRM); torn down like a cancellation."""
+
+    return_code = 124

@@ -15,7 +15,13 @@ from pathlib import Path
 
 from sglang_ci.cancel import CancelWatch
 from sglang_ci.config import Job
-from sglang_ci.errors import FatalError, JobCancelled, JobFailedError, TeardownError
+from sglang_ci.errors import (
+    FatalError,
+    JobCancelled,
+    JobFailedError,
+    JobTimedOut,
+    TeardownError,
+)
 from sglang_ci.http_client import make_session
 from sglang_ci.launcher import DeploymentRun, LaunchSettings
 from sglang_ci.ports import PortLease
@@ -88,8 +94,10 @@ def _record(result: JobResult, run: DeploymentRun) -> None:
     result.engine_version = next((str(v) for v in versions if v), None)
 
 
-def run_job(job: Job, settings: LaunchSettings, suites_dir: Path) -> Outcome:
-    with CancelWatch() as cancel, PortLease() as lease:
+def run_job(
+    job: Job, settings: LaunchSettings, suites_dir: Path, timeout: float | None = None
+) -> Outcome:
+    with CancelWatch(timeout) as cancel, PortLease() as lease:
         result = JobResult(job=job.id, stage=job.stage, engine=settings.engine, gpus=job.gpus)
         result.threshold_evidence = job.evidence()
         result_path = settings.out_dir / "result.json"
@@ -110,9 +118,13 @@ def run_job(job: Job, settings: LaunchSettings, suites_dir: Path) -> Outcome:
             result.write(result_path)
             with result.phase("eval"):
                 run_suite(job, run, result, suites_dir)
-            if cancel.cancelled:  # pytest stopped on the interrupt and returned
+            if cancel.timed_out:  # pytest stopped on the interrupt and returned
+                raise JobTimedOut("timeout")
+            if cancel.cancelled:
                 raise JobCancelled(cancel.signal_name or "signal")
             verdict = _Verdict("passed", "", 0)
+        except JobTimedOut:
+            verdict = _Verdict("timeout", f"ran past its time limit of {timeout:.0f} s", 124)
         except JobCancelled as cancelled:
             verdict = _Verdict("cancelled", f"cancelled by {cancelled.signal_name}", 130)
         except JobFailedError as failure:
@@ -130,7 +142,9 @@ def run_job(job: Job, settings: LaunchSettings, suites_dir: Path) -> Outcome:
                                f" (traceback in {trace})", 1, True)  # fmt: skip
         finally:
             cancel.shield()  # a signal now hurries the teardown instead of interrupting it
-            if cancel.cancelled and verdict.status != "cancelled":
+            if cancel.timed_out and verdict.status != "timeout":
+                verdict = _Verdict("timeout", f"ran past its time limit of {timeout:.0f} s", 124)
+            elif cancel.cancelled and verdict.status not in ("cancelled", "timeout"):
                 verdict = _Verdict("cancelled", f"cancelled by {cancel.signal_name}", 130)
             if verdict.wants_diagnostics and run.processes:
                 verdict.add(run.diagnostics())
@@ -145,7 +159,7 @@ def run_job(job: Job, settings: LaunchSettings, suites_dir: Path) -> Outcome:
             if problems:
                 incomplete = TeardownError("teardown incomplete: " + "; ".join(problems))
                 verdict.add(incomplete.message)
-                if verdict.status != "cancelled":
+                if verdict.status not in ("cancelled", "timeout"):
                     verdict.status, verdict.code = "error", incomplete.return_code
             result.finish(verdict.status, verdict.reason, verdict.code)
             result.write(result_path)

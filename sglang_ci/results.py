@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("running", "passed", "failed", "error", "cancelled")
+STATUSES = ("running", "passed", "failed", "error", "cancelled", "timeout")
 
 
 def job_dir_name(job_id: str) -> str:
@@ -50,6 +50,8 @@ class JobResult:
     engine_version: str | None = None
     server_args: dict[str, list[str]] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    # Earlier attempts of this job in this run (retries), oldest first; this one is last.
+    attempts: list[dict[str, Any]] = field(default_factory=list)
     server_info: dict[str, Any] = field(default_factory=dict)
 
     @contextlib.contextmanager
