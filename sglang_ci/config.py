@@ -97,6 +97,13 @@ class Job:
     def threshold(self, check: str) -> float | None:
         return dict(self.thresholds).get(check)
 
+    @property
+    def launch_key(self) -> str:
+        """Equal for jobs whose servers start identically (model, args, env per role):
+        such jobs can run against one launch."""
+        servers = tuple((s.role, s.args, s.env) for s in self.deployment.servers)
+        return repr((self.deployment.model_path, servers))
+
     def evidence(self) -> dict[str, object]:
         """How the score's threshold was set: rule, observations, margin to the lowest."""
         score = self.suite.score

@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,9 +34,7 @@ from sglang_ci.config import MATRIX_TAG, Config, Job
 from sglang_ci.errors import FatalError, JobCancelled
 from sglang_ci.gpus import require_gpus, visible_gpus
 from sglang_ci.matrix import AXES, call_args
-from sglang_ci.plan import render_plan, render_stage_plan
-from sglang_ci.results import job_dir_name
-from sglang_ci.summary import read_results, stage_table
+from sglang_ci.plan import render_plan
 
 
 class _SessionArgs(argparse.ArgumentParser):
@@ -117,36 +114,6 @@ def run_job(session: nox.Session, config: Config, job: Job) -> None:
         session.error(f"{job.id}: cancelled; servers torn down, result marked cancelled")
     if code:
         session.error(f"{job.id}: failed with exit code {code}")
-
-
-def run_stage(
-    session: nox.Session,
-    config: Config,
-    stage: str,
-    python: str,
-    posargs: Sequence[str],
-    env: dict[str, str] | None = None,
-) -> None:
-    """Every job of the stage in order, all of them even when one fails (as CI reports
-    them all), then the stage's table; a cancellation stops at once."""
-    options = job_options(posargs)
-    started = time.monotonic()
-    failed = []
-    for job_id in config.stages[stage].jobs:
-        job = config.find_job(job_id)
-        code = run_forwarding_signals(session, job_argv(python, config, job, posargs), env)
-        if code == JobCancelled.return_code:
-            session.error(f"stage {stage} cancelled during {job.id}")
-        if code:
-            failed.append(job.id)
-    paths = [Path(options.results) / job_dir_name(job_id) / "result.json"
-             for job_id in config.stages[stage].jobs]  # fmt: skip
-    print(f"\nstage {stage}, engine {options.engine}:\n{stage_table(read_results(paths))}")
-    if options.engine == "stub":
-        print("(stub engine: scores come from its answer key and set accuracy, not from a model)")
-    print(f"wall time: {time.monotonic() - started:.1f} s")
-    if failed:
-        session.error(f"stage {stage}: {len(failed)} job(s) failed: {', '.join(failed)}")
 
 
 def _job_session(config: Config) -> Callable[..., None]:
@@ -229,18 +196,18 @@ def register_calibrate_sessions(config: Config) -> None:
 
 def register_stage_sessions(config: Config) -> None:
     def stage(session: nox.Session, name: str) -> None:
-        """Every job of one CI stage, in order (add -- --dry-run to see the plan)."""
-        try:
-            options = job_options(session.posargs)
-            if not options.dry_run and options.engine == "sglang":
-                needed = max(config.find_job(j).gpus for j in config.stages[name].jobs)
+        """Every job of one CI stage in order; `-- --partition K/N` runs one CI job of it."""
+        argv = [current_python(), "-m", "sglang_ci", "run", "--stage", name,
+                "--config", str(config.source), *session.posargs]  # fmt: skip
+        if "--dry-run" not in session.posargs and "--engine" not in " ".join(session.posargs):
+            needed = max(config.jobs[j].gpus for j in config.stages[name].jobs)
+            try:
                 require_gpus(f"stage {name}", needed, visible_gpus(os.environ))
-        except FatalError as error:
-            session.error(str(error))
-        if options.dry_run:
-            print(render_stage_plan(config, name, options.engine))
-            return
-        run_stage(session, config, name, current_python(), session.posargs)
+            except FatalError as error:
+                session.error(str(error))
+        code = run_forwarding_signals(session, argv)
+        if code:
+            session.error(f"stage {name} ended with exit code {code}")
 
     # No stage tag here: `nox -t base-b` must select the jobs once, not again via this session.
     params = [nox.param(name, id=f"name={name!r}") for name in config.stages]
@@ -257,14 +224,25 @@ def register_demo_session(config: Config) -> None:
         """A whole stage (base-b) end to end on the stub engine with the shipped sample data."""
         session.install("-e", ".")
         posargs = list(session.posargs)
-        name = DEMO_STAGE
-        if "--stage" in posargs:
-            where = posargs.index("--stage")
-            name = posargs[where + 1] if where + 1 < len(posargs) else ""
-            del posargs[where : where + 2]
-        if name not in config.stages:
-            session.error(f"no stage {name!r}; stages: {', '.join(config.stages)}")
+        if "--stage" not in posargs:
+            posargs = ["--stage", DEMO_STAGE, *posargs]
         python = str(Path(session.bin) / "python")
-        run_stage(session, config, name, python, ["--engine", "stub", *posargs], dict(os.environ))
+        argv = [python, "-m", "sglang_ci", "run", "--engine", "stub",
+                "--config", str(config.source), *posargs]  # fmt: skip
+        code = run_forwarding_signals(session, argv)
+        if code:
+            session.error(f"demo ended with exit code {code}")
 
     nox.session(name="demo", venv_backend="venv", default=False)(demo)
+
+
+def register_matrix_session(config: Config) -> None:
+    def matrix(session: nox.Session) -> None:
+        """The GitHub matrix JSON of the stages given after `--` (`-- --stage base-b`)."""
+        argv = [current_python(), "-m", "sglang_ci", "matrix", "--config", str(config.source),
+                *session.posargs]  # fmt: skip
+        code = run_forwarding_signals(session, argv)
+        if code:
+            session.error(f"matrix ended with exit code {code}")
+
+    nox.session(name="matrix", venv_backend="none", default=False)(matrix)

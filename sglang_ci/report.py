@@ -1,0 +1,81 @@
+"""``report``: the results of a CI run (downloaded artifacts) as one summary per stage.
+
+Reads every result.json under a folder, writes a markdown table per stage, exits
+non-zero when any job did not pass, and folds the measured durations into the file
+that partitioning reads next time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sglang_ci.errors import UsageError
+
+
+def collect(folder: Path) -> list[dict[str, Any]]:
+    """Every job's final result.json (earlier attempts, kept as <job>-attempt-N, skipped)."""
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: not a folder of job results")
+    results = []
+    for path in sorted(folder.rglob("result.json")):
+        if "-attempt-" in path.parent.name:
+            continue
+        try:
+            results.append(json.loads(path.read_text()))
+        except ValueError:
+            raise UsageError(f"{path}: not a result.json (invalid JSON)") from None
+    return results
+
+
+def seconds_of(result: dict[str, Any]) -> float:
+    return float(sum(result.get("phases", {}).values()))
+
+
+def _cell(value: Any, digits: str = ".4g") -> str:
+    return (
+        "" if value is None else format(value, digits) if isinstance(value, float) else str(value)
+    )
+
+
+def render(results: Sequence[dict[str, Any]]) -> str:
+    by_stage: dict[str, list[dict[str, Any]]] = {}
+    for result in results:
+        by_stage.setdefault(str(result.get("stage", "?")), []).append(result)
+    blocks = []
+    for stage, rows in sorted(by_stage.items()):
+        passed = sum(r.get("status") == "passed" for r in rows)
+        lines = [
+            f"### {stage}: {passed}/{len(rows)} passed",
+            "",
+            "| session | status | score / threshold | accept length | duration | attempts |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in sorted(rows, key=lambda r: str(r.get("job"))):
+            status = r.get("status", "?")
+            shown = status if status == "passed" else f"**{status}**"
+            score = ""
+            if r.get("score") is not None:
+                score = f"{_cell(r.get('score'))} / {_cell(r.get('threshold'))}"
+            lines.append(
+                f"| `{r.get('job')}` | {shown} | {score} | {_cell(r.get('accept_length'))} |"
+                f" {seconds_of(r):.0f} s | {max(1, len(r.get('attempts', [])))} |"
+            )
+        failures = [r for r in rows if r.get("status") != "passed"]
+        for r in failures:
+            reason = str(r.get("reason") or r.get("status", "")).splitlines()[0][:300]
+            lines.append(f"\n- `{r.get('job')}`: {reason}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) if blocks else "no job results found"
+
+
+def update_durations(path: Path, results: Sequence[dict[str, Any]]) -> int:
+    """Merge the durations of jobs that ran to a verdict; returns how many were written."""
+    current: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
+    finished = [r for r in results if r.get("status") in ("passed", "failed")]
+    for result in finished:
+        current[str(result["job"])] = round(seconds_of(result), 1)
+    path.write_text(json.dumps(dict(sorted(current.items())), indent=2) + "\n")
+    return len(finished)

@@ -1,0 +1,205 @@
+"""Partitions, the GitHub matrix, retries, reports and the workflows' agreement with
+stages.toml."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sglang_ci.ci_plan import GITHUB_MATRIX_CAP, StagePlan, matrix, plan_stage
+from sglang_ci.cli import main_exit_code
+from sglang_ci.config import load_config
+from sglang_ci.errors import UsageError
+from sglang_ci.partition import (
+    Partition,
+    lower_bound,
+    parse_partition,
+    partitions_for_timeout,
+    split,
+    units_of,
+)
+from sglang_ci.report import collect, render, update_durations
+from sglang_ci.retry import classify, job_timeout
+
+from .conftest import ROOT, run_python
+
+
+def durations(count: int = 300, seed: int = 7) -> dict[str, float]:
+    rng = random.Random(seed)
+    return {f"test_{i:03d}": round(rng.lognormvariate(4.8, 1.0), 1) for i in range(count)}
+
+
+def test_split_is_near_the_lower_bound_and_keeps_order() -> None:
+    times = durations()
+    ids = list(times)
+    parts = split(ids, times, 8)
+    assert sorted(i for p in parts for i in p.ids) == sorted(ids)  # each id exactly once
+    for part in parts:
+        assert list(part.ids) == sorted(part.ids, key=ids.index)
+    bound = lower_bound(units_of(ids, times), 8)
+    assert max(p.seconds for p in parts) <= bound * 1.02
+
+
+@pytest.mark.real_process
+def test_split_is_the_same_in_another_process(tmp_path: Path) -> None:
+    times = durations()
+    path = tmp_path / "durations.json"
+    path.write_text(json.dumps(times))
+    result = run_python("-m", "sglang_ci", "partition", "--durations", str(path),
+                        "--partitions", "5")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    here = split(sorted(times), times, 5)
+    assert printed["partitions"] == [list(p.ids) for p in here]
+    assert printed["predicted_seconds"] == [round(p.seconds, 1) for p in here]
+
+
+def test_ties_are_broken_by_id() -> None:
+    # LPT order a, b, c, d (equal times: by id) alternates partitions; each partition then
+    # lists its jobs in the given order.
+    parts = split(["b", "a", "c", "d"], dict.fromkeys("abcd", 10.0), 2)
+    assert [p.ids for p in parts] == [("a", "c"), ("b", "d")]
+
+
+def test_groups_stay_together_and_adjacent() -> None:
+    times = durations(60)
+    ids = list(times)
+    groups = {job_id: "shared-launch" for job_id in ids[10:16]}
+    for part in split(ids, times, 6, groups):
+        members = [i for i in part.ids if i in groups]
+        assert members in ([], ids[10:16])
+        if members:
+            start = part.ids.index(members[0])
+            assert list(part.ids[start : start + 6]) == ids[10:16]
+
+
+def test_partition_count_from_the_stage_timeout() -> None:
+    assert partitions_for_timeout(3600, 30) == 3  # ceil(3600 / (0.75 * 1800))
+    assert partitions_for_timeout(10, 30) == 1
+
+
+def test_stage_plan_uses_measured_durations() -> None:
+    config = load_config(None, {}, ROOT)
+    plan = plan_stage(config, "extra-a", 2, {"spec(model='gemma4-31b', topk=1)": 3000.0})
+    longest = max(plan.partitions, key=lambda p: p.seconds)
+    assert longest.ids == ("spec(model='gemma4-31b', topk=1)",)
+    with pytest.raises(UsageError, match="only 7 units of work"):
+        plan_stage(config, "extra-a", 8, {})
+
+
+def test_matrix_entries_and_the_cap() -> None:
+    config = load_config(None, {}, ROOT)
+    entries = matrix(config, [plan_stage(config, "base-b", 2, {})])["include"]
+    assert [e["partition"] for e in entries] == ["1/2", "2/2"]
+    assert entries[0]["runner"] == "1-gpu-h100" and entries[0]["gpus"] == 1
+    assert entries[1]["reproduce"] == "nox -s \"stage(name='base-b')\" -- --partition 2/2"
+    too_many = [Partition(i, ("spec(model='gemma4-31b', topk=1)",), 1.0)
+                for i in range(GITHUB_MATRIX_CAP + 1)]  # fmt: skip
+    with pytest.raises(UsageError, match="GitHub accepts at most 256"):
+        matrix(config, [StagePlan("extra-a", too_many)])
+
+
+def test_run_partition_dry_run_lists_that_ci_job(capsys: pytest.CaptureFixture[str]) -> None:
+    config_path = str(ROOT / "stages.toml")
+    assert main_exit_code(["run", "--stage", "base-b", "--partition", "2/2", "--dry-run",
+                           "--config", config_path]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert out.startswith("stage base-b, partition 2/2: 1 jobs")
+    assert "spec(model='gemma4-e4b-frozen-kv', topk=3)" in out and "topk=1)" not in out
+    with pytest.raises(UsageError, match="expected K/N"):
+        parse_partition("2-4")
+
+
+RETRY_CASES: list[tuple[dict[str, Any], bool, str]] = [
+    ({"status": "failed", "reason": "gsm8k 0.6 < threshold 0.65"}, True, "below threshold"),
+    ({"status": "timeout", "reason": "ran past its time limit"}, True, "timeout"),
+    ({"status": "error", "reason": "http://x/generate answered 503: busy"}, True,
+     "transient HTTP failure"),
+    ({"status": "error", "reason": "x; server exited with code 1; last 50 lines"}, False, "crash"),
+    ({"status": "failed", "reason": "a server died during the eval; ..."}, False, "crash"),
+    ({"status": "error", "reason": "torch.OutOfMemoryError: CUDA out of memory"}, False,
+     "out of memory"),
+    ({"status": "error", "reason": "ModuleNotFoundError: No module named 'sgl_kernel'"}, False,
+     "import error"),
+    ({"status": "error", "reason": "bad", "exit_code": 2}, False, "config or usage error"),
+    ({"status": "cancelled", "reason": "cancelled by SIGINT"}, False, "cancelled"),
+    ({"status": "passed", "reason": ""}, False, "passed"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("result", "retriable", "why"), RETRY_CASES)
+def test_retry_classification(result: dict[str, Any], retriable: bool, why: str) -> None:
+    assert classify(result) == (retriable, why)
+
+
+def test_job_timeout_follows_sglang() -> None:
+    assert job_timeout(250) == 250 + 1800
+    assert job_timeout(7200) == 10800
+
+
+def write_result(
+    folder: Path, job: str, stage: str, status: str, dirname: str = "", **extra: Any
+) -> None:
+    path = folder / (dirname or job.replace("'", "")) / "result.json"
+    path.parent.mkdir(parents=True)
+    record = {"job": job, "stage": stage, "status": status, "reason": extra.pop("reason", ""),
+              "phases": {"launch": 10.0, "eval": 50.0}, "attempts": [], **extra}  # fmt: skip
+    path.write_text(json.dumps(record))
+
+
+def test_report_merges_results_with_one_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    artifacts = tmp_path / "artifacts"
+    write_result(artifacts / "results-base-b-0", "spec(model='a', topk=1)", "base-b", "passed",
+                 score=0.7, threshold=0.65, accept_length=3.1)  # fmt: skip
+    write_result(artifacts / "results-base-b-1", "spec(model='a', topk=3)", "base-b", "failed",
+                 score=0.6, threshold=0.65, reason="gsm8k 0.6 < threshold 0.65",
+                 attempts=[{"attempt": 1}, {"attempt": 2}])  # fmt: skip
+    write_result(artifacts / "results-extra-a-0", "disagg(model='b')", "extra-a", "passed")
+    durations_file = tmp_path / "durations.json"
+    durations_file.write_text(json.dumps({"old(model='x')": 5.0}))
+    code = main_exit_code(["report", str(artifacts), "--durations", str(durations_file)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "### base-b: 1/2 passed" in out and "### extra-a: 1/1 passed" in out
+    assert "| `spec(model='a', topk=3)` | **failed** | 0.6 / 0.65 |  | 60 s | 2 |" in out
+    assert "- `spec(model='a', topk=3)`: gsm8k 0.6 < threshold 0.65" in out
+    written = json.loads(durations_file.read_text())
+    assert written == {
+        "disagg(model='b')": 60.0,
+        "old(model='x')": 5.0,
+        "spec(model='a', topk=1)": 60.0,
+        "spec(model='a', topk=3)": 60.0,
+    }
+
+
+def test_report_skips_earlier_attempts(tmp_path: Path) -> None:
+    write_result(tmp_path, "job(model='a')", "s", "passed")
+    write_result(tmp_path, "job(model='a')", "s", "failed", dirname="job-model-a-attempt-1")
+    results = collect(tmp_path)
+    assert [r["status"] for r in results] == ["passed"]
+    assert "1/1 passed" in render(results)
+    assert update_durations(tmp_path / "d.json", results) == 1
+
+
+def test_workflow_agrees_with_stages_toml() -> None:
+    config = load_config(None, {}, ROOT)
+    workflow = yaml.safe_load((ROOT / ".github/workflows/gpu-stages.yml").read_text())
+    jobs = workflow["jobs"]
+    for name, stage in config.stages.items():
+        assert name in jobs, f"no workflow job for stage {name}"
+        needs = jobs[name]["needs"]
+        needs = [needs] if isinstance(needs, str) else needs
+        assert set(stage.after) <= set(needs), f"{name} must wait for {stage.after}"
+        if stage.label:
+            assert stage.label in jobs[name].get("if", ""), f"{name} must be gated on its label"
+        assert name.replace("-", "_") in jobs[name]["with"]["matrix"]
+    planned = jobs["plan"]["steps"][-1]["run"]
+    assert all(name in planned for name in config.stages)
+    assert set(config.stages) <= set(jobs["report"]["needs"])
