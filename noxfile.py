@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # the runner's own package, importable without installing
 
 from sglang_ci.config import load_config  # noqa: E402
+from sglang_ci.contract import PARSER_IMPORTS, SGLANG_ROUTER_VERSION, SGLANG_VERSION  # noqa: E402
 from sglang_ci.errors import ConfigError  # noqa: E402
 from sglang_ci.nox_sessions import (  # noqa: E402
     register_calibrate_sessions,
@@ -30,14 +31,24 @@ from sglang_ci.nox_sessions import (  # noqa: E402
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["tests", "lint"]
+nox.options.sessions = ["tests", "lint", "contract"]
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The runner's own tests (pytest, strict markers, warnings as errors)."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test]", f"sglang-router=={SGLANG_ROUTER_VERSION}")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(reuse_venv=True)
+def contract(session: nox.Session) -> None:
+    """Our flags, endpoints and router arguments against the pinned SGLang release."""
+    # sglang without its GPU dependencies, then only what importing its parser needs.
+    session.install("--no-deps", f"sglang=={SGLANG_VERSION}")
+    session.install(*PARSER_IMPORTS, f"sglang-router=={SGLANG_ROUTER_VERSION}")
+    session.install("--no-deps", "-e", ".")
+    session.run("python", "-m", "sglang_ci.contract", *session.posargs)
 
 
 @nox.session

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-
 from sglang_ci.errors import ConfigError
 from sglang_ci.stats import RULES, recommended_threshold
 from sglang_ci.toml_reader import Table, load_toml, suggestion
@@ -129,6 +127,8 @@ def check_known(baselines: dict[str, Baseline], job_ids: Sequence[str], source: 
 
 def append_runs(path: Path, job_id: str, runs: Sequence[dict[str, Any]]) -> None:
     """Add runs to ``job_id`` in the file, keeping every comment and the layout."""
+    import tomlkit  # only writing needs it; reading (every config load) does not
+
     document = tomlkit.parse(path.read_text()) if path.is_file() else tomlkit.document()
     if "jobs" not in document:
         document["jobs"] = tomlkit.table(is_super_table=True)

@@ -45,12 +45,16 @@ def router_command(
     bootstrap_port: Port,
     decode_url: str,
     port: Port,
+    metrics_port: Port,
 ) -> list[str]:
+    # The router exposes Prometheus on 0.0.0.0:29000 unless told otherwise: two PD jobs
+    # on one host would collide, and nothing of a job should listen beyond loopback.
     return [
         python, "-m", ROUTER_MODULE, "--pd-disaggregation",
         "--prefill", prefill_url, str(bootstrap_port),
         "--decode", decode_url,
         "--host", HOST, "--port", str(port),
+        "--prometheus-port", str(metrics_port), "--prometheus-host", HOST,
     ]  # fmt: skip
 
 

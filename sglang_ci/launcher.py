@@ -214,10 +214,9 @@ class DeploymentRun:
         prefill, decode = self.processes
         port, metrics_port = self.lease.take(), self.lease.take()
         self.extra_ports["router-metrics"] = metrics_port
-        command = router_command(self.settings.python, prefill.url, bootstrap, decode.url, port)
-        # The router exposes Prometheus on 0.0.0.0:29000 unless told otherwise: two PD
-        # jobs on one host would collide, and nothing should listen beyond loopback.
-        command += ["--prometheus-port", str(metrics_port), "--prometheus-host", "127.0.0.1"]
+        command = router_command(
+            self.settings.python, prefill.url, bootstrap, decode.url, port, metrics_port
+        )
         env = dict(self.settings.env)
         if self.settings.engine == "stub":
             env["HF_HUB_OFFLINE"] = "1"  # the stub's model path is no hub repository

@@ -55,7 +55,12 @@ def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> 
         out.append(f"    env added: {env or '(none)'}")
     if deployment.disaggregated:
         router = router_command(
-            python, url(ports["prefill"]), "BOOTSTRAP_PORT", url(ports["decode"]), "ROUTER_PORT"
+            python,
+            url(ports["prefill"]),
+            "BOOTSTRAP_PORT",
+            url(ports["decode"]),
+            "ROUTER_PORT",
+            "ROUTER_METRICS_PORT",
         )
         out += ["  [router]", f"  {shlex.join(router)}"]
     out.append("  (*_PORT: free ports picked at launch, so that parallel jobs never collide)")
