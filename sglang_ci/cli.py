@@ -345,10 +345,13 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
     print(f"sglang-ci: stage {args.stage}" + (f", partition {args.partition}" if args.partition
           else "") + f": {len(ids)} jobs: {', '.join(ids)}", flush=True)  # fmt: skip
     started = time.monotonic()
-    codes = {}
-    for job_id in ids:
-        codes[job_id] = cmd_job(config, config.jobs[job_id], args)
-        if codes[job_id] == 130:
+    codes: dict[str, int] = {}
+    for group in launch_groups([config.jobs[i] for i in ids]):
+        if len(group) == 1:
+            codes[group[0].id] = cmd_job(config, group[0], args)
+        else:
+            codes.update(run_shared(config, group, args))
+        if 130 in codes.values():
             break  # cancelled: stop the stage
     paths = [Path(args.results) / job_dir_name(i) / "result.json" for i in ids]
     print(f"\nstage {args.stage}, engine {args.engine}:\n{stage_table(read_results(paths))}")
@@ -362,6 +365,35 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
         print(f"sglang-ci: {len(failed)} job(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def launch_groups(jobs: list[Job]) -> list[list[Job]]:
+    """Runs of consecutive jobs whose servers start identically (partitioning keeps such
+    jobs next to each other): each run shares one launch."""
+    groups: list[list[Job]] = []
+    for job in jobs:
+        if groups and groups[-1][0].launch_key == job.launch_key:
+            groups[-1].append(job)
+        else:
+            groups.append([job])
+    return groups
+
+
+def run_shared(config: Config, jobs: list[Job], args: argparse.Namespace) -> dict[str, int]:
+    """Jobs of one launch group, one launch; retries are per job, so none here."""
+    from sglang_ci.job_runner import report, run_group
+    from sglang_ci.retry import job_timeout
+
+    if args.engine == "sglang":
+        require_gpus(jobs[0].id, jobs[0].gpus, visible_gpus(os.environ))
+    print(f"sglang-ci: one launch for {len(jobs)} jobs: {', '.join(j.id for j in jobs)}")
+    out_dirs = [Path(args.results) / job_dir_name(job.id) for job in jobs]
+    timeout = args.timeout or sum(job_timeout(job.est_time) for job in jobs)
+    outcomes = run_group(jobs, launch_settings(args, out_dirs[0]), out_dirs,
+                         suites_dir(config), timeout)  # fmt: skip
+    for outcome, out_dir in zip(outcomes, out_dirs, strict=True):
+        report(outcome, out_dir / "result.json")
+    return {o.result.job: o.exit_code for o in outcomes}
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -38,12 +38,6 @@ class GpuShortageError(FatalError):
     return_code = 3
 
 
-class NotAvailableYetError(FatalError):
-    """A path of the runner that this version does not have yet; said plainly, never faked."""
-
-    return_code = 4
-
-
 class JobFailedError(FatalError):
     """A check of the job failed (a threshold missed, a setting not applied)."""
 

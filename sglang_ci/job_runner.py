@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 import traceback
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sglang_ci.cancel import CancelWatch
@@ -31,7 +32,9 @@ from sglang_ci.server_api import flush_cache, server_info, smoke_generate
 from sglang_ci.summary import append_step_summary
 
 
-def run_suite(job: Job, run: DeploymentRun, result: JobResult, suites_dir: Path) -> None:
+def run_suite(
+    job: Job, run: DeploymentRun, result: JobResult, suites_dir: Path, out_dir: Path
+) -> None:
     """The job's suite module (suites/test_<suite>.py) under pytest, in this process."""
     import pytest  # imported here: only a job run needs it
 
@@ -42,9 +45,9 @@ def run_suite(job: Job, run: DeploymentRun, result: JobResult, suites_dir: Path)
         raise FatalError(f"suite '{job.suite.name}' has no module {module}")
     settings = run.settings
     plugin = SuitePlugin(
-        SuiteContext(job, run, result, settings.out_dir, settings.env, settings.request_timeout)
+        SuiteContext(job, run, result, out_dir, settings.env, settings.request_timeout)
     )
-    code = pytest.main(suite_args(module, settings.out_dir), plugins=[plugin])
+    code = pytest.main(suite_args(module, out_dir), plugins=[plugin])
     if code in (pytest.ExitCode.OK, pytest.ExitCode.INTERRUPTED):
         return  # an interrupt is a cancellation: the caller sees it on the CancelWatch
     if code == pytest.ExitCode.TESTS_FAILED:
@@ -94,77 +97,146 @@ def _record(result: JobResult, run: DeploymentRun) -> None:
     result.engine_version = next((str(v) for v in versions if v), None)
 
 
+@dataclass
+class _Member:
+    """One job of a launch group, with its own folder, result and verdict."""
+
+    job: Job
+    out_dir: Path
+    result: JobResult
+    verdict: _Verdict
+
+    def write(self) -> None:
+        self.result.write(self.out_dir / "result.json")
+
+
 def run_job(
     job: Job, settings: LaunchSettings, suites_dir: Path, timeout: float | None = None
 ) -> Outcome:
+    return run_group([job], settings, [settings.out_dir], suites_dir, timeout)[0]
+
+
+def _run_member(member: _Member, run: DeploymentRun, suites_dir: Path, cancel: CancelWatch
+                ) -> _Verdict:  # fmt: skip
+    """Checks and suite of one job against the running servers."""
+    result = member.result
+    _record(result, run)
+    member.write()
+    try:
+        with result.phase("checks"):
+            run_checks(run, result)
+        member.write()
+        with result.phase("eval"):
+            run_suite(member.job, run, result, suites_dir, member.out_dir)
+    except JobFailedError as failure:
+        if run.exited():  # a server that died mid-eval is no threshold miss
+            return _Verdict("error", f"a server died during the eval; {failure.message}", 1, True)
+        return _Verdict("failed", failure.message, failure.return_code)
+    except FatalError as error:
+        return _Verdict("error", error.message, error.return_code, True)
+    if cancel.timed_out:  # pytest stopped on the interrupt and returned
+        raise JobTimedOut("timeout")
+    if cancel.cancelled:
+        raise JobCancelled(cancel.signal_name or "signal")
+    return _Verdict("passed", "", 0)
+
+
+def run_group(
+    jobs: Sequence[Job],
+    settings: LaunchSettings,
+    out_dirs: Sequence[Path],
+    suites_dir: Path,
+    timeout: float | None = None,
+) -> list[Outcome]:
+    """Jobs whose servers start identically, run one after another against one launch
+    (a large model's launch costs minutes of GPU time); a single job is a group of one.
+    Each job keeps its own folder, result.json, records and verdict; the launch, its
+    logs and the teardown belong to the first."""
+    members = [
+        _Member(job, out_dir, JobResult(job.id, job.stage, settings.engine, job.gpus), _Verdict())
+        for job, out_dir in zip(jobs, out_dirs, strict=True)
+    ]
+    first = members[0]
     with CancelWatch(timeout) as cancel, PortLease() as lease:
-        result = JobResult(job=job.id, stage=job.stage, engine=settings.engine, gpus=job.gpus)
-        result.threshold_evidence = job.evidence()
-        result_path = settings.out_dir / "result.json"
-        result.write(result_path)
+        for member in members:
+            member.result.threshold_evidence = member.job.evidence()
+            if member is not first:
+                member.result.launched_by = first.job.id
+            member.write()
         adopting = become_subreaper()  # orphans of our servers re-parent to us
-        run = DeploymentRun(job, settings, lease, cancel)
-        verdict = _Verdict()
-        launched = False
+        run = DeploymentRun(first.job, replace(settings, out_dir=first.out_dir), lease, cancel)
+        current, launched = first, False
         try:
-            with result.phase("launch"):
+            with first.result.phase("launch"):
                 run.start()
             launched = True
-            _record(result, run)
-            result.write(result_path)
             say("ready: " + ", ".join(f"{p.role} {p.url}" for p in run.processes))
-            with result.phase("checks"):
-                run_checks(run, result)
-            result.write(result_path)
-            with result.phase("eval"):
-                run_suite(job, run, result, suites_dir)
-            if cancel.timed_out:  # pytest stopped on the interrupt and returned
-                raise JobTimedOut("timeout")
-            if cancel.cancelled:
-                raise JobCancelled(cancel.signal_name or "signal")
-            verdict = _Verdict("passed", "", 0)
+            for member in members:
+                current = member
+                member.verdict = _run_member(member, run, suites_dir, cancel)
+                if run.exited(wait=0):
+                    break  # the servers are gone: the jobs after this one cannot run
         except JobTimedOut:
-            verdict = _Verdict("timeout", f"ran past its time limit of {timeout:.0f} s", 124)
+            current.verdict = _Verdict("timeout", f"ran past its time limit of {timeout:.0f} s",
+                                       124)  # fmt: skip
         except JobCancelled as cancelled:
-            verdict = _Verdict("cancelled", f"cancelled by {cancelled.signal_name}", 130)
-        except JobFailedError as failure:
-            verdict = _Verdict("failed", failure.message, failure.return_code)
-            if run.exited():  # a server that died mid-eval is no threshold miss
-                verdict = _Verdict("error", f"a server died during the eval; {failure.message}",
-                                   1, True)  # fmt: skip
+            current.verdict = _Verdict("cancelled", f"cancelled by {cancelled.signal_name}", 130)
         except FatalError as error:
             # A launch failure already carries its server's log tail.
-            verdict = _Verdict("error", error.message, error.return_code, launched)
+            current.verdict = _Verdict("error", error.message, error.return_code, launched)
         except Exception as error:
-            trace = settings.out_dir / "runner-traceback.txt"
+            trace = current.out_dir / "runner-traceback.txt"
             trace.write_text(traceback.format_exc())
-            verdict = _Verdict("error", f"internal error {type(error).__name__}: {error}"
-                               f" (traceback in {trace})", 1, True)  # fmt: skip
+            current.verdict = _Verdict("error", f"internal error {type(error).__name__}: {error}"
+                                       f" (traceback in {trace})", 1, True)  # fmt: skip
         finally:
             cancel.shield()  # a signal now hurries the teardown instead of interrupting it
-            if cancel.timed_out and verdict.status != "timeout":
-                verdict = _Verdict("timeout", f"ran past its time limit of {timeout:.0f} s", 124)
-            elif cancel.cancelled and verdict.status not in ("cancelled", "timeout"):
-                verdict = _Verdict("cancelled", f"cancelled by {cancel.signal_name}", 130)
-            if verdict.wants_diagnostics and run.processes:
-                verdict.add(run.diagnostics())
-            with result.phase("teardown"):
-                problems = run.stop_processes(cancel.hurry)
-                if adopting:
-                    problems += sweep_adopted({p.popen.pid for p in run.processes})
-                _record(result, run)
-                result.finish(verdict.status, verdict.reason, verdict.code)
-                result.write(result_path)  # before the slow waits: the window may close
-                problems += run.wait_released(cancel.hurry)
-            if problems:
-                incomplete = TeardownError("teardown incomplete: " + "; ".join(problems))
-                verdict.add(incomplete.message)
-                if verdict.status not in ("cancelled", "timeout"):
-                    verdict.status, verdict.code = "error", incomplete.return_code
-            result.finish(verdict.status, verdict.reason, verdict.code)
-            result.write(result_path)
-            append_step_summary(result, settings.env)
-    return Outcome(result, verdict.code)
+            _close_group(members, current, run, cancel, timeout, adopting)
+    return [Outcome(m.result, m.verdict.code) for m in members]
+
+
+def _close_group(
+    members: list[_Member],
+    current: _Member,
+    run: DeploymentRun,
+    cancel: CancelWatch,
+    timeout: float | None,
+    adopting: bool,
+) -> None:
+    """Verdicts for the jobs that never ran, one teardown, every result written."""
+    if cancel.timed_out and current.verdict.status != "timeout":
+        current.verdict = _Verdict("timeout", f"ran past its time limit of {timeout:.0f} s", 124)
+    elif cancel.cancelled and current.verdict.status not in ("cancelled", "timeout"):
+        current.verdict = _Verdict("cancelled", f"cancelled by {cancel.signal_name}", 130)
+    after = members[members.index(current) + 1 :]
+    for member in after:
+        if member.verdict.status == "error" and not member.verdict.reason:
+            status = current.verdict.status if current.verdict.status in ("cancelled", "timeout") \
+                else "error"  # fmt: skip
+            member.verdict = _Verdict(status, f"not run: the shared launch ended during"
+                                      f" {current.job.id} ({current.verdict.status})",
+                                      current.verdict.code or 1)  # fmt: skip
+    if current.verdict.wants_diagnostics and run.processes:
+        current.verdict.add(run.diagnostics())
+    first = members[0]
+    with first.result.phase("teardown"):
+        problems = run.stop_processes(cancel.hurry)
+        if adopting:
+            problems += sweep_adopted({p.popen.pid for p in run.processes})
+        for member in members:
+            _record(member.result, run)
+            member.result.finish(member.verdict.status, member.verdict.reason, member.verdict.code)
+            member.write()  # before the slow waits: the cancellation window may close
+        problems += run.wait_released(cancel.hurry)
+    for member in members:
+        if problems:
+            incomplete = TeardownError("teardown incomplete: " + "; ".join(problems))
+            member.verdict.add(incomplete.message)
+            if member.verdict.status not in ("cancelled", "timeout"):
+                member.verdict.status, member.verdict.code = "error", incomplete.return_code
+        member.result.finish(member.verdict.status, member.verdict.reason, member.verdict.code)
+        member.write()
+        append_step_summary(member.result, run.settings.env)
 
 
 def report(outcome: Outcome, result_path: Path) -> None:

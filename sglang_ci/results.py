@@ -50,6 +50,8 @@ class JobResult:
     engine_version: str | None = None
     server_args: dict[str, list[str]] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    # The job whose launch this one shared (identical servers), if it did not launch its own.
+    launched_by: str | None = None
     # Earlier attempts of this job in this run (retries), oldest first; this one is last.
     attempts: list[dict[str, Any]] = field(default_factory=list)
     server_info: dict[str, Any] = field(default_factory=dict)

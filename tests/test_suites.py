@@ -198,3 +198,46 @@ def test_time_limit_tears_down_and_is_not_retried_past_attempts(tmp_path: Path, 
     record = json.loads((tmp_path / job_dir_name(job) / "result.json").read_text())
     assert record["status"] == "timeout" and "time limit of 3 s" in record["reason"]
     assert tagged_processes(tag) == []
+
+
+def test_jobs_with_identical_servers_share_one_launch(
+    tmp_path: Path, tag: str, write_config: Callable[[ConfigEdit], Path]
+) -> None:
+    """A spec job on the EAGLE3 sanity model starts exactly the same server."""
+
+    def edit(doc: tomlkit.TOMLDocument) -> None:
+        doc["stages"]["base-a"]["jobs"].append(
+            {
+                "suite": "spec",
+                "model": "llama-eagle3",
+                "thresholds": {"gsm8k": 0.5},
+                "est-time": 100,
+            }
+        )
+
+    config_path = write_config(edit)
+    from sglang_ci.ci_plan import plan_stage
+    from sglang_ci.config import load_config
+
+    config = load_config(str(config_path), {}, tmp_path)
+    shared = {"sanity(model='llama-eagle3')", "spec(model='llama-eagle3')"}
+    for part in plan_stage(config, "base-a", 2, {}).partitions:
+        assert shared <= set(part.ids) or not shared & set(part.ids)  # kept together
+
+    result = run_python(
+        "-m", "sglang_ci", "run", "--stage", "base-a", "--engine", "stub", "--config",
+        str(config_path), "--results", str(tmp_path / "results"),
+        env={TAG_ENV: tag, "SGLANG_CI_PORT_LOCKS": str(tmp_path / "locks")}, timeout=180,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "one launch for 2 jobs: sanity(model='llama-eagle3'), spec(model='llama-eagle3')" \
+        in output  # fmt: skip
+    results = tmp_path / "results"
+    spec = json.loads((results / job_dir_name("spec(model='llama-eagle3')") / "result.json")
+                      .read_text())  # fmt: skip
+    assert spec["status"] == "passed" and spec["launched_by"] == "sanity(model='llama-eagle3')"
+    assert "launch" not in spec["phases"]
+    assert (results / job_dir_name("sanity(model='llama-eagle3')") / "server.log").is_file()
+    assert not (results / job_dir_name("spec(model='llama-eagle3')") / "server.log").exists()
+    assert tagged_processes(tag) == []
