@@ -9,6 +9,7 @@ pin ``thresholds.<eval>`` in stages.toml; ``list`` then says "pinned".
 from __future__ import annotations
 
 import datetime
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,11 @@ from typing import Any
 from sglang_ci.errors import ConfigError
 from sglang_ci.stats import RULES, recommended_threshold
 from sglang_ci.toml_reader import Table, load_toml, suggestion
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 BASELINES_FILE = "baselines.toml"
 DEFAULT_RULE, DEFAULT_MARGIN, DEFAULT_K = "min-margin", 0.03, 2.0
@@ -126,22 +132,32 @@ def check_known(baselines: dict[str, Baseline], job_ids: Sequence[str], source: 
 
 
 def append_runs(path: Path, job_id: str, runs: Sequence[dict[str, Any]]) -> None:
-    """Add runs to ``job_id`` in the file, keeping every comment and the layout."""
-    import tomlkit  # only writing needs it; reading (every config load) does not
+    """Add runs to ``job_id`` by appending ``[[jobs."<id>".runs]]`` tables at the end of
+    the file: everything already there stays byte for byte (TOML lets an array of tables
+    continue anywhere). The new text is parsed before it is written, so a file is never
+    left unreadable."""
+    import tomlkit  # renders keys and values exactly as TOML wants them
 
-    document = tomlkit.parse(path.read_text()) if path.is_file() else tomlkit.document()
-    if "jobs" not in document:
-        document["jobs"] = tomlkit.table(is_super_table=True)
-    jobs = document["jobs"]
-    if job_id not in jobs:
-        jobs[job_id] = tomlkit.table()
-    entry = jobs[job_id]
-    if "runs" not in entry:
-        entry["runs"] = tomlkit.aot()
+    before = path.read_text(encoding="utf-8") if path.is_file() else ""
+    existing = tomllib.loads(before).get("jobs", {}).get(job_id, {}) if before else {}
+    if "runs" in existing and not isinstance(existing["runs"], list):
+        raise ConfigError(f'{path.name}: jobs."{job_id}".runs is not an array of runs')
+    blocks = []
     for run in runs:
-        table = tomlkit.table()
-        for key, value in run.items():
-            if value is not None:
-                table[key] = value
-        entry["runs"].append(table)
-    path.write_text(tomlkit.dumps(document))
+        lines = [f"[[jobs.{tomlkit.key(job_id).as_string()}.runs]]"]
+        lines += [f"{key} = {tomlkit.item(value).as_string()}"
+                  for key, value in run.items() if value is not None]  # fmt: skip
+        blocks.append("\n".join(lines))
+    after = before.rstrip("\n") + ("\n\n" if before else "") + "\n\n".join(blocks) + "\n"
+    try:
+        parsed = tomllib.loads(after)
+    except tomllib.TOMLDecodeError as error:
+        # e.g. the job's runs written as an inline array, which cannot be continued
+        raise ConfigError(
+            f"{path.name}: cannot append runs for {job_id} ({error}); write its runs as"
+            f' [[jobs."{job_id}".runs]] tables'
+        ) from None
+    recorded = parsed.get("jobs", {}).get(job_id, {}).get("runs", [])
+    if len(recorded) != len(existing.get("runs", [])) + len(runs):
+        raise ConfigError(f"{path.name}: appending runs for {job_id} did not add them")
+    path.write_text(after, encoding="utf-8")

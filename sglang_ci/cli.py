@@ -327,12 +327,13 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
     from sglang_ci.partition import parse_partition
     from sglang_ci.summary import read_results, stage_table
 
+    config.stage_jobs(args.stage)  # an unknown stage is a one-line error
     if args.partition:
         index, count = parse_partition(args.partition)
         plan = plan_stage(config, args.stage, count, durations_for(config, args.durations))
         ids = list(plan.partitions[index].ids)
     else:
-        ids = list(config.stages[args.stage].jobs)
+        ids = [job.id for job in config.stage_jobs(args.stage)]
     if args.dry_run:
         if not args.partition:
             print(render_stage_plan(config, args.stage, args.engine))
@@ -384,14 +385,23 @@ def run_shared(config: Config, jobs: list[Job], args: argparse.Namespace) -> dic
     from sglang_ci.job_runner import report, run_group
     from sglang_ci.retry import job_timeout
 
+    for job in jobs:
+        if job.missing_threshold:
+            raise ConfigError(job.missing_threshold)
     if args.engine == "sglang":
         require_gpus(jobs[0].id, jobs[0].gpus, visible_gpus(os.environ))
-    print(f"sglang-ci: one launch for {len(jobs)} jobs: {', '.join(j.id for j in jobs)}")
+    print(f"sglang-ci: one launch for {len(jobs)} jobs: {', '.join(j.id for j in jobs)}"
+          " (no retries inside a shared launch)")  # fmt: skip
     out_dirs = [Path(args.results) / job_dir_name(job.id) for job in jobs]
     timeout = args.timeout or sum(job_timeout(job.est_time) for job in jobs)
     outcomes = run_group(jobs, launch_settings(args, out_dirs[0]), out_dirs,
                          suites_dir(config), timeout)  # fmt: skip
     for outcome, out_dir in zip(outcomes, out_dirs, strict=True):
+        result = outcome.result
+        result.attempts = [{"attempt": 1, "status": result.status,
+                            "reason": result.reason.splitlines()[0] if result.reason else "",
+                            "retriable": False, "why": "shared launch"}]  # fmt: skip
+        result.write(out_dir / "result.json")
         report(outcome, out_dir / "result.json")
     return {o.result.job: o.exit_code for o in outcomes}
 
@@ -445,6 +455,9 @@ def cmd_calibrate(config: Config, job: Job, args: argparse.Namespace) -> int:
     print(f"  records      {out_dir}/run-*/{result.eval_name}.jsonl  (compare: python -m"
           f" sglang_ci diff {out_dir})")  # fmt: skip
     if args.write:
+        if args.engine == "stub":
+            print("  warning      stub-engine scores (its answer key and set accuracy): for"
+                  " rehearsals only, never commit them as a model's baseline")  # fmt: skip
         baselines = config.source.parent / BASELINES_FILE
         append_runs(baselines, job.id, calibrate.baseline_entries(result))
         print(f"  written      {len(result.runs)} runs to {baselines};"

@@ -36,6 +36,7 @@ def load_records(path: Path) -> dict[int, dict[str, Any]]:
         try:
             record = json.loads(line)
             records[int(record["index"])] = record
+            bool(record["correct"])
         except (ValueError, KeyError, TypeError):
             raise UsageError(
                 f"{path}:{number}: not a per-sample record (JSONL with index, correct, ...)"

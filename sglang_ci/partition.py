@@ -139,7 +139,8 @@ def read_durations(path: Path) -> dict[str, float]:
     except ValueError as error:
         raise UsageError(f"{path}: not JSON ({error})") from None
     if not isinstance(data, dict) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in data.values()
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for v in data.values()
     ):
         raise UsageError(f'{path}: expected {{"id": seconds, ...}} with seconds >= 0')
     return {str(key): float(value) for key, value in data.items()}

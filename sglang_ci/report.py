@@ -73,7 +73,11 @@ def render(results: Sequence[dict[str, Any]]) -> str:
 
 def update_durations(path: Path, results: Sequence[dict[str, Any]]) -> int:
     """Merge the durations of jobs that ran to a verdict; returns how many were written."""
-    current: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
+    current: dict[str, float] = {}
+    if path.is_file():
+        from sglang_ci.partition import read_durations  # the same format checks
+
+        current = read_durations(path)
     finished = [r for r in results if r.get("status") in ("passed", "failed")]
     for result in finished:
         current[str(result["job"])] = round(seconds_of(result), 1)

@@ -203,3 +203,27 @@ def test_workflow_agrees_with_stages_toml() -> None:
     planned = jobs["plan"]["steps"][-1]["run"]
     assert all(name in planned for name in config.stages)
     assert set(config.stages) <= set(jobs["report"]["needs"])
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "test_server_runs_the_requested_settings: AssertionError: server did not start with",
+        "test_gsm8k: AssertionError: gsm8k 0.6 < threshold 0.65 (j); test_accept_length:"
+        " AssertionError: /server_info has no internal_states[0].avg_spec_accept_length",
+    ],
+)
+def test_failures_other_than_score_misses_are_not_retried(reason: str) -> None:
+    assert classify({"status": "failed", "reason": reason})[0] is False
+
+
+def test_unknown_stage_and_bad_durations_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main_exit_code(["run", "--stage", "base_b", "--config", str(ROOT / "stages.toml"),
+                           "--dry-run"]) == 2  # fmt: skip
+    assert "Perhaps you meant 'base-b'?" in capsys.readouterr().err
+    bad = tmp_path / "d.json"
+    bad.write_text('{"a": Infinity}')
+    assert main_exit_code(["partition", "--durations", str(bad), "--partitions", "2"]) == 2
+    assert "seconds >= 0" in capsys.readouterr().err

@@ -114,3 +114,9 @@ def test_missing_route(missing: str) -> None:
     assert (
         finding.line() == f"error: endpoints: {missing} is not a route of sglang 9.9's HTTP server"
     )
+
+
+def test_value_given_to_a_flag_that_takes_none() -> None:
+    """SGLang parses with parse_args: a left-over value is refused, not ignored."""
+    (line,) = lines(["--enable-metrics", "yes"])
+    assert line.startswith("error: job [server]: unrecognized arguments: yes")

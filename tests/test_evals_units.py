@@ -198,3 +198,12 @@ def test_eval_cli_output_must_be_a_folder(
     code = main_exit_code(["eval", "gsm8k", "--base-url", "http://127.0.0.1:9",
                            "--output", str(taken)])  # fmt: skip
     assert code == 2 and "--output" in capsys.readouterr().err
+
+
+def test_diff_refuses_records_without_correctness(tmp_path: Path) -> None:
+    from sglang_ci.flips import load_records
+
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"index": 0, "output": "x"}\n')
+    with pytest.raises(UsageError, match=r"r\.jsonl:1: not a per-sample record"):
+        load_records(path)

@@ -130,3 +130,24 @@ def test_append_keeps_comments_and_changes_the_threshold(tmp_path: Path) -> None
 
 def test_nan_is_never_a_threshold() -> None:
     assert math.isfinite(recommended_threshold([0.5], "min-margin", 0.03, 2.0))
+
+
+def test_append_never_breaks_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "baselines.toml"
+    text = "[jobs.\"a(model='x')\"]\nruns = [{score = 0.4}]  # inline: cannot be continued\n"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="cannot append runs"):
+        append_runs(path, "a(model='x')", [{"score": 0.5}])
+    assert path.read_text() == text  # untouched
+
+
+def test_append_before_another_job_keeps_everything_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "baselines.toml"
+    text = ('[[jobs."a(model=\'x\')".runs]]\nscore = 0.4\n\n# the b job\n'
+            '[[jobs."b(model=\'y\')".runs]]\nscore = 0.7\n')  # fmt: skip
+    path.write_text(text)
+    append_runs(path, "a(model='x')", [{"score": 0.5, "source": "test"}])
+    assert path.read_text().startswith(text)
+    baselines = load_baselines(path)
+    assert baselines["a(model='x')"].scores == [0.4, 0.5]
+    assert baselines["b(model='y')"].scores == [0.7]

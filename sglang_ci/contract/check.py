@@ -67,7 +67,9 @@ def check_argv(
         if action.option_strings and not isinstance(action, argparse._HelpAction):
             strict._add_action(action)
     try:
-        strict.parse_known_args(list(argv))
+        # parse_args, as SGLang's prepare_server_args does: a value left over (given to a
+        # flag that takes none) is refused, not ignored.
+        strict.parse_args(list(argv))
     except (argparse.ArgumentError, _Refused) as error:
         findings.append(Finding(where, f"{error} ({release})", True))
     return findings
