@@ -11,6 +11,9 @@ from sglang_ci.deployment import Deployment, Server
 from sglang_ci.server_args import to_argv
 
 HOST = "127.0.0.1"
+# How often a starting server's readiness is polled. SGLang's own launcher polls every
+# 10 s; a GPU minute per launch is worth a few more requests.
+READY_POLL_S = 0.1
 
 ENGINE_MODULES = {
     "sglang": "sglang.launch_server",

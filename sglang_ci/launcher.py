@@ -21,13 +21,13 @@ from pathlib import Path
 
 from sglang_ci import gpu_memory
 from sglang_ci.cancel import CancelWatch
-from sglang_ci.commands import router_command, server_command, url
+from sglang_ci.commands import READY_POLL_S, router_command, server_command, url
 from sglang_ci.config import Job
 from sglang_ci.errors import FatalError, ServerLaunchError
 from sglang_ci.http_client import make_session
 from sglang_ci.ports import PortLease, wait_ports_free
 from sglang_ci.process_tree import ProcessTree, TeardownReport
-from sglang_ci.server_api import READY_POLL_S, Readiness, probe_ready
+from sglang_ci.server_api import Readiness, probe_ready
 from sglang_ci.server_args import derived_ports, lookup
 
 LOG_TAIL_LINES = 50

@@ -10,11 +10,9 @@ from __future__ import annotations
 import shlex
 
 from sglang_ci.checks import CHECKS
-from sglang_ci.commands import router_command, server_command, url
+from sglang_ci.commands import READY_POLL_S, router_command, server_command, url
 from sglang_ci.config import Config, Job, Stage
 from sglang_ci.server_args import lookup
-
-READY_POLL_S = 0.25
 
 
 def server_info_expectations(job: Job) -> list[str]:

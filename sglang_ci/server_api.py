@@ -17,7 +17,6 @@ ENDPOINTS = (
     "/v1/models", "/generate", "/v1/completions", "/metrics",
 )  # fmt: skip
 
-READY_POLL_S = 0.1  # SGLang's own launcher polls every 10 s; we notice within ~0.1 s
 FLUSH_ATTEMPTS = 40
 FLUSH_RETRY_S = 0.25
 
