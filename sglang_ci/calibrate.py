@@ -22,7 +22,7 @@ from sglang_ci.baselines import DEFAULT_K, DEFAULT_MARGIN, DEFAULT_RULE, Rule
 from sglang_ci.cancel import CancelWatch
 from sglang_ci.config import Job
 from sglang_ci.errors import FatalError, UsageError
-from sglang_ci.evals.for_job import run_job_eval
+from sglang_ci.evals.run import run_eval
 from sglang_ci.flips import flips, identical, load_records, render
 from sglang_ci.http_client import make_session
 from sglang_ci.launcher import DeploymentRun, LaunchSettings
@@ -102,8 +102,11 @@ def run_calibration(job: Job, settings: LaunchSettings, runs: int, relaunch: boo
                     with make_session(process.api_key) as session:
                         flush_cache(session, process.url)
                         version = str(server_info(session, process.url).get("version", ""))
-                outcome = run_job_eval(job, eval_name, run.url, run.api_key, settings.env,
-                                       settings.request_timeout)  # fmt: skip
+                assert job.eval is not None  # a scored suite always has eval options
+                outcome = run_eval(
+                    eval_name, run.url, job.eval, data=None, env=settings.env,
+                    api_key=run.api_key, request_timeout=settings.request_timeout,
+                )  # fmt: skip
                 folder = settings.out_dir / f"run-{number:02d}"
                 records = outcome.write(folder)
                 done.append(CalibrationRun(number, outcome.score, len(outcome.records), records))

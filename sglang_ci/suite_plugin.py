@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from sglang_ci.checks import EvalOptions
 from sglang_ci.config import Job
 from sglang_ci.errors import FatalError
-from sglang_ci.evals.for_job import run_job_eval
 from sglang_ci.evals.records import EvalOutcome, RecordSink
+from sglang_ci.evals.run import run_eval
 from sglang_ci.http_client import make_session
 from sglang_ci.launcher import DeploymentRun, RunningProcess
 from sglang_ci.results import JobResult
@@ -83,14 +84,19 @@ class SuiteContext:
         )
         assert passed, "server did not start with the requested settings: " + "; ".join(problems)
 
+    def eval_options(self) -> EvalOptions:
+        if self.job.eval is None:
+            raise FatalError(f"{self.job.id} has no eval options")
+        return self.job.eval
+
     def run_eval(self, name: str) -> EvalOutcome:
         """The eval, its records streamed to disk as they come; a request that failed is
         scored wrong (as SGLang scores it) and counted; all failing is no score at all."""
         sink = RecordSink(self.out_dir, name)
         try:
-            outcome = run_job_eval(
-                self.job, name, self.url, self.run.api_key, self.env, self.request_timeout,
-                on_record=sink,
+            outcome = run_eval(
+                name, self.url, self.eval_options(), data=None, env=self.env,
+                api_key=self.run.api_key, request_timeout=self.request_timeout, on_record=sink,
             )  # fmt: skip
         finally:
             sink.close()

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from sglang_ci.checks import CHECKS, EvalOptions
 from sglang_ci.errors import FatalError, UsageError
-from sglang_ci.evals.data import GSM8K, HELLASWAG, load_lines
+from sglang_ci.evals.data import GSM8K, HELLASWAG
 
-if TYPE_CHECKING:
-    from sglang_ci.evals.records import EvalOutcome, SampleRecord
-
-DEFAULTS = {"gsm8k": (200, 5, 128), "hellaswag": (200, 20, 64)}
+EVALS = sorted(name for name, check in CHECKS.items() if check.eval_defaults)
 
 
 def add_eval_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,7 +19,7 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> None:  # type: igno
         description="Score a running server on GSM8K or HellaSwag exactly as SGLang's test"
         " kits do; print the score and write per-sample records.", allow_abbrev=False,
     )  # fmt: skip
-    parser.add_argument("eval_name", choices=sorted(DEFAULTS), metavar="EVAL",
+    parser.add_argument("eval_name", choices=EVALS, metavar="EVAL",
                         help="gsm8k or hellaswag")  # fmt: skip
     parser.add_argument("--base-url", required=True, help="the server, e.g. http://127.0.0.1:30000")
     parser.add_argument("--data", metavar="PATH", help="local JSONL instead of the hub"
@@ -43,34 +39,15 @@ def check_numbers(num_examples: int | None, num_shots: int | None, threads: int 
             raise UsageError(f"{flag} must be {low} or more, got {value}")
 
 
-def run_eval(
-    name: str,
-    base_url: str,
-    *,
-    data: str | None,
-    num_examples: int | None,
-    num_shots: int | None,
-    threads: int | None,
-    api_key: str | None,
-    request_timeout: float,
-    on_record: Callable[[SampleRecord], None] | None = None,
-) -> EvalOutcome:
-    # Imported here: requests and tqdm are not needed to build the CLI's parser.
-    from sglang_ci.evals.gsm8k import run_gsm8k
-    from sglang_ci.evals.hellaswag import run_hellaswag
-    from sglang_ci.http_client import make_session
-
-    examples, shots, pool = DEFAULTS[name]
-    source = GSM8K if name == "gsm8k" else HELLASWAG
-    lines = load_lines(source, data, os.environ)
-    runner = run_gsm8k if name == "gsm8k" else run_hellaswag
-    with make_session(api_key) as session:
-        return runner(
-            session, base_url.rstrip("/"), lines,
-            num_examples=examples if num_examples is None else num_examples,
-            num_shots=shots if num_shots is None else num_shots,
-            threads=threads or pool, request_timeout=request_timeout, on_record=on_record,
-        )  # fmt: skip
+def options_from(args: argparse.Namespace) -> EvalOptions:
+    """The flags given, over the eval's defaults (SGLang's run_eval / hellaswag kit)."""
+    defaults = CHECKS[args.eval_name].eval_defaults
+    assert defaults is not None  # gsm8k and hellaswag are evals
+    return EvalOptions(
+        num_examples=defaults.num_examples if args.num_examples is None else args.num_examples,
+        num_shots=defaults.num_shots if args.num_shots is None else args.num_shots,
+        threads=args.threads or defaults.threads,
+    )
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -81,11 +58,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         sink = RecordSink(Path(args.output), args.eval_name)
     except OSError as error:
         raise UsageError(f"--output {args.output}: {error.strerror}") from None
+    # Imported here: requests and tqdm are not needed to build the CLI's parser.
+    from sglang_ci.evals.run import run_eval
+
     try:
         outcome = run_eval(
-            args.eval_name, args.base_url, data=args.data, num_examples=args.num_examples,
-            num_shots=args.num_shots, threads=args.threads, api_key=args.api_key,
-            request_timeout=args.request_timeout, on_record=sink,
+            args.eval_name, args.base_url, options_from(args), data=args.data, env=os.environ,
+            api_key=args.api_key, request_timeout=args.request_timeout, on_record=sink,
         )  # fmt: skip
     except KeyboardInterrupt:
         print(f"{args.eval_name}: interrupted; the samples scored so far are in {sink.path}")

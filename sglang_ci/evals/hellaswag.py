@@ -119,6 +119,5 @@ def run_hellaswag(
 
     started = time.monotonic()
     records = map_in_threads(score, samples, threads, "hellaswag", on_record)
-    accuracy = sum(r.correct for r in records) / len(records) if records else 0.0
     settings = {"num_shots": num_shots, "threads": threads}
-    return EvalOutcome("hellaswag", accuracy, records, time.monotonic() - started, settings)
+    return EvalOutcome("hellaswag", records, time.monotonic() - started, settings)

@@ -42,7 +42,6 @@ class RecordSink:
 @dataclass(frozen=True)
 class EvalOutcome:
     name: str
-    score: float
     records: list[SampleRecord]
     seconds: float
     settings: dict[str, Any] = field(default_factory=dict)
@@ -50,6 +49,11 @@ class EvalOutcome:
     @property
     def correct(self) -> int:
         return sum(record.correct for record in self.records)
+
+    @property
+    def score(self) -> float:
+        """Accuracy: the share of samples answered right (a failed request counts wrong)."""
+        return self.correct / len(self.records) if self.records else 0.0
 
     @property
     def errors(self) -> int:

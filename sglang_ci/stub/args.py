@@ -59,7 +59,6 @@ class StubSettings:
     disaggregation_mode: str
     bootstrap_port: int | None
     tp_size: int
-    dp_size: int
 
 
 def settings_from(args: dict[str, Any]) -> StubSettings:
@@ -84,7 +83,6 @@ def settings_from(args: dict[str, Any]) -> StubSettings:
             else None
         ),
         tp_size=int(args.get("tp_size", 1)),
-        dp_size=int(args.get("dp_size", 1)),
     )
 
 

@@ -1,10 +1,11 @@
-"""A job's score eval (its suite's ``score``) against a running deployment."""
+"""Run an eval by name against a server: the one entry point for the eval CLI, the
+suites and calibrate."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from sglang_ci.config import Job
+from sglang_ci.checks import EvalOptions
 from sglang_ci.evals.data import GSM8K, HELLASWAG, load_lines
 from sglang_ci.evals.gsm8k import run_gsm8k
 from sglang_ci.evals.hellaswag import run_hellaswag
@@ -12,24 +13,23 @@ from sglang_ci.evals.records import EvalOutcome, SampleRecord
 from sglang_ci.http_client import make_session
 
 
-def run_job_eval(
-    job: Job,
+def run_eval(
     name: str,
     url: str,
-    api_key: str | None,
+    options: EvalOptions,
+    *,
+    data: str | None,
     env: Mapping[str, str],
+    api_key: str | None,
     request_timeout: float,
     on_record: Callable[[SampleRecord], None] | None = None,
 ) -> EvalOutcome:
-    options = job.eval
-    if options is None:
-        raise ValueError(f"{job.id} has no eval options")
-    source = GSM8K if name == "gsm8k" else HELLASWAG
-    lines = load_lines(source, None, env)  # a local file via its env variable, else the hub
+    """``data``: a local JSONL; without it the eval's environment variable, else the hub."""
+    lines = load_lines(GSM8K if name == "gsm8k" else HELLASWAG, data, env)
     runner = run_gsm8k if name == "gsm8k" else run_hellaswag
     with make_session(api_key) as session:
         return runner(
-            session, url, lines, num_examples=options.num_examples,
+            session, url.rstrip("/"), lines, num_examples=options.num_examples,
             num_shots=options.num_shots, threads=options.threads,
             request_timeout=request_timeout, on_record=on_record,
         )  # fmt: skip
