@@ -18,9 +18,9 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # the runner's own package, importable without installing
 
-from sglang_ci.config import load_config  # noqa: E402
+from sglang_ci.config.errors import ConfigError  # noqa: E402
+from sglang_ci.config.model import load_config  # noqa: E402
 from sglang_ci.contract import PARSER_IMPORTS, SGLANG_ROUTER_VERSION, SGLANG_VERSION  # noqa: E402
-from sglang_ci.errors import ConfigError  # noqa: E402
 from sglang_ci.nox_sessions import (  # noqa: E402
     register_calibrate_sessions,
     register_demo_session,

@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # runnable from a checkout without installing
 
-from sglang_ci.launcher import await_ready, start_process  # noqa: E402
-from sglang_ci.ports import PortLease, port_is_free  # noqa: E402
-from sglang_ci.process_tree import become_subreaper  # noqa: E402
+from sglang_ci.launch.launcher import await_ready, start_process  # noqa: E402
+from sglang_ci.launch.ports import PortLease, port_is_free  # noqa: E402
+from sglang_ci.launch.process_tree import become_subreaper  # noqa: E402
 
 READY_RE = re.compile(r"ready at (\d+\.\d+)")
 

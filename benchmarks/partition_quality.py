@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sglang_ci import partition
+from sglang_ci.plan import partition
 
 
 def lognormal(rng: random.Random) -> float:

@@ -16,15 +16,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sglang_ci.commands import ENGINE_MODULES
-from sglang_ci.config import Config, Job, load_config
-from sglang_ci.errors import ConfigError, UsageError
-from sglang_ci.gpus import require_gpus, visible_gpus
-from sglang_ci.plan import render_plan, render_stage_plan
-from sglang_ci.results import job_dir_name
+from sglang_ci.config.errors import ConfigError, UsageError
+from sglang_ci.config.model import Config, Job, load_config
+from sglang_ci.launch.gpus import require_gpus, visible_gpus
+from sglang_ci.plan.commands import ENGINE_MODULES
+from sglang_ci.plan.dry_run import render_plan, render_stage_plan
+from sglang_ci.results.result_file import job_dir_name
 
 if TYPE_CHECKING:
-    from sglang_ci.launcher import LaunchSettings
+    from sglang_ci.launch.launcher import LaunchSettings
 
 ENGINES = tuple(ENGINE_MODULES)
 DEFAULT_RESULTS = "results"
@@ -171,7 +171,7 @@ def run(argv: Sequence[str]) -> int:
 
         return cmd_eval(args)
     if args.command == "diff":
-        from sglang_ci.flips import cmd_diff
+        from sglang_ci.calibration.flips import cmd_diff
 
         return cmd_diff(args.records)
     if args.command == "partition":
@@ -276,8 +276,8 @@ def cmd_job(config: Config, job: Job, args: argparse.Namespace) -> int:
         raise UsageError(f"--attempts must be 1 or more, got {args.attempts}")
     # Imported here: the launcher pulls in requests and psutil, which validate/list/plan
     # (and nox's session listing) never need.
-    from sglang_ci.job_runner import report, run_job
-    from sglang_ci.retry import classify, job_timeout
+    from sglang_ci.run.job_runner import report, run_job
+    from sglang_ci.run.retry import classify, job_timeout
 
     out_dir = Path(args.results) / job_dir_name(job.id)
     timeout = args.timeout or job_timeout(job.est_time)
@@ -303,7 +303,7 @@ def cmd_job(config: Config, job: Job, args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(config: Config, args: argparse.Namespace) -> int:
-    from sglang_ci.ci_plan import durations_for, matrix, plan_stage
+    from sglang_ci.plan.github_matrix import durations_for, matrix, plan_stage
 
     measured = durations_for(config, args.durations)
     plans = [plan_stage(config, stage, args.partitions, measured) for stage in args.stage]
@@ -312,7 +312,7 @@ def cmd_matrix(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_partition(durations_path: str, count: int) -> int:
-    from sglang_ci.partition import read_durations, split
+    from sglang_ci.plan.partition import read_durations, split
 
     durations = read_durations(Path(durations_path))
     parts = split(sorted(durations), durations, count)
@@ -323,9 +323,9 @@ def cmd_partition(durations_path: str, count: int) -> int:
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     """The jobs of one CI job (stage, partition) in the order CI runs them."""
-    from sglang_ci.ci_plan import durations_for, plan_stage
-    from sglang_ci.partition import parse_partition
-    from sglang_ci.summary import read_results, stage_table
+    from sglang_ci.plan.github_matrix import durations_for, plan_stage
+    from sglang_ci.plan.partition import parse_partition
+    from sglang_ci.results.summary import read_results, stage_table
 
     config.stage_jobs(args.stage)  # an unknown stage is a one-line error
     if args.partition:
@@ -382,8 +382,8 @@ def launch_groups(jobs: list[Job]) -> list[list[Job]]:
 
 def run_shared(config: Config, jobs: list[Job], args: argparse.Namespace) -> dict[str, int]:
     """Jobs of one launch group, one launch; retries are per job, so none here."""
-    from sglang_ci.job_runner import report, run_group
-    from sglang_ci.retry import job_timeout
+    from sglang_ci.run.job_runner import report, run_group
+    from sglang_ci.run.retry import job_timeout
 
     for job in jobs:
         if job.missing_threshold:
@@ -407,7 +407,7 @@ def run_shared(config: Config, jobs: list[Job], args: argparse.Namespace) -> dic
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from sglang_ci.report import collect, render, update_durations
+    from sglang_ci.results.report import collect, render, update_durations
 
     results = collect(Path(args.results_dir))
     text = render(results)
@@ -422,7 +422,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def launch_settings(args: argparse.Namespace, out_dir: Path) -> LaunchSettings:
-    from sglang_ci.launcher import LaunchSettings
+    from sglang_ci.launch.launcher import LaunchSettings
 
     env = dict(os.environ)
     if args.engine == "stub":
@@ -438,8 +438,8 @@ def launch_settings(args: argparse.Namespace, out_dir: Path) -> LaunchSettings:
 
 
 def cmd_calibrate(config: Config, job: Job, args: argparse.Namespace) -> int:
-    from sglang_ci import calibrate
-    from sglang_ci.baselines import BASELINES_FILE, append_runs
+    from sglang_ci.calibration import calibrate
+    from sglang_ci.config.baselines import BASELINES_FILE, append_runs
 
     calibrate.require_runs(args.runs)
     if args.engine == "sglang":
@@ -494,7 +494,7 @@ def stub_data_defaults(env: dict[str, str]) -> dict[str, str]:
 
 
 def main_exit_code(argv: Sequence[str] | None = None) -> int:
-    from sglang_ci.errors import FatalError, JobCancelled
+    from sglang_ci.config.errors import FatalError, JobCancelled
 
     try:
         return run(sys.argv[1:] if argv is None else argv)

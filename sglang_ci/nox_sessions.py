@@ -25,16 +25,16 @@ from typing import Any
 
 import nox
 
-from sglang_ci.cancel import SIGNALS as CANCEL_SIGNALS
 from sglang_ci.cli import add_calibrate_options, add_job_options
+from sglang_ci.config.axes import AXES, call_args
+from sglang_ci.config.errors import FatalError, JobCancelled
 
 # Every job session carries MATRIX_TAG: `nox -l --json` lists only selected sessions and
 # job sessions are not selected by default, so `nox -l --json -t matrix` is the matrix.
-from sglang_ci.config import MATRIX_TAG, Config, Job
-from sglang_ci.errors import FatalError, JobCancelled
-from sglang_ci.gpus import require_gpus, visible_gpus
-from sglang_ci.matrix import AXES, call_args
-from sglang_ci.plan import render_plan
+from sglang_ci.config.model import MATRIX_TAG, Config, Job
+from sglang_ci.launch.cancel import SIGNALS as CANCEL_SIGNALS
+from sglang_ci.launch.gpus import require_gpus, visible_gpus
+from sglang_ci.plan.dry_run import render_plan
 
 
 class _SessionArgs(argparse.ArgumentParser):

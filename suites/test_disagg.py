@@ -3,7 +3,7 @@ parallelism, and GSM8K through the router meets the job's threshold."""
 
 from __future__ import annotations
 
-from sglang_ci.suite_plugin import SuiteContext
+from sglang_ci.run.suite_plugin import SuiteContext
 
 
 def test_servers_run_the_requested_settings(ctx: SuiteContext) -> None:

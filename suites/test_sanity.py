@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sglang_ci.errors import FatalError
-from sglang_ci.probes import measure_fwd_occupancy
-from sglang_ci.server_api import avg_spec_accept_length, server_info
-from sglang_ci.suite_plugin import SuiteContext
+from sglang_ci.config.errors import FatalError
+from sglang_ci.launch.server_api import avg_spec_accept_length, server_info
+from sglang_ci.run.probes import measure_fwd_occupancy
+from sglang_ci.run.suite_plugin import SuiteContext
 
 STRESS_REQUESTS = 64
 

@@ -4,8 +4,8 @@ length meets its floor."""
 
 from __future__ import annotations
 
-from sglang_ci.server_api import avg_spec_accept_length, server_info
-from sglang_ci.suite_plugin import SuiteContext
+from sglang_ci.launch.server_api import avg_spec_accept_length, server_info
+from sglang_ci.run.suite_plugin import SuiteContext
 
 
 def test_server_runs_the_requested_settings(ctx: SuiteContext) -> None:

@@ -17,8 +17,8 @@ import psutil
 import pytest
 import tomlkit
 
-from sglang_ci.launcher import RunningProcess, await_ready, start_process
-from sglang_ci.ports import PortLease
+from sglang_ci.launch.launcher import RunningProcess, await_ready, start_process
+from sglang_ci.launch.ports import PortLease
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES_TOML = ROOT / "stages.toml"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sglang_ci.results import job_dir_name
+from sglang_ci.results.result_file import job_dir_name
 
 from .conftest import ROOT, TAG_ENV, run_python, tagged_processes
 

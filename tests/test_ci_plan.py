@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from sglang_ci.ci_plan import GITHUB_MATRIX_CAP, StagePlan, matrix, plan_stage
 from sglang_ci.cli import main_exit_code
-from sglang_ci.config import load_config
-from sglang_ci.errors import UsageError
-from sglang_ci.partition import (
+from sglang_ci.config.errors import UsageError
+from sglang_ci.config.model import load_config
+from sglang_ci.plan.github_matrix import GITHUB_MATRIX_CAP, StagePlan, matrix, plan_stage
+from sglang_ci.plan.partition import (
     Partition,
     lower_bound,
     parse_partition,
@@ -23,8 +23,8 @@ from sglang_ci.partition import (
     split,
     units_of,
 )
-from sglang_ci.report import collect, render, update_durations
-from sglang_ci.retry import classify, job_timeout
+from sglang_ci.results.report import collect, render, update_durations
+from sglang_ci.run.retry import classify, job_timeout
 
 from .conftest import ROOT, run_python
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from sglang_ci import gpus
 from sglang_ci.cli import main_exit_code
+from sglang_ci.launch import gpus
 
 from .conftest import ROOT, ConfigEdit, run_python
 

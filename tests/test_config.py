@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import tomlkit
 
-from sglang_ci.config import Config, load_config
-from sglang_ci.errors import ConfigError
+from sglang_ci.config.errors import ConfigError
+from sglang_ci.config.model import Config, load_config
 
 from .conftest import ROOT, ConfigEdit
 

@@ -12,7 +12,7 @@ from sglang_ci.data import GSM8K_SAMPLE, HELLASWAG_SAMPLE
 from sglang_ci.evals.data import GSM8K, HELLASWAG, load_lines
 from sglang_ci.evals.gsm8k import run_gsm8k
 from sglang_ci.evals.hellaswag import run_hellaswag
-from sglang_ci.http_client import make_session
+from sglang_ci.launch.http_client import make_session
 
 from .conftest import StartStub, run_python
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from sglang_ci.errors import UsageError
+from sglang_ci.config.errors import UsageError
 from sglang_ci.evals import gsm8k, hellaswag
 from sglang_ci.evals.data import GSM8K, load_lines
-from sglang_ci.probes import occupancy_values
-from sglang_ci.verify import mismatches
+from sglang_ci.run.probes import occupancy_values
+from sglang_ci.run.verify import mismatches
 
 LINES = [{"question": f"q{i}?", "answer": f"step {i}\n#### {i * 10}"} for i in range(12)]
 
@@ -201,7 +201,7 @@ def test_eval_cli_output_must_be_a_folder(
 
 
 def test_diff_refuses_records_without_correctness(tmp_path: Path) -> None:
-    from sglang_ci.flips import load_records
+    from sglang_ci.calibration.flips import load_records
 
     path = tmp_path / "r.jsonl"
     path.write_text('{"index": 0, "output": "x"}\n')

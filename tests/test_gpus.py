@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sglang_ci.errors import GpuShortageError
-from sglang_ci.gpus import GpuCount, require_gpus, visible_gpus
+from sglang_ci.config.errors import GpuShortageError
+from sglang_ci.launch.gpus import GpuCount, require_gpus, visible_gpus
 
 
 def eight() -> GpuCount:

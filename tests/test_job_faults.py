@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sglang_ci.ports import port_is_free
+from sglang_ci.launch.ports import port_is_free
 
 from .conftest import TAG_ENV, run_python, tagged_processes
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sglang_ci.launcher import await_ready, start_process
-from sglang_ci.ports import PortLease, port_is_free
-from sglang_ci.process_tree import become_subreaper
+from sglang_ci.launch.launcher import await_ready, start_process
+from sglang_ci.launch.ports import PortLease, port_is_free
+from sglang_ci.launch.process_tree import become_subreaper
 
 from .conftest import TAG_ENV, tagged_processes
 

@@ -16,11 +16,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from sglang_ci.cancel import CancelWatch
-from sglang_ci.errors import FatalError, JobCancelled
-from sglang_ci.http_client import make_session
-from sglang_ci.ports import PortLease, port_is_free, wait_ports_free
-from sglang_ci.server_api import flush_cache, probe_ready, server_info
+from sglang_ci.config.errors import FatalError, JobCancelled
+from sglang_ci.launch.cancel import CancelWatch
+from sglang_ci.launch.http_client import make_session
+from sglang_ci.launch.ports import PortLease, port_is_free, wait_ports_free
+from sglang_ci.launch.server_api import flush_cache, probe_ready, server_info
 
 
 def test_leases_never_share_a_port(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sglang_ci.matrix import expand, normalize_signature, signature
+from sglang_ci.config.axes import expand, normalize_signature, signature
 
 
 def test_expand_is_the_cartesian_product_in_axis_order() -> None:

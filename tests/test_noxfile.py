@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import tomlkit
 
-from sglang_ci.config import load_config
+from sglang_ci.config.model import load_config
 
 from .conftest import ROOT, ConfigEdit, run_python
 

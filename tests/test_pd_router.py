@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from sglang_ci.config import load_config
-from sglang_ci.launcher import DeploymentRun, LaunchSettings
-from sglang_ci.ports import PortLease, port_is_free
+from sglang_ci.config.model import load_config
+from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
+from sglang_ci.launch.ports import PortLease, port_is_free
 
 from .conftest import ROOT, TAG_ENV, tagged_processes
 

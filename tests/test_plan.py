@@ -7,8 +7,8 @@ import shlex
 
 import pytest
 
-from sglang_ci.config import Config, load_config
-from sglang_ci.plan import render_plan
+from sglang_ci.config.model import Config, load_config
+from sglang_ci.plan.dry_run import render_plan
 
 from .conftest import ROOT
 

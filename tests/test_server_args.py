@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sglang_ci.deployment import place
-from sglang_ci.server_args import Args, flag_problem, gpu_need, merge, to_argv
+from sglang_ci.config.deployment import place
+from sglang_ci.config.server_args import Args, flag_problem, gpu_need, merge, to_argv
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import tomlkit
 
-from sglang_ci.baselines import append_runs, load_baselines, parse_baselines
-from sglang_ci.config import load_config
-from sglang_ci.errors import ConfigError
-from sglang_ci.stats import Spread, binomial_se, recommended_threshold, wilson_interval
+from sglang_ci.config.baselines import append_runs, load_baselines, parse_baselines
+from sglang_ci.config.errors import ConfigError
+from sglang_ci.config.model import load_config
+from sglang_ci.config.stats import Spread, binomial_se, recommended_threshold, wilson_interval
 
 from .conftest import ROOT
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from sglang_ci.launcher import RunningProcess, await_ready
+from sglang_ci.launch.launcher import RunningProcess, await_ready
 
 from .conftest import StartStub
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import tomlkit
 
-from sglang_ci.results import job_dir_name
+from sglang_ci.results.result_file import job_dir_name
 
 from .conftest import TAG_ENV, ConfigEdit, run_python, tagged_processes
 
@@ -216,8 +216,8 @@ def test_jobs_with_identical_servers_share_one_launch(
         )
 
     config_path = write_config(edit)
-    from sglang_ci.ci_plan import plan_stage
-    from sglang_ci.config import load_config
+    from sglang_ci.config.model import load_config
+    from sglang_ci.plan.github_matrix import plan_stage
 
     config = load_config(str(config_path), {}, tmp_path)
     shared = {"sanity(model='llama-eagle3')", "spec(model='llama-eagle3')"}

@@ -6,8 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from sglang_ci.checks import CHECKS, EvalOptions
-from sglang_ci.errors import FatalError, UsageError
+from sglang_ci.config.checks import CHECKS, EvalOptions
+from sglang_ci.config.errors import FatalError, UsageError
 from sglang_ci.evals.data import GSM8K, HELLASWAG
 
 EVALS = sorted(name for name, check in CHECKS.items() if check.eval_defaults)

@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 
-from sglang_ci.cancel import STOP
-from sglang_ci.errors import FatalError
+from sglang_ci.config.errors import FatalError
+from sglang_ci.launch.cancel import STOP
 
 ATTEMPTS = 3
 BACKOFF_S = 0.5

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from sglang_ci.errors import UsageError
+from sglang_ci.config.errors import UsageError
 from sglang_ci.evals.client import RequestFailed, complete, served_model
 from sglang_ci.evals.data import require_fields
 from sglang_ci.evals.pool import map_in_threads

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from sglang_ci.checks import EvalOptions
+from sglang_ci.config.checks import EvalOptions
 from sglang_ci.evals.data import GSM8K, HELLASWAG, load_lines
 from sglang_ci.evals.gsm8k import run_gsm8k
 from sglang_ci.evals.hellaswag import run_hellaswag
 from sglang_ci.evals.records import EvalOutcome, SampleRecord
-from sglang_ci.http_client import make_session
+from sglang_ci.launch.http_client import make_session
 
 
 def run_eval(

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sglang_ci.errors import UsageError
+from sglang_ci.config.errors import UsageError
 
 
 def collect(folder: Path) -> list[dict[str, Any]]:
@@ -75,7 +75,7 @@ def update_durations(path: Path, results: Sequence[dict[str, Any]]) -> int:
     """Merge the durations of jobs that ran to a verdict; returns how many were written."""
     current: dict[str, float] = {}
     if path.is_file():
-        from sglang_ci.partition import read_durations  # the same format checks
+        from sglang_ci.plan.partition import read_durations  # the same format checks
 
         current = read_durations(path)
     finished = [r for r in results if r.get("status") in ("passed", "failed")]

@@ -11,9 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sglang_ci.config import Config
-from sglang_ci.errors import UsageError
-from sglang_ci.partition import Partition, partitions_for_timeout, read_durations, split, units_of
+from sglang_ci.config.errors import UsageError
+from sglang_ci.config.model import Config
+from sglang_ci.plan.partition import (
+    Partition,
+    partitions_for_timeout,
+    read_durations,
+    split,
+    units_of,
+)
 
 DURATIONS_FILE = "durations.json"
 GITHUB_MATRIX_CAP = 256  # GitHub refuses a matrix with more entries

@@ -19,16 +19,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sglang_ci import gpu_memory
-from sglang_ci.cancel import CancelWatch
-from sglang_ci.commands import READY_POLL_S, router_command, server_command, url
-from sglang_ci.config import Job
-from sglang_ci.errors import FatalError, ServerLaunchError
-from sglang_ci.http_client import make_session
-from sglang_ci.ports import PortLease, wait_ports_free
-from sglang_ci.process_tree import ProcessTree, TeardownReport
-from sglang_ci.server_api import Readiness, probe_ready
-from sglang_ci.server_args import derived_ports, lookup
+from sglang_ci.config.errors import FatalError, ServerLaunchError
+from sglang_ci.config.model import Job
+from sglang_ci.config.server_args import derived_ports, lookup
+from sglang_ci.launch import gpu_memory
+from sglang_ci.launch.cancel import CancelWatch
+from sglang_ci.launch.http_client import make_session
+from sglang_ci.launch.ports import PortLease, wait_ports_free
+from sglang_ci.launch.process_tree import ProcessTree, TeardownReport
+from sglang_ci.launch.server_api import Readiness, probe_ready
+from sglang_ci.plan.commands import READY_POLL_S, router_command, server_command, url
 
 LOG_TAIL_LINES = 50
 PORT_RELEASE_S = 10.0

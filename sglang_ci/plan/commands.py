@@ -7,8 +7,8 @@ SGLang would get, the stub gets too.
 
 from __future__ import annotations
 
-from sglang_ci.deployment import Deployment, Server
-from sglang_ci.server_args import to_argv
+from sglang_ci.config.deployment import Deployment, Server
+from sglang_ci.config.server_args import to_argv
 
 HOST = "127.0.0.1"
 # How often a starting server's readiness is polled. SGLang's own launcher polls every

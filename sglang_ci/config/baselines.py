@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sglang_ci.errors import ConfigError
-from sglang_ci.stats import RULES, recommended_threshold
-from sglang_ci.toml_reader import Table, load_toml, suggestion
+from sglang_ci.config.errors import ConfigError
+from sglang_ci.config.stats import RULES, recommended_threshold
+from sglang_ci.config.toml_reader import Table, load_toml, suggestion
 
 if sys.version_info >= (3, 11):
     import tomllib

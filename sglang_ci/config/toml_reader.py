@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from sglang_ci.errors import ConfigError
+from sglang_ci.config.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -14,22 +14,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sglang_ci.cancel import CancelWatch
-from sglang_ci.config import Job
-from sglang_ci.errors import (
+from sglang_ci.config.errors import (
     FatalError,
     JobCancelled,
     JobFailedError,
     JobTimedOut,
     TeardownError,
 )
-from sglang_ci.http_client import make_session
-from sglang_ci.launcher import DeploymentRun, LaunchSettings
-from sglang_ci.ports import PortLease
-from sglang_ci.process_tree import become_subreaper, sweep_adopted
-from sglang_ci.results import JobResult
-from sglang_ci.server_api import flush_cache, server_info, smoke_generate
-from sglang_ci.summary import append_step_summary
+from sglang_ci.config.model import Job
+from sglang_ci.launch.cancel import CancelWatch
+from sglang_ci.launch.http_client import make_session
+from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
+from sglang_ci.launch.ports import PortLease
+from sglang_ci.launch.process_tree import become_subreaper, sweep_adopted
+from sglang_ci.launch.server_api import flush_cache, server_info, smoke_generate
+from sglang_ci.results.result_file import JobResult
+from sglang_ci.results.summary import append_step_summary
 
 
 def run_suite(
@@ -38,7 +38,7 @@ def run_suite(
     """The job's suite module (suites/test_<suite>.py) under pytest, in this process."""
     import pytest  # imported here: only a job run needs it
 
-    from sglang_ci.suite_plugin import SuiteContext, SuitePlugin, suite_args
+    from sglang_ci.run.suite_plugin import SuiteContext, SuitePlugin, suite_args
 
     module = suites_dir / f"test_{job.suite.name}.py"
     if not module.is_file():

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import shlex
 
-from sglang_ci.checks import CHECKS
-from sglang_ci.commands import READY_POLL_S, router_command, server_command, url
-from sglang_ci.config import Config, Job, Stage
-from sglang_ci.server_args import lookup
+from sglang_ci.config.checks import CHECKS
+from sglang_ci.config.model import Config, Job, Stage
+from sglang_ci.config.server_args import lookup
+from sglang_ci.plan.commands import READY_POLL_S, router_command, server_command, url
 
 
 def server_info_expectations(job: Job) -> list[str]:

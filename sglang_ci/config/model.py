@@ -15,13 +15,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sglang_ci.baselines import BASELINES_FILE, Baseline, check_known, load_baselines
-from sglang_ci.checks import CHECKS, EvalOptions
-from sglang_ci.deployment import PD_ROLES, Deployment, Env, place
-from sglang_ci.errors import ConfigError, UsageError
-from sglang_ci.matrix import AXES, Params, expand, normalize_signature, signature
-from sglang_ci.server_args import Args, ArgValue, flag_problem, lookup, merge
-from sglang_ci.toml_reader import Table, kind_name, load_toml, suggestion, type_name
+from sglang_ci.config.axes import AXES, Params, expand, normalize_signature, signature
+from sglang_ci.config.baselines import BASELINES_FILE, Baseline, check_known, load_baselines
+from sglang_ci.config.checks import CHECKS, EvalOptions
+from sglang_ci.config.deployment import PD_ROLES, Deployment, Env, place
+from sglang_ci.config.errors import ConfigError, UsageError
+from sglang_ci.config.server_args import Args, ArgValue, flag_problem, lookup, merge
+from sglang_ci.config.toml_reader import Table, kind_name, load_toml, suggestion, type_name
 
 CONFIG_ENV = "SGLANG_CI_CONFIG"
 DEFAULT_CONFIG = "stages.toml"

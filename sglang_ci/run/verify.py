@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sglang_ci.server_args import ArgValue
+from sglang_ci.config.server_args import ArgValue
 
 RESOLVED_AS: dict[tuple[str, str], set[str]] = {
     ("speculative-algorithm", "NEXTN"): {"NEXTN", "EAGLE", "FROZEN_KV_MTP"},

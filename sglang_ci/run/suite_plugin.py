@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from sglang_ci.checks import EvalOptions
-from sglang_ci.config import Job
-from sglang_ci.errors import FatalError
+from sglang_ci.config.checks import EvalOptions
+from sglang_ci.config.errors import FatalError
+from sglang_ci.config.model import Job
 from sglang_ci.evals.records import EvalOutcome, RecordSink
 from sglang_ci.evals.run import run_eval
-from sglang_ci.http_client import make_session
-from sglang_ci.launcher import DeploymentRun, RunningProcess
-from sglang_ci.results import JobResult
-from sglang_ci.verify import mismatches
+from sglang_ci.launch.http_client import make_session
+from sglang_ci.launch.launcher import DeploymentRun, RunningProcess
+from sglang_ci.results.result_file import JobResult
+from sglang_ci.run.verify import mismatches
 
 
 @dataclass

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sglang_ci.errors import UsageError
+from sglang_ci.config.errors import UsageError
 
 # compute_partitions.py's sizing: LPT's worst case is 4/3 of optimal, so a partition is
 # planned to fill 0.75 of the stage's timeout.

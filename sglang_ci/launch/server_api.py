@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from sglang_ci.errors import FatalError
+from sglang_ci.config.errors import FatalError
 
 # Every endpoint the launcher, the evals and the suites call on a server; the contract
 # check (nox -s contract) confirms each is a route of the pinned SGLang release.

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sglang_ci.results import JobResult
+from sglang_ci.results.result_file import JobResult
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
-from sglang_ci.errors import JobCancelled, JobTimedOut
+from sglang_ci.config.errors import JobCancelled, JobTimedOut
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ESCALATION_AFTER_S = 1.0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sglang_ci.errors import UsageError
+from sglang_ci.config.errors import UsageError
 
 
 @dataclass(frozen=True)

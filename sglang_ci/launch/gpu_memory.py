@@ -17,7 +17,7 @@ from typing import Any
 
 import psutil
 
-from sglang_ci.errors import FatalError
+from sglang_ci.config.errors import FatalError
 
 POLL_S = 0.25
 # Allowed drift of a GPU's used memory over its pre-launch value once released (driver

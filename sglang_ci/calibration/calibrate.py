@@ -17,21 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sglang_ci import gpu_memory
-from sglang_ci.baselines import DEFAULT_K, DEFAULT_MARGIN, DEFAULT_RULE, Rule
-from sglang_ci.cancel import CancelWatch
-from sglang_ci.config import Job
-from sglang_ci.errors import FatalError, UsageError
+from sglang_ci.calibration.flips import flips, identical, load_records, render
+from sglang_ci.config.baselines import DEFAULT_K, DEFAULT_MARGIN, DEFAULT_RULE, Rule
+from sglang_ci.config.errors import FatalError, UsageError
+from sglang_ci.config.model import Job
+from sglang_ci.config.server_args import lookup
+from sglang_ci.config.stats import Spread, binomial_se, recommended_threshold, wilson_interval
 from sglang_ci.evals.run import run_eval
-from sglang_ci.flips import flips, identical, load_records, render
-from sglang_ci.http_client import make_session
-from sglang_ci.launcher import DeploymentRun, LaunchSettings
-from sglang_ci.ports import PortLease
-from sglang_ci.process_tree import become_subreaper, sweep_adopted
-from sglang_ci.results import JobResult
-from sglang_ci.server_api import flush_cache, server_info
-from sglang_ci.server_args import lookup
-from sglang_ci.stats import Spread, binomial_se, recommended_threshold, wilson_interval
+from sglang_ci.launch import gpu_memory
+from sglang_ci.launch.cancel import CancelWatch
+from sglang_ci.launch.http_client import make_session
+from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
+from sglang_ci.launch.ports import PortLease
+from sglang_ci.launch.process_tree import become_subreaper, sweep_adopted
+from sglang_ci.launch.server_api import flush_cache, server_info
+from sglang_ci.results.result_file import JobResult
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Calibration:
 
 def _launch(job: Job, settings: LaunchSettings, lease: PortLease, cancel: CancelWatch
             ) -> DeploymentRun:  # fmt: skip
-    from sglang_ci.job_runner import run_checks  # the same checks a job run makes
+    from sglang_ci.run.job_runner import run_checks  # the same checks a job run makes
 
     run = DeploymentRun(job, settings, lease, cancel)
     try:

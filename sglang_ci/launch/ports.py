@@ -21,7 +21,7 @@ from types import TracebackType
 
 import psutil
 
-from sglang_ci.errors import FatalError
+from sglang_ci.config.errors import FatalError
 
 LOCK_DIR_ENV = "SGLANG_CI_PORT_LOCKS"
 

@@ -22,7 +22,7 @@ from typing import Any
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from sglang_ci.errors import FatalError, JobFailedError
+from sglang_ci.config.errors import FatalError, JobFailedError
 
 METRIC = "sglang:fwd_occupancy"
 PROMPT = "Human: Give me a fully functional FastAPI server. Show the python code.\n\nAssistant:"

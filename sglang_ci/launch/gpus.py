@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from sglang_ci.errors import GpuShortageError
+from sglang_ci.config.errors import GpuShortageError
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sglang_ci.server_args import Args, GpuNeed, gpu_need, lookup, merge
+from sglang_ci.config.server_args import Args, GpuNeed, gpu_need, lookup, merge
 
 Env = tuple[tuple[str, str], ...]
 
