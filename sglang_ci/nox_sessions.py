@@ -9,8 +9,8 @@ that is where SGLang is installed, and a per-job virtualenv would reinstall it.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import dataclasses
 import os
 import shlex
 import shutil
@@ -18,16 +18,14 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import nox
 
-from sglang_ci.cli import add_calibrate_options, add_job_options
 from sglang_ci.config.axes import AXES, call_args
-from sglang_ci.config.errors import FatalError, JobCancelled
+from sglang_ci.config.errors import FatalError
 
 # Every job session carries MATRIX_TAG: `nox -l --json` lists only selected sessions and
 # job sessions are not selected by default, so `nox -l --json -t matrix` is the matrix.
@@ -35,20 +33,32 @@ from sglang_ci.config.model import MATRIX_TAG, Config, Job
 from sglang_ci.launch.cancel import SIGNALS as CANCEL_SIGNALS
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.plan.dry_run import render_plan
+from sglang_ci.run.options import (
+    CalibrateOptions,
+    Options,
+    RunOptions,
+    StageOptions,
+    parse,
+    to_argv,
+)
 
 
-class _SessionArgs(argparse.ArgumentParser):
-    """argparse that reports a bad ``-- ...`` argument instead of exiting nox."""
+def session_options(session: nox.Session, kind: type[Options], prog: str) -> Options:
+    """What follows ``--``, parsed by the options' one declaration; a bad value ends the
+    session with the option's own one-line error."""
+    try:
+        return parse(kind, session.posargs, prog)
+    except FatalError as error:
+        session.error(str(error))
 
-    def error(self, message: str) -> Any:
-        raise FatalError(f"bad session arguments after '--': {message}")
 
-
-def job_options(posargs: Sequence[str]) -> argparse.Namespace:
-    """The options after ``--``, read by the CLI's own definitions (one source of truth)."""
-    parser = _SessionArgs(prog='nox -s "<job session>" --', add_help=False, allow_abbrev=False)
-    add_job_options(parser)
-    return parser.parse_args(list(posargs))
+def require_session_gpus(session: nox.Session, what: str, needed: int,
+                         env: Mapping[str, str]) -> None:  # fmt: skip
+    """A GPU shortage stops here, before any subprocess: a GPU-less box fails at once."""
+    try:
+        require_gpus(what, needed, visible_gpus(env))
+    except FatalError as error:
+        session.error(str(error))
 
 
 def job_tags(job: Job) -> list[str]:
@@ -86,34 +96,28 @@ def run_forwarding_signals(
             signal.signal(sig, handler)
 
 
-def job_argv(python: str, config: Config, job: Job, posargs: Sequence[str]) -> list[str]:
-    return [python, "-m", "sglang_ci", "job", job.id, "--config", str(config.source), *posargs]
-
-
-def check_job_options(session: nox.Session, config: Config, job: Job) -> argparse.Namespace:
-    """Parse the options after ``--``; a dry run prints the plan; a GPU shortage stops
-    here, before any subprocess, so a GPU-less box fails at once."""
-    try:
-        options = job_options(session.posargs)
-        if not options.dry_run and options.engine == "sglang":
-            require_gpus(job.id, job.gpus, visible_gpus(os.environ))
-    except FatalError as error:
-        session.error(str(error))
-    return options
+def run_runner(session: nox.Session, python: str, config: Config, argv: Sequence[str],
+               what: str) -> None:  # fmt: skip
+    """``python -m sglang_ci ARGV`` with signals forwarded; a non-zero exit fails the
+    session, naming what failed."""
+    command = [python, "-m", "sglang_ci", *argv, "--config", str(config.source)]
+    code = run_forwarding_signals(session, command)
+    if code == 130:
+        session.error(f"{what}: cancelled; servers torn down, result marked cancelled")
+    if code:
+        session.error(f"{what}: failed with exit code {code}")
 
 
 def run_job(session: nox.Session, config: Config, job: Job) -> None:
     if job.missing_threshold:
         session.error(job.missing_threshold)
-    options = check_job_options(session, config, job)
+    options = session_options(session, RunOptions, 'nox -s "<job session>" --')
     if options.dry_run:
         print(render_plan(job, config.stages[job.stage], options.engine))
         return
-    code = run_forwarding_signals(session, job_argv(current_python(), config, job, session.posargs))
-    if code == JobCancelled.return_code:
-        session.error(f"{job.id}: cancelled; servers torn down, result marked cancelled")
-    if code:
-        session.error(f"{job.id}: failed with exit code {code}")
+    if options.engine == "sglang":
+        require_session_gpus(session, job.id, job.gpus, os.environ)
+    run_runner(session, current_python(), config, ["job", job.id, *to_argv(options)], job.id)
 
 
 def _job_session(config: Config) -> Callable[..., None]:
@@ -144,12 +148,6 @@ def register_job_sessions(config: Config) -> None:
         nox.session(name=suite_name, venv_backend="none", default=False)(parametrized)
 
 
-def calibrate_options(posargs: Sequence[str]) -> argparse.Namespace:
-    parser = _SessionArgs(prog='nox -s "calibrate(...)" --', add_help=False, allow_abbrev=False)
-    add_calibrate_options(parser)
-    return parser.parse_args(list(posargs))
-
-
 def calibration_ids(config: Config) -> dict[str, Job]:
     """``calibrate(...)`` session ids of the scored jobs: the job's own parameters, with
     the suite named first only where two suites' jobs would share an id."""
@@ -171,17 +169,11 @@ def register_calibrate_sessions(config: Config) -> None:
     def calibrate(session: nox.Session, **_axes: object) -> None:
         """Run a scored job's eval N times: spread, determinism, recommended threshold."""
         job = by_signature[session.name]
-        try:
-            options = calibrate_options(session.posargs)
-            if options.engine == "sglang":
-                require_gpus(job.id, job.gpus, visible_gpus(os.environ))
-        except FatalError as error:
-            session.error(str(error))
-        argv = [current_python(), "-m", "sglang_ci", "calibrate", job.id,
-                "--config", str(config.source), *session.posargs]  # fmt: skip
-        code = run_forwarding_signals(session, argv)
-        if code:
-            session.error(f"calibration of {job.id} ended with exit code {code}")
+        options = session_options(session, CalibrateOptions, 'nox -s "calibrate(...)" --')
+        if options.engine == "sglang":
+            require_session_gpus(session, job.id, job.gpus, os.environ)
+        run_runner(session, current_python(), config, ["calibrate", job.id, *to_argv(options)],
+                   f"calibration of {job.id}")  # fmt: skip
 
     names = ["suite", *AXES]
     params = []
@@ -197,17 +189,14 @@ def register_calibrate_sessions(config: Config) -> None:
 def register_stage_sessions(config: Config) -> None:
     def stage(session: nox.Session, name: str) -> None:
         """Every job of one CI stage in order; `-- --partition K/N` runs one CI job of it."""
-        argv = [current_python(), "-m", "sglang_ci", "run", "--stage", name,
-                "--config", str(config.source), *session.posargs]  # fmt: skip
-        if "--dry-run" not in session.posargs and "--engine" not in " ".join(session.posargs):
+        options = session_options(session, StageOptions, f"nox -s \"stage(name='{name}')\" --")
+        if options.stage not in (None, name):
+            session.error(f"this session runs stage {name}; --stage {options.stage} is another")
+        options = dataclasses.replace(options, stage=name)
+        if not options.dry_run and options.engine == "sglang":
             needed = max(config.jobs[j].gpus for j in config.stages[name].jobs)
-            try:
-                require_gpus(f"stage {name}", needed, visible_gpus(os.environ))
-            except FatalError as error:
-                session.error(str(error))
-        code = run_forwarding_signals(session, argv)
-        if code:
-            session.error(f"stage {name} ended with exit code {code}")
+            require_session_gpus(session, f"stage {name}", needed, os.environ)
+        run_runner(session, current_python(), config, ["run", *to_argv(options)], f"stage {name}")
 
     # No stage tag here: `nox -t base-b` must select the jobs once, not again via this session.
     params = [nox.param(name, id=f"name={name!r}") for name in config.stages]
@@ -222,16 +211,11 @@ DEMO_STAGE = "base-b"
 def register_demo_session(config: Config) -> None:
     def demo(session: nox.Session) -> None:
         """A whole stage (base-b) end to end on the stub engine with the shipped sample data."""
+        options = session_options(session, StageOptions, "nox -s demo --")
+        options = dataclasses.replace(options, stage=options.stage or DEMO_STAGE, engine="stub")
         session.install("-e", ".")
-        posargs = list(session.posargs)
-        if "--stage" not in posargs:
-            posargs = ["--stage", DEMO_STAGE, *posargs]
         python = str(Path(session.bin) / "python")
-        argv = [python, "-m", "sglang_ci", "run", "--engine", "stub",
-                "--config", str(config.source), *posargs]  # fmt: skip
-        code = run_forwarding_signals(session, argv)
-        if code:
-            session.error(f"demo ended with exit code {code}")
+        run_runner(session, python, config, ["run", *to_argv(options)], "demo")
 
     nox.session(name="demo", venv_backend="venv", default=False)(demo)
 
@@ -239,10 +223,6 @@ def register_demo_session(config: Config) -> None:
 def register_matrix_session(config: Config) -> None:
     def matrix(session: nox.Session) -> None:
         """The GitHub matrix JSON of the stages given after `--` (`-- --stage base-b`)."""
-        argv = [current_python(), "-m", "sglang_ci", "matrix", "--config", str(config.source),
-                *session.posargs]  # fmt: skip
-        code = run_forwarding_signals(session, argv)
-        if code:
-            session.error(f"matrix ended with exit code {code}")
+        run_runner(session, current_python(), config, ["matrix", *session.posargs], "matrix")
 
     nox.session(name="matrix", venv_backend="none", default=False)(matrix)

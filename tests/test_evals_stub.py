@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def gsm8k_score(start_stub: StartStub, key: Path, accuracy: str, *flags: str) ->
     stub = start_stub(*flags, env={"SGLANG_CI_STUB_DATA": str(key),
                                    "SGLANG_CI_STUB_ACCURACY": accuracy})  # fmt: skip
     with make_session() as session:
-        outcome = run_gsm8k(session, stub.url, load_lines(GSM8K, str(key), {}), threads=16)
+        outcome = run_gsm8k(session, stub.url, load_lines(GSM8K, str(key), {}), threads=16,
+                            stop=threading.Event())  # fmt: skip
     assert len(outcome.records) == 200
     return [asdict(record) | {"latency": None} for record in outcome.records]
 
@@ -62,7 +64,8 @@ def test_hellaswag_follows_accuracy(start_stub: StartStub) -> None:
     for accuracy, expected in (("1.0", 1.0), ("0.0", 0.0)):
         stub = start_stub(env={"SGLANG_CI_STUB_DATA": data, "SGLANG_CI_STUB_ACCURACY": accuracy})
         with make_session() as session:
-            outcome = run_hellaswag(session, stub.url, load_lines(HELLASWAG, data, {}))
+            outcome = run_hellaswag(session, stub.url, load_lines(HELLASWAG, data, {}),
+                                    stop=threading.Event())  # fmt: skip
         assert outcome.score == expected
         assert len(outcome.records) == 45
 
@@ -79,5 +82,5 @@ def test_eval_cli_prints_and_writes_records(start_stub: StartStub, tmp_path: Pat
     assert len(lines) == 20
     record = json.loads(lines[0])
     assert set(record) == {"index", "question", "output", "extracted", "gold", "correct",
-                           "latency", "error"}  # fmt: skip
+                           "latency", "error", "error_kind"}  # fmt: skip
     assert json.loads((tmp_path / "gsm8k.json").read_text())["num_shots"] == 3

@@ -38,33 +38,37 @@ def assert_nothing_left(tag: str, record: Any) -> None:
 
 
 FAULTS = [
-    # (faults, extra runner options, exit code, message pattern, line of the server's log)
-    ("exit_on_start=3", [], 5, "server exited with code 3 during start-up",
+    # (faults, extra runner options, exit code, failure kind, message pattern, line of the
+    # server's log)
+    ("exit_on_start=3", [], 5, "launch exit", "server exited with code 3 during start-up",
      "fault exit_on_start=3"),
-    ("never_healthy", ["--launch-timeout", "2"], 5, r"server not ready after \d+\.\d s",
-     "fault never_healthy"),
-    ("slow_start=30", ["--launch-timeout", "1.5"], 5, r"server not ready after \d+\.\d s",
-     "faults: slow_start"),
-    ("crash_after=0", [], 1, "connection lost.*server exited with code 1",
+    ("never_healthy", ["--launch-timeout", "2"], 5, "launch timeout",
+     r"server not ready after \d+\.\d s", "fault never_healthy"),
+    ("slow_start=30", ["--launch-timeout", "1.5"], 5, "launch timeout",
+     r"server not ready after \d+\.\d s", "faults: slow_start"),
+    ("crash_after=0", [], 5, "server died", "server died during the run; .*connection lost",
      "fault crash_after=0: crashing"),
-    ("error_rate=1", [], 1, "/generate answered 500", "fault error_rate=1: answering 500"),
-    ("slow_answer=5", ["--request-timeout", "1"], 1, "/generate gave no answer within 1 s",
-     "fault slow_answer=5: answering late"),
+    ("error_rate=1", [], 1, "transient HTTP", "/generate answered 500",
+     "fault error_rate=1: answering 500"),
+    ("slow_answer=5", ["--request-timeout", "1"], 1, "request timeout",
+     "/generate gave no answer within 1 s", "fault slow_answer=5: answering late"),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("faults", "extra", "code", "message", "log_line"), FAULTS)
+@pytest.mark.parametrize(("faults", "extra", "code", "kind", "message", "log_line"), FAULTS)
 def test_fault_fails_clearly_and_leaves_nothing(
-    tmp_path: Path, tag: str, faults: str, extra: list[str], code: int, message: str,
+    tmp_path: Path, tag: str, faults: str, extra: list[str], code: int, kind: str, message: str,
     log_line: str,
 ) -> None:  # fmt: skip
     exit_code, output, record = run_job(tmp_path, tag, faults, *extra)
     assert exit_code == code, output
     assert record["status"] == "error"
+    assert record["failure_kind"] == kind
     assert re.search(message, record["reason"], re.S), record["reason"]
+    assert "\n" not in record["reason"], "the reason is one line; log tails go to diagnostics"
     assert re.search(message, output, re.S), output
-    assert log_line in record["reason"], "the failure carries the server's log tail"
-    assert "last 50 lines of" in record["reason"]
+    assert log_line in record["diagnostics"], "the failure carries the server's log tail"
+    assert "last 50 lines of" in record["diagnostics"]
     assert_nothing_left(tag, record)
 
 

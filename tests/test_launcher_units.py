@@ -10,14 +10,15 @@ import json
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
 
-from sglang_ci.config.errors import FatalError, JobCancelled
-from sglang_ci.launch.cancel import CancelWatch
+from sglang_ci.config.errors import FatalError, JobCancelled, JobTimedOut, ServerDied
+from sglang_ci.launch.cancel import CancelToken, CancelWatch
 from sglang_ci.launch.http_client import make_session
 from sglang_ci.launch.ports import PortLease, port_is_free, wait_ports_free
 from sglang_ci.launch.server_api import flush_cache, probe_ready, server_info
@@ -42,33 +43,66 @@ def test_port_free_and_held() -> None:
 
 
 def test_first_signal_raises_later_ones_hurry() -> None:
-    with CancelWatch() as watch:
+    token = CancelToken()
+    with CancelWatch(token) as watch:
         with pytest.raises(JobCancelled) as caught:
             signal.raise_signal(signal.SIGTERM)
         assert caught.value.signal_name == "SIGTERM"
-        watch.shield()
-        signal.raise_signal(signal.SIGINT)  # the copy of one Ctrl-C: no hurry yet
-        assert not watch.hurry.is_set()
-        watch._first_at -= 2.0  # as if the second signal came two seconds later
-        signal.raise_signal(signal.SIGTERM)
-        assert watch.hurry.is_set()
+        with watch.shielded():
+            signal.raise_signal(signal.SIGINT)  # the copy of one Ctrl-C: no hurry yet
+            assert not token.hurry.is_set()
+            watch._first_at -= 2.0  # as if the second signal came two seconds later
+            signal.raise_signal(signal.SIGTERM)
+            assert token.hurry.is_set()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 def test_deferred_signal_is_raised_after_the_block() -> None:
     registered = []
-    with CancelWatch() as watch:
+    token = CancelToken()
+    with CancelWatch(token) as watch:
         with pytest.raises(JobCancelled), watch.deferred():
             signal.raise_signal(signal.SIGINT)  # e.g. right after Popen returned
             registered.append("server")  # still runs: the process gets registered
-        assert registered == ["server"] and watch.cancelled
+        assert registered == ["server"] and token.cancelled
 
 
 def test_shielded_watch_records_but_does_not_raise() -> None:
-    with CancelWatch() as watch:
-        watch.shield()
+    token = CancelToken()
+    with CancelWatch(token) as watch, watch.shielded():
         signal.raise_signal(signal.SIGHUP)
-        assert watch.cancelled and watch.signal_name == "SIGHUP"
+        assert token.cancelled and token.interruption is not None
+        assert token.interruption.cause == "SIGHUP"
+
+
+def test_a_timed_out_run_leaves_nothing_set_for_the_next() -> None:
+    """The defect this replaced: a process-global stop event stayed set after a timeout,
+    and every later eval failed at once with "cancelled"."""
+    first = CancelToken()
+    with CancelWatch(first, timeout=0.05), pytest.raises(JobTimedOut):
+        time.sleep(1.0)
+    assert first.stop.is_set() and first.timed_out
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    second = CancelToken()
+    with CancelWatch(second, timeout=5.0):
+        assert not second.stop.is_set() and second.interruption is None
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL
+
+
+def test_a_watcher_thread_interrupts_a_blocked_main_thread() -> None:
+    """interrupt_main breaks a blocking read in the main thread (here a socket accept)."""
+    token = CancelToken()
+    with CancelWatch(token), socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        timer = threading.Timer(0.1, token.interrupt_main, [ServerDied("server exited")])
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(ServerDied):
+            listener.accept()  # nobody connects: only the signal can end this
+        timer.join()
+    assert time.monotonic() - started < 2.0
+    assert token.kind == "server died"
 
 
 class Scripted(BaseHTTPRequestHandler):

@@ -76,8 +76,8 @@ def test_threshold_miss_fails_with_score_and_threshold(tmp_path: Path, tag: str)
     env = {"SGLANG_CI_STUB_ACCURACY": "0.2", "GITHUB_STEP_SUMMARY": str(summary_path)}
     code, output, record = run_job(tmp_path, tag, job, env)
     assert code == 1, output
-    assert record["status"] == "failed"
-    assert f"test_gsm8k: AssertionError: gsm8k {record['score']:.4g} < threshold 0.65 ({job})" \
+    assert record["status"] == "failed" and record["failure_kind"] == "below threshold"
+    assert f"test_gsm8k: gsm8k {record['score']:.4g} < threshold 0.65 ({job})" \
         in record["reason"]  # fmt: skip
     assert record["score"] < 0.65 and record["threshold"] == 0.65
     records = (tmp_path / job_dir_name(job) / "gsm8k.jsonl").read_text().splitlines()
@@ -125,10 +125,23 @@ def test_server_death_during_the_eval_is_no_threshold_miss(tmp_path: Path, tag: 
     # The smoke request is number 1; the server dies on GSM8K's 11th request.
     code, output, record = run_job(tmp_path, tag, "spec(model='gemma4-e4b-frozen-kv', topk=1)",
                                    {"SGLANG_CI_STUB_FAULTS": "crash_after=10"})  # fmt: skip
-    assert code == 1, output
-    assert record["status"] == "error"
+    assert code == 5, output
+    assert record["status"] == "error" and record["failure_kind"] == "server died"
     assert "server exited with code 1" in record["reason"]
-    assert "fault crash_after=10: crashing" in record["reason"]  # the log tail
+    assert "fault crash_after=10: crashing" in record["diagnostics"]  # the log tail
+
+
+def test_server_death_while_helpers_hold_its_socket(tmp_path: Path, tag: str) -> None:
+    """The main process dies, two helpers keep its socket open: requests would hang until
+    the 600 s request timeout. The liveness watch ends the eval within seconds."""
+    faults = {"SGLANG_CI_STUB_FAULTS": "crash_after=10,orphans=2"}
+    code, output, record = run_job(tmp_path, tag, "spec(model='gemma4-e4b-frozen-kv', topk=1)",
+                                   faults)  # fmt: skip
+    assert code == 5, output
+    assert record["failure_kind"] == "server died"
+    assert "server exited with code 1 during the run" in record["reason"]
+    assert record["phases"]["eval"] < 5.0, record["phases"]
+    assert record["servers"][0]["teardown"]["survivors"] == []
 
 
 def test_cancel_during_the_eval(tmp_path: Path, tag: str) -> None:

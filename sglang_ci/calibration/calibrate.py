@@ -2,17 +2,17 @@
 
 Seeds 001 and 003 did this by hand in PR bodies: run the test 20 times, look at the
 spread, check whether answers repeat question by question, set the threshold from the
-minimum minus a margin. Here it is one command: one launch with a cache flush between
-runs (or a relaunch per run), a table with the statistics, the determinism verdict
-with the flipped questions, a PNG of the runs against the thresholds, and ``--write``
-to record the runs in baselines.toml.
+minimum minus a margin. Here it is one command: the runs (launched by
+``run.calibrate_runner`` through the same launch lifecycle as every job), a table with
+the statistics, the determinism verdict with the flipped questions, a PNG of the runs
+against the thresholds, and the entries ``--write`` records in baselines.toml.
 """
 
 from __future__ import annotations
 
 import datetime
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,15 +23,7 @@ from sglang_ci.config.errors import FatalError, UsageError
 from sglang_ci.config.model import Job
 from sglang_ci.config.server_args import lookup
 from sglang_ci.config.stats import Spread, binomial_se, recommended_threshold, wilson_interval
-from sglang_ci.evals.run import run_eval
 from sglang_ci.launch import gpu_memory
-from sglang_ci.launch.cancel import CancelWatch
-from sglang_ci.launch.http_client import make_session
-from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
-from sglang_ci.launch.ports import PortLease
-from sglang_ci.launch.process_tree import become_subreaper, sweep_adopted
-from sglang_ci.launch.server_api import flush_cache, server_info
-from sglang_ci.results.result_file import JobResult
 
 
 @dataclass(frozen=True)
@@ -57,72 +49,18 @@ class Calibration:
         return [run.score for run in self.runs]
 
 
-def _launch(job: Job, settings: LaunchSettings, lease: PortLease, cancel: CancelWatch
-            ) -> DeploymentRun:  # fmt: skip
-    from sglang_ci.run.job_runner import run_checks  # the same checks a job run makes
-
-    run = DeploymentRun(job, settings, lease, cancel)
-    try:
-        run.start()
-        run_checks(run, JobResult(job.id, job.stage, settings.engine, job.gpus))
-    except BaseException:
-        run.teardown(cancel.hurry)
-        raise
-    return run
-
-
-def _gpu_name(settings: LaunchSettings, job: Job) -> str:
-    if settings.engine == "stub":
+def gpu_name(engine: str, job: Job, env: Mapping[str, str]) -> str:
+    """What ran the calibration, for its baseline entries."""
+    if engine == "stub":
         return "none (stub engine)"
     with gpu_memory.nvml() as lib:
         if lib is None:
             return "unknown"
-        gpus = gpu_memory.physical_gpus(range(job.gpus), settings.env)
+        gpus = gpu_memory.physical_gpus(range(job.gpus), env)
         handle = lib.nvmlDeviceGetHandleByIndex(int(gpus[0])) if gpus[0].isdigit() else (
             lib.nvmlDeviceGetHandleByUUID(gpus[0]))  # fmt: skip
         name = lib.nvmlDeviceGetName(handle)
         return f"{len(gpus)}x {name.decode() if isinstance(name, bytes) else name}"
-
-
-def run_calibration(job: Job, settings: LaunchSettings, runs: int, relaunch: bool) -> Calibration:
-    """N evals of the job's score; every run's records stay in out_dir/run-NN/."""
-    eval_name = job.suite.score
-    if eval_name is None:
-        raise UsageError(f"{job.id}: suite '{job.suite.name}' has no score to calibrate")
-    done: list[CalibrationRun] = []
-    version = ""
-    become_subreaper()
-    with CancelWatch() as cancel, PortLease() as lease:
-        run: DeploymentRun | None = None
-        try:
-            for number in range(1, runs + 1):
-                if run is None:
-                    run = _launch(job, settings, lease, cancel)
-                for process in run.servers:
-                    with make_session(process.api_key) as session:
-                        flush_cache(session, process.url)
-                        version = str(server_info(session, process.url).get("version", ""))
-                assert job.eval is not None  # a scored suite always has eval options
-                outcome = run_eval(
-                    eval_name, run.url, job.eval, data=None, env=settings.env,
-                    api_key=run.api_key, request_timeout=settings.request_timeout,
-                )  # fmt: skip
-                folder = settings.out_dir / f"run-{number:02d}"
-                records = outcome.write(folder)
-                done.append(CalibrationRun(number, outcome.score, len(outcome.records), records))
-                print(
-                    f"sglang-ci: run {number}/{runs}: {eval_name} {outcome.score:.4f}", flush=True
-                )
-                if relaunch:
-                    run.teardown(cancel.hurry)
-                    run = None
-        finally:
-            cancel.shield()
-            if run is not None:
-                run.teardown(cancel.hurry)
-            sweep_adopted({p.popen.pid for p in run.processes} if run else set())
-    return Calibration(job, eval_name, done, settings.engine, version,
-                       _gpu_name(settings, job), relaunch)  # fmt: skip
 
 
 def rule_of(job: Job) -> Rule:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 from pathlib import Path
 
 from sglang_ci.config.checks import CHECKS, EvalOptions
@@ -61,20 +62,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # Imported here: requests and tqdm are not needed to build the CLI's parser.
     from sglang_ci.evals.run import run_eval
 
+    stop = threading.Event()  # this command's own: Ctrl-C reaches the main thread directly
     try:
         outcome = run_eval(
             args.eval_name, args.base_url, options_from(args), data=args.data, env=os.environ,
             api_key=args.api_key, request_timeout=args.request_timeout, on_record=sink,
+            stop=stop,
         )  # fmt: skip
     except KeyboardInterrupt:
+        stop.set()  # the pool's workers stop retrying and sending
         print(f"{args.eval_name}: interrupted; the samples scored so far are in {sink.path}")
         return 130
     finally:
         sink.close()
     records = outcome.write(Path(args.output))
-    if outcome.records and outcome.errors == len(outcome.records):
-        first = next(r.error for r in outcome.records if r.error)
-        raise FatalError(f"{outcome.name}: every request failed ({first}); records: {records}")
+    try:
+        outcome.require_answers()
+    except FatalError as error:
+        raise FatalError(f"{error.message}; records: {records}", kind=error.kind) from None
     print(
         f"{outcome.name}: score {outcome.score:.4f} ({outcome.correct}/{len(outcome.records)}"
         f" correct, {outcome.errors} request errors) in {outcome.seconds:.1f} s;"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -88,29 +89,31 @@ def run_gsm8k(
     request_timeout: float = 600.0,
     model: str | None = None,
     on_record: Callable[[SampleRecord], None] | None = None,
+    stop: threading.Event,
 ) -> EvalOutcome:
     samples = build_samples(lines, num_shots, num_examples)
     model_id = model or served_model(session, base_url)
 
     def score(sample: Gsm8kSample) -> SampleRecord:
         started = time.monotonic()
-        error = None
+        error: str | None = None
+        error_kind: str | None = None
         try:
             output = complete(
                 session, base_url, model=model_id, prompt=sample.prompt,
-                max_tokens=MAX_TOKENS, stop=STOP, timeout=request_timeout,
+                max_tokens=MAX_TOKENS, stop=STOP, timeout=request_timeout, cancel=stop,
             )  # fmt: skip
         except RequestFailed as failure:
-            output, error = "", str(failure)
+            output, error, error_kind = "", str(failure), failure.kind.value
         extracted = answer_value(output)
         return SampleRecord(
             index=sample.index, question=sample.question, output=output, extracted=extracted,
             gold=sample.gold, correct=extracted == sample.gold,
-            latency=round(time.monotonic() - started, 4), error=error,
+            latency=round(time.monotonic() - started, 4), error=error, error_kind=error_kind,
         )  # fmt: skip
 
     started = time.monotonic()
-    records = map_in_threads(score, samples, threads, "gsm8k", on_record)
+    records = map_in_threads(score, samples, threads, "gsm8k", stop, on_record)
     settings = {"num_shots": num_shots, "threads": threads, "model": model_id,
                 "max_tokens": MAX_TOKENS, "temperature": 0.0, "stop": STOP}  # fmt: skip
     return EvalOutcome("gsm8k", records, time.monotonic() - started, settings)

@@ -13,6 +13,7 @@ As in SGLang, the evaluated questions are the first N lines and the examples the
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ def run_hellaswag(
     threads: int = 64,
     request_timeout: float = 600.0,
     on_record: Callable[[SampleRecord], None] | None = None,
+    stop: threading.Event,
 ) -> EvalOutcome:
     samples = build_samples(lines, num_shots, num_examples)
     url = base_url + "/generate"
@@ -99,25 +101,25 @@ def run_hellaswag(
         try:
             cached = post_json(session, url, {
                 "text": sample.prompt, "sampling_params": {"max_new_tokens": 0}},
-                request_timeout)  # fmt: skip
+                request_timeout, stop)  # fmt: skip
             start = max(int(cached["meta_info"]["prompt_tokens"]) - 2, 0)
             scored = post_json(session, url, {
                 "text": [sample.prompt + ending for ending in sample.endings],
                 "sampling_params": {"max_new_tokens": 0, "temperature": 0},
                 "return_logprob": True, "return_text_in_logprobs": True,
                 "logprob_start_len": start,
-            }, request_timeout)  # fmt: skip
+            }, request_timeout, stop)  # fmt: skip
             chosen = choose(sample.prompt, [r["meta_info"]["input_token_logprobs"] for r in scored])
-            output, error = sample.endings[chosen], None
+            output, error, error_kind = sample.endings[chosen], None, None
         except RequestFailed as failure:
-            chosen, output, error = -1, "", str(failure)
+            chosen, output, error, error_kind = -1, "", str(failure), failure.kind.value
         return SampleRecord(
             index=sample.index, question=sample.prompt.rsplit("\n\n", 1)[-1], output=output,
             extracted=chosen, gold=sample.label, correct=chosen == sample.label,
-            latency=round(time.monotonic() - started, 4), error=error,
+            latency=round(time.monotonic() - started, 4), error=error, error_kind=error_kind,
         )  # fmt: skip
 
     started = time.monotonic()
-    records = map_in_threads(score, samples, threads, "hellaswag", on_record)
+    records = map_in_threads(score, samples, threads, "hellaswag", stop, on_record)
     settings = {"num_shots": num_shots, "threads": threads}
     return EvalOutcome("hellaswag", records, time.monotonic() - started, settings)

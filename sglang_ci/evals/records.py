@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sglang_ci.config.errors import FailureKind, FatalError
+
 
 @dataclass(frozen=True)
 class SampleRecord:
@@ -19,6 +21,7 @@ class SampleRecord:
     correct: bool
     latency: float
     error: str | None = None  # set when the request itself failed (scored as wrong)
+    error_kind: str | None = None  # its FailureKind value: transient HTTP, request timeout...
 
 
 class RecordSink:
@@ -58,6 +61,15 @@ class EvalOutcome:
     @property
     def errors(self) -> int:
         return sum(record.error is not None for record in self.records)
+
+    def require_answers(self) -> None:
+        """The one rule for every caller (suites, calibrate, the eval CLI): an eval in
+        which every request failed measured nothing, so it is an error, never a score of 0
+        (its kind is that of the first failed request)."""
+        if self.records and self.errors == len(self.records):
+            first = next(r for r in self.records if r.error)
+            kind = FailureKind(first.error_kind) if first.error_kind else FailureKind.INTERNAL
+            raise FatalError(f"{self.name}: every request failed ({first.error})", kind=kind)
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -3,6 +3,7 @@ suites and calibrate."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 
 from sglang_ci.config.checks import EvalOptions
@@ -22,6 +23,7 @@ def run_eval(
     env: Mapping[str, str],
     api_key: str | None,
     request_timeout: float,
+    stop: threading.Event,
     on_record: Callable[[SampleRecord], None] | None = None,
 ) -> EvalOutcome:
     """``data``: a local JSONL; without it the eval's environment variable, else the hub."""
@@ -31,5 +33,5 @@ def run_eval(
         return runner(
             session, url.rstrip("/"), lines, num_examples=options.num_examples,
             num_shots=options.num_shots, threads=options.threads,
-            request_timeout=request_timeout, on_record=on_record,
+            request_timeout=request_timeout, on_record=on_record, stop=stop,
         )  # fmt: skip

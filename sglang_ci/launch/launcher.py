@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sglang_ci.config.errors import FatalError, ServerLaunchError
+from sglang_ci.config.errors import FailureKind, FatalError, ServerLaunchError
 from sglang_ci.config.model import Job
 from sglang_ci.config.server_args import derived_ports, lookup
 from sglang_ci.launch import gpu_memory
@@ -123,8 +123,8 @@ def wait_all_ready(processes: list[RunningProcess], timeout: float, path: str) -
                     process.readiness = Readiness(False, code, elapsed, polls)
                     raise ServerLaunchError(
                         f"{process.name} exited with code {code} during start-up"
-                        f" ({process.url}); {process.tail()}"
-                    )
+                        f" ({process.url})", diagnostics=process.tail(),
+                    )  # fmt: skip
                 if probe_ready(sessions[id(process)], process.url + path):
                     process.readiness = Readiness(True, None, time.monotonic() - started, polls)
                     pending.remove(process)
@@ -134,8 +134,8 @@ def wait_all_ready(processes: list[RunningProcess], timeout: float, path: str) -
                 late.readiness = Readiness(False, None, elapsed, polls)
                 raise ServerLaunchError(
                     f"{late.name} not ready after {elapsed:.1f} s (launch timeout)"
-                    f" ({late.url}); {late.tail()}"
-                )
+                    f" ({late.url})", kind=FailureKind.LAUNCH_TIMEOUT, diagnostics=late.tail(),
+                )  # fmt: skip
             if pending:
                 time.sleep(READY_POLL_S)
     finally:
@@ -159,6 +159,7 @@ class DeploymentRun:
     gpus: list[str] = field(default_factory=list)
     gpu_baseline: dict[str, int] = field(default_factory=dict)
     extra_ports: dict[str, int] = field(default_factory=dict)  # bootstrap, router metrics
+    teardown_problems: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:

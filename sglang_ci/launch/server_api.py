@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from sglang_ci.config.errors import FatalError
+from sglang_ci.config.errors import FailureKind, FatalError
 
 # Every endpoint the launcher, the evals and the suites call on a server; the contract
 # check (nox -s contract) confirms each is a route of the pinned SGLang release.
@@ -88,14 +88,25 @@ def smoke_generate(session: requests.Session, url: str, timeout: float) -> dict[
     try:
         response = session.post(url + "/generate", json=payload, timeout=timeout)
     except requests.Timeout:
-        raise FatalError(f"{url}/generate gave no answer within {timeout:g} s") from None
+        raise FatalError(
+            f"{url}/generate gave no answer within {timeout:g} s", kind=FailureKind.REQUEST_TIMEOUT
+        ) from None
     except requests.ConnectionError as error:
         raise FatalError(
-            f"{url}/generate failed: connection lost ({type(error).__name__})"
+            f"{url}/generate failed: connection lost ({type(error).__name__})",
+            kind=FailureKind.TRANSIENT_HTTP,
         ) from None
     if response.status_code != 200:
-        raise FatalError(f"{url}/generate answered {response.status_code}: {response.text[:200]}")
-    answer = response.json()
+        kind = FailureKind.TRANSIENT_HTTP if response.status_code >= 500 else None
+        raise FatalError(
+            f"{url}/generate answered {response.status_code}: {response.text[:200]}", kind=kind
+        )
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
     if not isinstance(answer, dict) or "text" not in answer:
-        raise FatalError(f"{url}/generate answered without a 'text' field")
+        raise FatalError(
+            f"{url}/generate answered without a 'text' field", kind=FailureKind.CHECK_FAILED
+        )
     return answer

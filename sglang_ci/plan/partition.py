@@ -155,3 +155,11 @@ def parse_partition(text: str) -> tuple[int, int]:
     if not 1 <= number <= count:
         raise UsageError(f"--partition {text!r}: K must be within 1..N")
     return number - 1, count
+
+
+def partition_json(durations_path: Path, count: int) -> str:
+    """`partition`: the split of a durations file's ids over ``count`` partitions."""
+    durations = read_durations(durations_path)
+    parts = split(sorted(durations), durations, count)
+    return json.dumps({"partitions": [list(p.ids) for p in parts],
+                       "predicted_seconds": [round(p.seconds, 1) for p in parts]})  # fmt: skip

@@ -8,7 +8,7 @@ that partitioning reads next time.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +83,20 @@ def update_durations(path: Path, results: Sequence[dict[str, Any]]) -> int:
         current[str(result["job"])] = round(seconds_of(result), 1)
     path.write_text(json.dumps(dict(sorted(current.items())), indent=2) + "\n")
     return len(finished)
+
+
+def report_command(
+    results_dir: Path, durations: str | None, output: str | None, env: Mapping[str, str]
+) -> int:
+    """`report`: print the merged tables, append them to the step summary (and --output),
+    update the durations file; exit 0 only when every result found passed."""
+    results = collect(results_dir)
+    text = render(results)
+    print(text)
+    for target in filter(None, (output, env.get("GITHUB_STEP_SUMMARY"))):
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    if durations:
+        written = update_durations(Path(durations), results)
+        print(f"\n{written} durations written to {durations}")
+    return 0 if results and all(r.get("status") == "passed" for r in results) else 1

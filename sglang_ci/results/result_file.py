@@ -1,20 +1,71 @@
-"""A job's result.json: written when the job starts and again when it ends, so a runner
-killed in between still leaves a record, and never half-written (write, then rename)."""
+"""A job's result.json and the typed verdict in it: written when the job starts and again
+after every phase, so a runner killed in between still leaves a record, and never
+half-written (write a temporary file of its own, then rename)."""
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import os
 import re
+import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("running", "passed", "failed", "error", "cancelled", "timeout")
+from sglang_ci.config.errors import FailureKind, exit_code
+
+
+class Status(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"  # a check failed: the server ran, the result did not meet the bar
+    ERROR = "error"  # the job could not produce a trustworthy result
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    RUNNING = "running"
+    SKIPPED = "skipped"  # planned, not run (the reason says why)
+
+
+# The status a failure of each kind gives the job.
+_STATUS_OF_KIND = {
+    FailureKind.BELOW_THRESHOLD: Status.FAILED,
+    FailureKind.CHECK_FAILED: Status.FAILED,
+    FailureKind.TIME_LIMIT: Status.TIMEOUT,
+    FailureKind.CANCELLED: Status.CANCELLED,
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a job ended: its status, why (kind), one line for people, and the long text
+    (log tails) apart from that line."""
+
+    status: Status
+    kind: FailureKind | None = None
+    reason: str = ""
+    diagnostics: str = ""
+
+    @classmethod
+    def passed(cls) -> Verdict:
+        return cls(Status.PASSED)
+
+    @classmethod
+    def failure(cls, kind: FailureKind, reason: str, diagnostics: str = "") -> Verdict:
+        return cls(_STATUS_OF_KIND.get(kind, Status.ERROR), kind, reason, diagnostics)
+
+    @classmethod
+    def skipped(cls, reason: str, kind: FailureKind | None = None) -> Verdict:
+        return cls(Status.SKIPPED, kind, reason)
+
+    @property
+    def exit_code(self) -> int:
+        if self.status is Status.SKIPPED and self.kind is None:
+            return 0
+        return exit_code(self.kind)
 
 
 def job_dir_name(job_id: str) -> str:
@@ -32,8 +83,9 @@ class JobResult:
     stage: str
     engine: str
     gpus: int
-    status: str = "running"
+    status: Status = Status.RUNNING
     reason: str = ""
+    failure_kind: FailureKind | None = None
     exit_code: int | None = None
     started_at: str = field(default_factory=_now)
     finished_at: str | None = None
@@ -55,6 +107,8 @@ class JobResult:
     # Earlier attempts of this job in this run (retries), oldest first; this one is last.
     attempts: list[dict[str, Any]] = field(default_factory=list)
     server_info: dict[str, Any] = field(default_factory=dict)
+    # Long text that explains the reason: the servers' exit codes and log tails.
+    diagnostics: str = ""
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -64,14 +118,37 @@ class JobResult:
         finally:
             self.phases[name] = round(time.monotonic() - started, 3)
 
-    def finish(self, status: str, reason: str, exit_code: int) -> None:
-        if status not in STATUSES:
-            raise ValueError(f"unknown job status {status!r}")
-        self.status, self.reason, self.exit_code = status, reason, exit_code
+    def finish(self, verdict: Verdict) -> None:
+        self.status, self.failure_kind = verdict.status, verdict.kind
+        self.reason, self.diagnostics = verdict.reason, verdict.diagnostics
+        self.exit_code = verdict.exit_code
         self.finished_at = _now()
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self.status, self.failure_kind, self.reason, self.diagnostics)
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(asdict(self), indent=2, default=str) + "\n")
+        text = json.dumps(asdict(self), indent=2, default=_plain) + "\n"
+        # A temporary file of this writer's own: two writers never share one.
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(handle, "w") as out:
+            os.fchmod(out.fileno(), 0o644)  # mkstemp's 0600 would hide it from other users
+            out.write(text)
         os.replace(temporary, path)
+
+    @classmethod
+    def load(cls, path: Path) -> JobResult:
+        """A result.json as written by ``write`` (unknown keys ignored: newer writers)."""
+        data = json.loads(path.read_text())
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["status"] = Status(values.get("status", Status.RUNNING))
+        kind = values.get("failure_kind")
+        values["failure_kind"] = FailureKind(kind) if kind else None
+        return cls(**values)
+
+
+def _plain(value: object) -> object:
+    return value.value if isinstance(value, enum.Enum) else str(value)

@@ -1,64 +1,39 @@
-"""One job, start to end: launch -> checks -> eval (the suite) -> teardown -> result.json.
+"""One launch and the jobs that share it, start to end: launch -> checks -> suite ->
+teardown -> result.json, each job with a typed verdict.
 
-Whatever happens (a check fails, a server dies, a cancellation signal arrives, a bug in
-this code), the ``finally`` tears everything down and writes the result; only the
-status and exit code differ. The result is rewritten after every phase, so whatever
-was learned stays on disk even if the runner itself is killed.
+Whatever happens (a check fails, a server dies, a signal or the time limit arrives, a
+bug in this code), the launch lifecycle tears everything down and every result is
+written; only the verdicts differ. Each call owns a fresh cancel token, so nothing one
+run saw (a timeout, a signal) can reach the next.
 """
 
 from __future__ import annotations
 
-import sys
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sglang_ci.config.errors import (
+    FailureKind,
     FatalError,
-    JobCancelled,
     JobFailedError,
-    JobTimedOut,
-    TeardownError,
+    RunInterrupted,
+    ServerDied,
 )
 from sglang_ci.config.model import Job
-from sglang_ci.launch.cancel import CancelWatch
+from sglang_ci.launch.cancel import CancelToken, CancelWatch
 from sglang_ci.launch.http_client import make_session
 from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
-from sglang_ci.launch.ports import PortLease
-from sglang_ci.launch.process_tree import become_subreaper, sweep_adopted
+from sglang_ci.launch.lifecycle import launched
+from sglang_ci.launch.liveness import LivenessWatch
 from sglang_ci.launch.server_api import flush_cache, server_info, smoke_generate
-from sglang_ci.results.result_file import JobResult
+from sglang_ci.results.result_file import JobResult, Status, Verdict
 from sglang_ci.results.summary import append_step_summary
+from sglang_ci.run.suite_plugin import TestFailure
 
-
-def run_suite(
-    job: Job, run: DeploymentRun, result: JobResult, suites_dir: Path, out_dir: Path
-) -> None:
-    """The job's suite module (suites/test_<suite>.py) under pytest, in this process."""
-    import pytest  # imported here: only a job run needs it
-
-    from sglang_ci.run.suite_plugin import SuiteContext, SuitePlugin, suite_args
-
-    module = suites_dir / f"test_{job.suite.name}.py"
-    if not module.is_file():
-        raise FatalError(f"suite '{job.suite.name}' has no module {module}")
-    settings = run.settings
-    plugin = SuitePlugin(
-        SuiteContext(job, run, result, out_dir, settings.env, settings.request_timeout)
-    )
-    code = pytest.main(suite_args(module, out_dir), plugins=[plugin])
-    if code in (pytest.ExitCode.OK, pytest.ExitCode.INTERRUPTED):
-        return  # an interrupt is a cancellation: the caller sees it on the CancelWatch
-    if code == pytest.ExitCode.TESTS_FAILED:
-        raise JobFailedError("; ".join(plugin.failures) or f"{module.name} failed")
-    raise FatalError(f"suite {module} could not run (pytest exit code {int(code)})")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    result: JobResult
-    exit_code: int
+CHECK_KINDS = (FailureKind.BELOW_THRESHOLD, FailureKind.CHECK_FAILED)
 
 
 def say(message: str) -> None:
@@ -76,17 +51,58 @@ def run_checks(run: DeploymentRun, result: JobResult) -> None:
             result.server_info[process.role] = server_info(session, process.url)
 
 
-@dataclass
-class _Verdict:
-    status: str = "error"
-    reason: str = ""
-    code: int = 1
-    # A runtime failure (not a launch failure, not a missed threshold) gets the servers'
-    # state and log tails appended once teardown has begun.
-    wants_diagnostics: bool = False
+def suite_failure(failures: Sequence[TestFailure], fallback: str) -> FatalError:
+    """One error for a suite's failed tests: an error kind (a server error, a bug) wins
+    over failed checks; only misses of score thresholds alone are BELOW_THRESHOLD."""
+    reason = "; ".join(f"{f.test}: {f.message}" for f in failures) or fallback
+    errors = [f for f in failures if f.kind not in CHECK_KINDS]
+    if errors:
+        return FatalError(reason, kind=errors[0].kind)
+    if failures and all(f.kind is FailureKind.BELOW_THRESHOLD for f in failures):
+        return JobFailedError(reason, kind=FailureKind.BELOW_THRESHOLD)
+    return JobFailedError(reason)
 
-    def add(self, text: str) -> None:
-        self.reason = f"{self.reason}; {text}" if self.reason else text
+
+def run_suite(
+    job: Job, run: DeploymentRun, result: JobResult, suites_dir: Path, out_dir: Path,
+    token: CancelToken,
+) -> None:  # fmt: skip
+    """The job's suite module (suites/test_<suite>.py) under pytest, in this process."""
+    import pytest  # imported here: only a job run needs it
+
+    from sglang_ci.run.suite_plugin import SuiteContext, SuitePlugin, suite_args
+
+    module = suites_dir / f"test_{job.suite.name}.py"
+    if not module.is_file():
+        raise FatalError(
+            f"suite '{job.suite.name}' has no module {module}", kind=FailureKind.CONFIG
+        )
+    settings = run.settings
+    context = SuiteContext(
+        job, run, result, out_dir, settings.env, settings.request_timeout, token.stop
+    )
+    plugin = SuitePlugin(context)
+    code = pytest.main(suite_args(module, out_dir), plugins=[plugin])
+    if token.interruption is not None:  # pytest stopped on it and returned
+        raise token.fresh()
+    if code == pytest.ExitCode.OK:
+        return
+    if code == pytest.ExitCode.TESTS_FAILED:
+        raise suite_failure(plugin.failures, f"{module.name} failed")
+    raise FatalError(f"suite {module} could not run (pytest exit code {int(code)})")
+
+
+@dataclass
+class Member:
+    """One job of a launch group, with its own folder, result and verdict."""
+
+    job: Job
+    out_dir: Path
+    result: JobResult
+    verdict: Verdict | None = None
+
+    def write(self) -> None:
+        self.result.write(self.out_dir / "result.json")
 
 
 def _record(result: JobResult, run: DeploymentRun) -> None:
@@ -97,48 +113,76 @@ def _record(result: JobResult, run: DeploymentRun) -> None:
     result.engine_version = next((str(v) for v in versions if v), None)
 
 
-@dataclass
-class _Member:
-    """One job of a launch group, with its own folder, result and verdict."""
-
-    job: Job
-    out_dir: Path
-    result: JobResult
-    verdict: _Verdict
-
-    def write(self) -> None:
-        self.result.write(self.out_dir / "result.json")
+def interruption_verdict(interruption: RunInterrupted, timeout: float | None) -> Verdict:
+    if interruption.kind is FailureKind.TIME_LIMIT:
+        return Verdict.failure(interruption.kind, f"ran past its time limit of {timeout:.0f} s")
+    if interruption.kind is FailureKind.CANCELLED:
+        return Verdict.failure(interruption.kind, f"cancelled by {interruption.cause}")
+    return Verdict.failure(interruption.kind, interruption.cause)
 
 
-def run_job(
-    job: Job, settings: LaunchSettings, suites_dir: Path, timeout: float | None = None
-) -> Outcome:
-    return run_group([job], settings, [settings.out_dir], suites_dir, timeout)[0]
+def verdict_of(
+    error: BaseException, run: DeploymentRun | None, token: CancelToken, member: Member,
+    timeout: float | None,
+) -> Verdict:  # fmt: skip
+    """The verdict for what stopped a job. What interrupted the run (a signal, the time
+    limit, a server's death) outranks what that broke on the way (failed requests)."""
+    if token.interruption is not None:
+        verdict = interruption_verdict(token.interruption, timeout)
+        if isinstance(token.interruption, ServerDied) and run is not None:
+            return replace(verdict, diagnostics=run.diagnostics())
+        return verdict
+    if isinstance(error, FatalError):
+        if run is not None and run.processes and run.exited():
+            # A server that died mid-eval is no threshold miss, whatever the eval saw.
+            dead = ", ".join(p.name for p in run.exited(wait=0))
+            return Verdict.failure(
+                FailureKind.SERVER_DIED, f"{dead} died during the run; {error.message}",
+                run.diagnostics(),
+            )  # fmt: skip
+        diagnostics = error.diagnostics
+        if not diagnostics and run is not None and error.kind not in CHECK_KINDS:
+            diagnostics = run.diagnostics()
+        return Verdict.failure(error.kind, error.message, diagnostics)
+    trace = member.out_dir / "runner-traceback.txt"
+    trace.parent.mkdir(parents=True, exist_ok=True)
+    trace.write_text("".join(traceback.format_exception(error)))
+    return Verdict.failure(
+        FailureKind.INTERNAL, f"internal error {type(error).__name__}: {error} (traceback in"
+        f" {trace})", run.diagnostics() if run is not None and run.processes else "",
+    )  # fmt: skip
 
 
-def _run_member(member: _Member, run: DeploymentRun, suites_dir: Path, cancel: CancelWatch
-                ) -> _Verdict:  # fmt: skip
-    """Checks and suite of one job against the running servers."""
+def run_member(member: Member, run: DeploymentRun, suites_dir: Path, token: CancelToken
+               ) -> Verdict:  # fmt: skip
+    """Checks and suite of one job against the running servers, watched for deaths."""
     result = member.result
     _record(result, run)
     member.write()
-    try:
+    with LivenessWatch(run.processes, token):
         with result.phase("checks"):
             run_checks(run, result)
         member.write()
         with result.phase("eval"):
-            run_suite(member.job, run, result, suites_dir, member.out_dir)
-    except JobFailedError as failure:
-        if run.exited():  # a server that died mid-eval is no threshold miss
-            return _Verdict("error", f"a server died during the eval; {failure.message}", 1, True)
-        return _Verdict("failed", failure.message, failure.return_code)
-    except FatalError as error:
-        return _Verdict("error", error.message, error.return_code, True)
-    if cancel.timed_out:  # pytest stopped on the interrupt and returned
-        raise JobTimedOut("timeout")
-    if cancel.cancelled:
-        raise JobCancelled(cancel.signal_name or "signal")
-    return _Verdict("passed", "", 0)
+            run_suite(member.job, run, result, suites_dir, member.out_dir, token)
+    return Verdict.passed()
+
+
+def _not_run(members: list[Member], token: CancelToken, timeout: float | None) -> None:
+    """Jobs of the group after the one that ended the launch: skipped, saying why."""
+    ended = next((m for m in members if m.verdict and m.verdict.status is not Status.PASSED),
+                 None)  # fmt: skip
+    for member in members:
+        if member.verdict is not None:
+            continue
+        if ended is not None and ended.verdict is not None:
+            kind = ended.verdict.kind
+            member.verdict = Verdict.skipped(
+                f"not run: the shared launch ended during {ended.job.id}"
+                f" ({ended.verdict.status.value})", kind,
+            )  # fmt: skip
+        elif token.interruption is not None:
+            member.verdict = interruption_verdict(token.interruption, timeout)
 
 
 def run_group(
@@ -147,102 +191,93 @@ def run_group(
     out_dirs: Sequence[Path],
     suites_dir: Path,
     timeout: float | None = None,
-) -> list[Outcome]:
+) -> list[JobResult]:
     """Jobs whose servers start identically, run one after another against one launch
     (a large model's launch costs minutes of GPU time); a single job is a group of one.
     Each job keeps its own folder, result.json, records and verdict; the launch, its
     logs and the teardown belong to the first."""
     members = [
-        _Member(job, out_dir, JobResult(job.id, job.stage, settings.engine, job.gpus), _Verdict())
+        Member(job, out_dir, JobResult(job.id, job.stage, settings.engine, job.gpus))
         for job, out_dir in zip(jobs, out_dirs, strict=True)
     ]
     first = members[0]
-    with CancelWatch(timeout) as cancel, PortLease() as lease:
-        for member in members:
-            member.result.threshold_evidence = member.job.evidence()
-            if member is not first:
-                member.result.launched_by = first.job.id
-            member.write()
-        adopting = become_subreaper()  # orphans of our servers re-parent to us
-        run = DeploymentRun(first.job, replace(settings, out_dir=first.out_dir), lease, cancel)
-        current, launched = first, False
-        try:
-            with first.result.phase("launch"):
-                run.start()
-            launched = True
-            say("ready: " + ", ".join(f"{p.role} {p.url}" for p in run.processes))
-            for member in members:
-                current = member
-                member.verdict = _run_member(member, run, suites_dir, cancel)
-                if run.exited(wait=0):
-                    break  # the servers are gone: the jobs after this one cannot run
-        except JobTimedOut:
-            current.verdict = _Verdict("timeout", f"ran past its time limit of {timeout:.0f} s",
-                                       124)  # fmt: skip
-        except JobCancelled as cancelled:
-            current.verdict = _Verdict("cancelled", f"cancelled by {cancelled.signal_name}", 130)
-        except FatalError as error:
-            # A launch failure already carries its server's log tail.
-            current.verdict = _Verdict("error", error.message, error.return_code, launched)
-        except Exception as error:
-            trace = current.out_dir / "runner-traceback.txt"
-            trace.write_text(traceback.format_exc())
-            current.verdict = _Verdict("error", f"internal error {type(error).__name__}: {error}"
-                                       f" (traceback in {trace})", 1, True)  # fmt: skip
-        finally:
-            cancel.shield()  # a signal now hurries the teardown instead of interrupting it
-            _close_group(members, current, run, cancel, timeout, adopting)
-    return [Outcome(m.result, m.verdict.code) for m in members]
+    for member in members:
+        member.result.threshold_evidence = member.job.evidence()
+        if member is not first:
+            member.result.launched_by = first.job.id
+        member.write()
 
-
-def _close_group(
-    members: list[_Member],
-    current: _Member,
-    run: DeploymentRun,
-    cancel: CancelWatch,
-    timeout: float | None,
-    adopting: bool,
-) -> None:
-    """Verdicts for the jobs that never ran, one teardown, every result written."""
-    if cancel.timed_out and current.verdict.status != "timeout":
-        current.verdict = _Verdict("timeout", f"ran past its time limit of {timeout:.0f} s", 124)
-    elif cancel.cancelled and current.verdict.status not in ("cancelled", "timeout"):
-        current.verdict = _Verdict("cancelled", f"cancelled by {cancel.signal_name}", 130)
-    after = members[members.index(current) + 1 :]
-    for member in after:
-        if member.verdict.status == "error" and not member.verdict.reason:
-            status = current.verdict.status if current.verdict.status in ("cancelled", "timeout") \
-                else "error"  # fmt: skip
-            member.verdict = _Verdict(status, f"not run: the shared launch ended during"
-                                      f" {current.job.id} ({current.verdict.status})",
-                                      current.verdict.code or 1)  # fmt: skip
-    if current.verdict.wants_diagnostics and run.processes:
-        current.verdict.add(run.diagnostics())
-    first = members[0]
-    with first.result.phase("teardown"):
-        problems = run.stop_processes(cancel.hurry)
-        if adopting:
-            problems += sweep_adopted({p.popen.pid for p in run.processes})
+    def stopped(run: DeploymentRun) -> None:
+        """Processes gone, release not yet confirmed: results on disk while the cancel
+        window is still open."""
+        _not_run(members, token, timeout)
         for member in members:
             _record(member.result, run)
-            member.result.finish(member.verdict.status, member.verdict.reason, member.verdict.code)
-            member.write()  # before the slow waits: the cancellation window may close
-        problems += run.wait_released(cancel.hurry)
+            if member.verdict is not None:
+                member.result.finish(member.verdict)
+            member.write()
+
+    token = CancelToken()
+    run: DeploymentRun | None = None
+    started = time.monotonic()
+    with CancelWatch(token, timeout) as watch:
+        try:
+            with launched(first.job, replace(settings, out_dir=first.out_dir), watch,
+                          on_stopped=stopped) as run:  # fmt: skip
+                first.result.phases["launch"] = round(time.monotonic() - started, 3)
+                say("ready: " + ", ".join(f"{p.role} {p.url}" for p in run.processes))
+                for member in members:
+                    try:
+                        member.verdict = run_member(member, run, suites_dir, token)
+                    except (RunInterrupted, Exception) as error:
+                        member.verdict = verdict_of(error, run, token, member, timeout)
+                    if member.verdict.status is not Status.PASSED and (
+                        token.interruption is not None or run.exited(wait=0)
+                    ):
+                        break  # the servers are gone: the jobs after this one cannot run
+                teardown_started = time.monotonic()
+        except (RunInterrupted, Exception) as error:  # the launch itself failed
+            first.result.phases.setdefault("launch", round(time.monotonic() - started, 3))
+            teardown_started = time.monotonic()
+            if first.verdict is None:
+                first.verdict = verdict_of(error, None, token, first, timeout)
+        first.result.phases["teardown"] = round(time.monotonic() - teardown_started, 3)
+    _not_run(members, token, timeout)
+    problems = run.teardown_problems if run is not None else []
     for member in members:
-        if problems:
-            incomplete = TeardownError("teardown incomplete: " + "; ".join(problems))
-            member.verdict.add(incomplete.message)
-            if member.verdict.status not in ("cancelled", "timeout"):
-                member.verdict.status, member.verdict.code = "error", incomplete.return_code
-        member.result.finish(member.verdict.status, member.verdict.reason, member.verdict.code)
+        assert member.verdict is not None
+        member.verdict = _after_teardown(member.verdict, token, problems, timeout)
+        member.result.finish(member.verdict)
         member.write()
-        append_step_summary(member.result, run.settings.env)
+        append_step_summary(member.result, settings.env)
+    return [member.result for member in members]
 
 
-def report(outcome: Outcome, result_path: Path) -> None:
-    result = outcome.result
-    line = f"{result.job}: {result.status}"
+def _after_teardown(
+    verdict: Verdict, token: CancelToken, problems: list[str], timeout: float | None
+) -> Verdict:
+    """A signal during teardown still cancels a job that had passed; a teardown that left
+    something behind is an error (a cancellation or timeout keeps its own status)."""
+    if verdict.status is Status.PASSED and token.interruption is not None:
+        verdict = interruption_verdict(token.interruption, timeout)
+    if not problems:
+        return verdict
+    note = "teardown incomplete: " + "; ".join(problems)
+    reason = f"{verdict.reason}; {note}" if verdict.reason else note
+    if verdict.status in (Status.CANCELLED, Status.TIMEOUT):
+        return replace(verdict, reason=reason)
+    return Verdict.failure(FailureKind.TEARDOWN_INCOMPLETE, reason, verdict.diagnostics)
+
+
+def report(result: JobResult, result_path: Path) -> None:
+    """One block per job: the verdict line, then (on failure) what explains it."""
+    line = f"{result.job}: {result.status.value}"
     if result.reason:
         line += f": {result.reason}"
-    print(f"sglang-ci: {line}", file=sys.stderr if outcome.exit_code else sys.stdout)
+    if result.exit_code:
+        print(f"sglang-ci: {line}", flush=True)
+        if result.diagnostics:
+            print(result.diagnostics, flush=True)
+    else:
+        say(line)
     say(f"result: {result_path}")

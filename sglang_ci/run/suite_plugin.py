@@ -8,6 +8,7 @@ all show the same value, threshold and verdict.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 import requests
 
 from sglang_ci.config.checks import EvalOptions
-from sglang_ci.config.errors import FatalError
+from sglang_ci.config.errors import FailureKind, FatalError
 from sglang_ci.config.model import Job
 from sglang_ci.evals.records import EvalOutcome, RecordSink
 from sglang_ci.evals.run import run_eval
@@ -24,6 +25,10 @@ from sglang_ci.launch.http_client import make_session
 from sglang_ci.launch.launcher import DeploymentRun, RunningProcess
 from sglang_ci.results.result_file import JobResult
 from sglang_ci.run.verify import mismatches
+
+
+class ThresholdMissed(AssertionError):
+    """A score or measurement under its threshold: the one retriable kind of check."""
 
 
 @dataclass
@@ -34,6 +39,7 @@ class SuiteContext:
     out_dir: Path
     env: Mapping[str, str]
     request_timeout: float
+    stop: threading.Event  # the run's cancel token: evals stop at once when it is set
     request_errors: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -67,7 +73,10 @@ class SuiteContext:
         if self.request_errors.get(name):
             row["request_errors"] = self.request_errors[name]
         self.result.checks.append(row)
-        assert passed, f"{name} {value:.4g}{unit} < threshold {threshold:g}{unit} ({self.job.id})"
+        if not passed:
+            raise ThresholdMissed(
+                f"{name} {value:.4g}{unit} < threshold {threshold:g}{unit} ({self.job.id})"
+            )
 
     def verify_settings(self) -> None:
         """Each server's /server_info shows the requested values of the suite's flags."""
@@ -97,6 +106,7 @@ class SuiteContext:
             outcome = run_eval(
                 name, self.url, self.eval_options(), data=None, env=self.env,
                 api_key=self.run.api_key, request_timeout=self.request_timeout, on_record=sink,
+                stop=self.stop,
             )  # fmt: skip
         finally:
             sink.close()
@@ -104,9 +114,7 @@ class SuiteContext:
         self.result.score = outcome.score
         self.result.threshold = self.job.threshold(name)
         self.request_errors[name] = outcome.errors
-        if outcome.records and outcome.errors == len(outcome.records):
-            first = next(r.error for r in outcome.records if r.error)
-            raise FatalError(f"{name}: every request failed ({first})")
+        outcome.require_answers()
         return outcome
 
     def record_failure(self, name: str, problem: str) -> None:
@@ -122,20 +130,48 @@ class SuiteContext:
         )
 
 
+def failure_kind(error: BaseException) -> FailureKind:
+    """What a test's exception means for the job: a missed threshold, another failed
+    check, the kind a FatalError carries (a server error, a timeout...), or a bug."""
+    if isinstance(error, ThresholdMissed):
+        return FailureKind.BELOW_THRESHOLD
+    if isinstance(error, AssertionError):
+        return FailureKind.CHECK_FAILED
+    if isinstance(error, FatalError):
+        return error.kind
+    return FailureKind.INTERNAL
+
+
+@dataclass(frozen=True)
+class TestFailure:
+    test: str
+    kind: FailureKind
+    message: str  # one line
+
+
 class SuitePlugin:
+    """Hands the context to the suite's tests and records each failure with its kind."""
+
     def __init__(self, context: SuiteContext) -> None:
         self.context = context
-        self.failures: list[str] = []
+        self.failures: list[TestFailure] = []
 
     @pytest.fixture
     def ctx(self) -> Iterator[SuiteContext]:
         yield self.context
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.failed:
-            crash = getattr(report.longrepr, "reprcrash", None)
-            message = crash.message if crash is not None else str(report.longrepr)
-            self.failures.append(f"{report.nodeid.split('::')[-1]}: {message.splitlines()[0]}")
+    def pytest_exception_interact(
+        self, node: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
+    ) -> None:
+        error = call.excinfo.value if call.excinfo else None
+        if error is None or not report.failed:
+            return
+        text = str(error).strip() or type(error).__name__
+        if failure_kind(error) is FailureKind.INTERNAL:
+            text = f"{type(error).__name__}: {text}"
+        self.failures.append(
+            TestFailure(node.nodeid.split("::")[-1], failure_kind(error), text.splitlines()[0])
+        )
 
 
 def suite_args(module: Path, out_dir: Path) -> list[str]:

@@ -1,0 +1,44 @@
+"""The one launch lifecycle, for jobs, shared launches and calibrations alike: ports
+leased, the runner made a child subreaper, the servers started and ready; and on the way
+out, whatever happened, a shielded teardown: processes ended in reverse order, adopted
+orphans swept, then ports and (GPU host) NVML memory confirmed released."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+from sglang_ci.config.model import Job
+from sglang_ci.launch.cancel import CancelWatch
+from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
+from sglang_ci.launch.ports import PortLease
+from sglang_ci.launch.process_tree import become_subreaper, sweep_adopted
+
+
+@contextlib.contextmanager
+def launched(
+    job: Job,
+    settings: LaunchSettings,
+    watch: CancelWatch,
+    on_stopped: Callable[[DeploymentRun], None] | None = None,
+) -> Iterator[DeploymentRun]:
+    """Yields the running deployment; ``run.teardown_problems`` is set on exit (empty when
+    everything was released). ``on_stopped`` runs once the processes are gone and before
+    the slow release waits: a caller writes its result there, while the cancel window
+    is still open."""
+    adopting = become_subreaper()  # orphans of our servers re-parent to us, not to init
+    hurry = watch.token.hurry
+    with PortLease() as lease:
+        run = DeploymentRun(job, settings, lease, watch)
+        try:
+            run.start()
+            yield run
+        finally:
+            with watch.shielded():
+                problems = run.stop_processes(hurry)
+                if adopting:
+                    problems += sweep_adopted({p.popen.pid for p in run.processes})
+                if on_stopped is not None:
+                    on_stopped(run)
+                problems += run.wait_released(hurry)
+                run.teardown_problems = problems

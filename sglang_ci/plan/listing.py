@@ -1,0 +1,68 @@
+"""`validate` and `list`: what the config holds, one line per job, without running it."""
+
+from __future__ import annotations
+
+import json
+
+from sglang_ci.config.model import Config, Job
+
+
+def validation_summary(config: Config) -> str:
+    lines = [
+        f"{config.source.name}: valid: {len(config.stages)} stages, {len(config.models)} models,"
+        f" {len(config.suites)} suites, {len(config.jobs)} jobs"
+    ]
+    for job in config.jobs.values():
+        if job.baseline is not None and job.suite.score:
+            evidence = job.evidence()
+            lines.append(
+                f"  {job.id}: {job.suite.score} threshold {job.threshold(job.suite.score):g}"
+                f" from {evidence['observations']} recorded runs ({evidence['rule']})"
+                + (" [pinned in stages.toml]" if job.threshold_origin == "pinned" else "")
+            )
+    return "\n".join(lines)
+
+
+def job_row(job: Job) -> dict[str, object]:
+    return {
+        "session": job.id,
+        "stage": job.stage,
+        "gpus": job.gpus,
+        "est_time": job.est_time,
+        "thresholds": dict(job.thresholds),
+        "score_threshold": job.evidence(),
+    }
+
+
+def _score_cells(job: Job) -> tuple[str, str, str, str]:
+    score = job.suite.score
+    if not score:
+        return ("", "", "", "")
+    evidence = job.evidence()
+    margin = evidence["margin"]
+    return (
+        f"{score} {job.threshold(score):g}",
+        str(evidence["rule"]),
+        str(evidence["observations"] or ""),
+        f"{margin:+.3f}" if isinstance(margin, float) else "",
+    )
+
+
+def job_listing(config: Config, stage: str | None, *, as_json: bool) -> str:
+    jobs = config.stage_jobs(stage) if stage else list(config.jobs.values())
+    if as_json:
+        return json.dumps([job_row(job) for job in jobs], indent=2)
+    header = ("SESSION", "STAGE", "GPUS", "EST", "SCORE", "RULE", "OBS", "MARGIN", "CHECKS")
+    table = [header] + [
+        (
+            job.id, job.stage, str(job.gpus), f"{job.est_time:g}s", *_score_cells(job),
+            ", ".join(f"{name} {value:g}" for name, value in job.thresholds
+                      if name != job.suite.score),
+        )
+        for job in jobs
+    ]  # fmt: skip
+    widths = [max(len(line[col]) for line in table) for col in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in table
+    )

@@ -1,0 +1,187 @@
+"""The options of a run, declared once: default, help, validation and the argv that
+reproduces them. The CLI builds its parser from these declarations, and the nox
+sessions parse what follows ``--`` with the same declarations (as nox declares each
+option once in ``_option_set.py``), so no option is known in two places.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from sglang_ci.config.errors import UsageError
+from sglang_ci.plan.commands import ENGINE_MODULES
+from sglang_ci.plan.partition import parse_partition
+
+ENGINES = tuple(ENGINE_MODULES)
+DEFAULT_RESULTS = "results"
+# SGLang's CI allows 3 x 600 s for large models to load; the stub starts in well under 1 s.
+LAUNCH_TIMEOUTS = {"sglang": 1800.0, "stub": 60.0}
+
+Check = Callable[[Any], str | None]
+
+
+def positive_seconds(value: float | None) -> str | None:
+    if value is None or (math.isfinite(value) and value > 0):
+        return None
+    return f"must be a positive number of seconds, got {value:g}"
+
+
+def at_least_one(value: int) -> str | None:
+    return None if value >= 1 else f"must be 1 or more, got {value}"
+
+
+def a_folder(value: str) -> str | None:
+    return None if value.strip() else "must name a folder (an empty path would write here)"
+
+
+def option(
+    default: Any, help: str, *, metavar: str | None = None, choices: Sequence[str] = (),
+    check: Check | None = None,
+) -> Any:  # fmt: skip
+    """A dataclass field that also carries its command-line declaration."""
+    meta = {"help": help, "metavar": metavar, "choices": tuple(choices), "check": check}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchOptions:
+    """What every command that launches servers accepts."""
+
+    engine: str = option(
+        "sglang", "sglang (default, needs GPUs) or stub (the protocol stand-in, for rehearsals)",
+        choices=ENGINES,
+    )  # fmt: skip
+    results: str = option(
+        DEFAULT_RESULTS, f"results folder; each job writes DIR/<job>/ (default: {DEFAULT_RESULTS})",
+        metavar="DIR", check=a_folder,
+    )  # fmt: skip
+    launch_timeout: float | None = option(
+        None, "how long a server may take to become ready (default: 1800, stub: 60)",
+        metavar="SECONDS", check=positive_seconds,
+    )  # fmt: skip
+    request_timeout: float = option(
+        600.0, "how long one request to a server may take (default: 600)",
+        metavar="SECONDS", check=positive_seconds,
+    )  # fmt: skip
+
+    @property
+    def ready_within(self) -> float:
+        return self.launch_timeout or LAUNCH_TIMEOUTS[self.engine]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions(LaunchOptions):
+    """Options of `job` and `run`, and what a job or stage session takes after ``--``."""
+
+    dry_run: bool = option(False, "print the resolved commands, env, endpoints and eval plan;"
+                           " start nothing")  # fmt: skip
+    attempts: int = option(
+        2, "runs of a job whose failure is retriable (threshold miss, timeout, transient"
+        " HTTP); never retried: crashes, OOM, import or config errors (default: 2)",
+        check=at_least_one,
+    )  # fmt: skip
+    timeout: float | None = option(
+        None, "a job's time limit (default: max(1.5 x est-time, est-time + 30 min))",
+        metavar="SECONDS", check=positive_seconds,
+    )  # fmt: skip
+
+
+def a_partition(value: str | None) -> str | None:
+    if value is not None:
+        parse_partition(value)  # its own one-line error
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class StageOptions(RunOptions):
+    """Options of `run`, the stage sessions and the demo: a stage, or one CI job of it."""
+
+    stage: str | None = option(None, "the stage to run (a stage session names its own)",
+                               metavar="NAME")  # fmt: skip
+    partition: str | None = option(None, "the CI job to reproduce, e.g. 2/4", metavar="K/N",
+                                   check=a_partition)  # fmt: skip
+    durations: str | None = option(
+        None, "measured durations {id: seconds} (default: durations.json beside stages.toml)",
+        metavar="FILE",
+    )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrateOptions(LaunchOptions):
+    """Options of `calibrate`, and what a calibrate session takes after ``--``."""
+
+    runs: int = option(20, "how many evals (default 20)", check=at_least_one)
+    relaunch: bool = option(
+        False, "a fresh server launch per run (default: one launch, cache flushed between runs)"
+    )
+    write: bool = option(
+        False, "record the runs in baselines.toml beside stages.toml (comments are kept)"
+    )
+
+
+Options = TypeVar("Options", RunOptions, StageOptions, CalibrateOptions)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_arguments(parser: argparse.ArgumentParser, kind: type[LaunchOptions]) -> None:
+    """Declare every field of ``kind`` on ``parser``."""
+    for field in dataclasses.fields(kind):
+        meta = field.metadata
+        if field.type in (bool, "bool"):
+            parser.add_argument(_flag(field.name), action="store_true", help=meta["help"])
+            continue
+        annotation = str(field.type)
+        convert = int if annotation.startswith("int") else (
+            float if annotation.startswith("float") else str)  # fmt: skip
+        parser.add_argument(
+            _flag(field.name), type=convert, default=field.default, help=meta["help"],
+            metavar=meta["metavar"], choices=meta["choices"] or None,
+        )  # fmt: skip
+
+
+def from_namespace(kind: type[Options], namespace: argparse.Namespace) -> Options:
+    """The options of ``kind`` found in ``namespace``, validated (one line, exit 2)."""
+    values = {f.name: getattr(namespace, f.name) for f in dataclasses.fields(kind)}
+    options = kind(**values)
+    validate(options)
+    return options
+
+
+def validate(options: LaunchOptions) -> None:
+    for field in dataclasses.fields(options):
+        check = field.metadata.get("check")
+        problem = check(getattr(options, field.name)) if check else None
+        if problem:
+            raise UsageError(f"{_flag(field.name)} {problem}")
+
+
+class _OptionParser(argparse.ArgumentParser):
+    """argparse that raises a one-line UsageError instead of exiting."""
+
+    def error(self, message: str) -> Any:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def parse(kind: type[Options], argv: Sequence[str], prog: str) -> Options:
+    """Options of ``kind`` from an argv (what a nox session got after ``--``)."""
+    parser = _OptionParser(prog=prog, add_help=False, allow_abbrev=False)
+    add_arguments(parser, kind)
+    return from_namespace(kind, parser.parse_args(list(argv)))
+
+
+def to_argv(options: LaunchOptions) -> list[str]:
+    """The flags that reproduce ``options`` (defaults left out)."""
+    argv: list[str] = []
+    for field in dataclasses.fields(options):
+        value = getattr(options, field.name)
+        if value == field.default:
+            continue
+        argv += [_flag(field.name)] if value is True else [_flag(field.name), str(value)]
+    return argv

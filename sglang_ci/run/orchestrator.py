@@ -1,0 +1,215 @@
+"""The one orchestrator: `job`, `run --stage`, the nox sessions and `calibrate` all come
+here. ``run_jobs`` checks everything that can be checked before a process starts,
+groups consecutive jobs whose servers start identically into one launch, retries what
+is retriable, and prints the stage table."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from sglang_ci.config.errors import ConfigError, FailureKind, UsageError, exit_code
+from sglang_ci.config.model import Config, Job
+from sglang_ci.launch.gpus import require_gpus, visible_gpus
+from sglang_ci.launch.launcher import LaunchSettings
+from sglang_ci.plan.dry_run import render_plan, render_stage_plan
+from sglang_ci.plan.github_matrix import durations_for, plan_stage
+from sglang_ci.plan.partition import parse_partition
+from sglang_ci.results.result_file import JobResult, Status, job_dir_name
+from sglang_ci.results.summary import stage_table
+from sglang_ci.run.job_runner import report, run_group
+from sglang_ci.run.options import LaunchOptions, RunOptions, StageOptions
+from sglang_ci.run.retry import classify, job_timeout
+
+
+def say(message: str) -> None:
+    print(f"sglang-ci: {message}", flush=True)
+
+
+def suites_dir(config: Config) -> Path:
+    """suites/ beside stages.toml when there is one, else the project's own."""
+    beside = config.source.parent / "suites"
+    return beside if beside.is_dir() else Path(__file__).resolve().parents[2] / "suites"
+
+
+def stub_data_defaults(env: Mapping[str, str]) -> dict[str, str]:
+    """For a stub rehearsal, unless set otherwise: the shipped sample data as the stub's
+    answer key and as the evals' data (never for the real engine, never silently)."""
+    from sglang_ci.data import GSM8K_SAMPLE, HELLASWAG_SAMPLE
+    from sglang_ci.evals.data import GSM8K, HELLASWAG
+    from sglang_ci.stub.model import DATA_ENV
+
+    defaults = {
+        DATA_ENV: os.pathsep.join([str(GSM8K_SAMPLE), str(HELLASWAG_SAMPLE)]),
+        GSM8K.env: str(GSM8K_SAMPLE),
+        HELLASWAG.env: str(HELLASWAG_SAMPLE),
+    }
+    chosen = {key: value for key, value in defaults.items() if not env.get(key)}
+    if chosen:
+        say("stub engine: shipped sample data (not GSM8K or HellaSwag) for "
+            + ", ".join(sorted(chosen)))  # fmt: skip
+    return {**env, **chosen}
+
+
+def launch_settings(
+    options: LaunchOptions, out_dir: Path, env: Mapping[str, str]
+) -> LaunchSettings:
+    env = stub_data_defaults(env) if options.engine == "stub" else dict(env)
+    return LaunchSettings(
+        engine=options.engine, python=sys.executable, out_dir=out_dir,
+        launch_timeout=options.ready_within, env=env, request_timeout=options.request_timeout,
+    )  # fmt: skip
+
+
+def check_runnable(jobs: Sequence[Job], engine: str, env: Mapping[str, str]) -> None:
+    """Before any process starts: every threshold known, enough GPUs for the largest job."""
+    for job in jobs:
+        if job.missing_threshold:
+            raise ConfigError(job.missing_threshold)
+    if engine == "sglang" and jobs:
+        largest = max(jobs, key=lambda job: job.gpus)
+        require_gpus(largest.id, largest.gpus, visible_gpus(env))
+
+
+def launch_groups(jobs: Sequence[Job]) -> list[list[Job]]:
+    """Runs of consecutive jobs whose servers start identically (partitioning keeps such
+    jobs next to each other): each run shares one launch."""
+    groups: list[list[Job]] = []
+    for job in jobs:
+        if groups and groups[-1][0].launch_key == job.launch_key:
+            groups[-1].append(job)
+        else:
+            groups.append([job])
+    return groups
+
+
+def _attempt_row(attempt: int, result: JobResult, retriable: bool, why: str) -> dict[str, object]:
+    return {"attempt": attempt, "status": result.status.value, "reason": result.reason,
+            "failure_kind": result.failure_kind.value if result.failure_kind else None,
+            "retriable": retriable, "why": why}  # fmt: skip
+
+
+def run_with_retries(config: Config, job: Job, options: RunOptions, env: Mapping[str, str]
+                     ) -> JobResult:  # fmt: skip
+    """One job, attempted until it passes, fails for good, or runs out of attempts; each
+    attempt has a fresh cancel token, and the earlier attempts' folders stay on disk."""
+    out_dir = Path(options.results) / job_dir_name(job.id)
+    timeout = options.timeout or job_timeout(job.est_time)
+    earlier: list[dict[str, object]] = []
+    for attempt in range(1, options.attempts + 1):
+        settings = launch_settings(options, out_dir, env)
+        result = run_group([job], settings, [out_dir], suites_dir(config), timeout)[0]
+        retriable, why = classify(result.verdict)
+        row = _attempt_row(attempt, result, retriable, why)
+        if result.status is Status.PASSED or not retriable or attempt == options.attempts:
+            break
+        earlier.append(row)
+        kept = out_dir.with_name(f"{out_dir.name}-attempt-{attempt}")
+        shutil.rmtree(kept, ignore_errors=True)
+        out_dir.rename(kept)  # the failed attempt's logs and records stay on disk
+        say(f"{job.id}: attempt {attempt} {result.status.value} ({why}); retrying (its files:"
+            f" {kept})")  # fmt: skip
+    result.attempts = [*earlier, row]
+    result.write(out_dir / "result.json")
+    report(result, out_dir / "result.json")
+    return result
+
+
+def run_shared(config: Config, jobs: Sequence[Job], options: RunOptions, env: Mapping[str, str]
+               ) -> list[JobResult]:  # fmt: skip
+    """Jobs of one launch group, one launch; retries are per job, so none here."""
+    say(f"one launch for {len(jobs)} jobs: {', '.join(j.id for j in jobs)} (no retries inside"
+        " a shared launch)")  # fmt: skip
+    out_dirs = [Path(options.results) / job_dir_name(job.id) for job in jobs]
+    timeout = options.timeout or sum(job_timeout(job.est_time) for job in jobs)
+    settings = launch_settings(options, out_dirs[0], env)
+    results = run_group(jobs, settings, out_dirs, suites_dir(config), timeout)
+    for result, out_dir in zip(results, out_dirs, strict=True):
+        result.attempts = [_attempt_row(1, result, False, "shared launch")]
+        result.write(out_dir / "result.json")
+        report(result, out_dir / "result.json")
+    return results
+
+
+def run_jobs(
+    config: Config, job_ids: Sequence[str], options: RunOptions, env: Mapping[str, str],
+    *, title: str | None = None,
+) -> int:  # fmt: skip
+    """Run the jobs in order; with a ``title`` (a stage or a partition of one), end with the
+    stage table. Returns the exit code: 0, the one failure's code, 1 for several, 130
+    when cancelled (the jobs after a cancellation are not started)."""
+    jobs = [config.jobs[job_id] for job_id in job_ids]
+    check_runnable(jobs, options.engine, env)
+    started = time.monotonic()
+    results: list[JobResult] = []
+    for group in launch_groups(jobs):
+        if len(group) == 1:
+            results.append(run_with_retries(config, group[0], options, env))
+        else:
+            results += run_shared(config, group, options, env)
+        if any(result.failure_kind is FailureKind.CANCELLED for result in results):
+            break  # cancelled: stop the stage
+    if title is not None:
+        rows = [result_row(result) for result in results]
+        print(f"\n{title}, engine {options.engine}:\n{stage_table(rows)}")
+        if options.engine == "stub":
+            print("(stub engine: scores come from its answer key and set accuracy, not from a"
+                  " model)")  # fmt: skip
+        print(f"wall time: {time.monotonic() - started:.1f} s")
+    return overall_exit_code(results, title is not None)
+
+
+def result_row(result: JobResult) -> dict[str, object]:
+    return {"job": result.job, "status": result.status.value, "score": result.score,
+            "threshold": result.threshold, "accept_length": result.accept_length,
+            "occupancy": result.occupancy, "phases": result.phases}  # fmt: skip
+
+
+def overall_exit_code(results: Sequence[JobResult], several: bool) -> int:
+    if any(result.failure_kind is FailureKind.CANCELLED for result in results):
+        return exit_code(FailureKind.CANCELLED)
+    failed = [result for result in results if result.exit_code]
+    if not failed:
+        return 0
+    if several:
+        print(f"sglang-ci: {len(failed)} job(s) failed: {', '.join(r.job for r in failed)}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    return failed[0].exit_code or 1
+
+
+def job_command(config: Config, job: Job, options: RunOptions, env: Mapping[str, str]) -> int:
+    """`job`: its dry run, or the job run to its verdict."""
+    if options.dry_run:
+        print(render_plan(job, config.stages[job.stage], options.engine))
+        return 0
+    return run_jobs(config, [job.id], options, env)
+
+
+def stage_command(config: Config, options: StageOptions, env: Mapping[str, str]) -> int:
+    """`run --stage`: the jobs of one CI job (stage, partition) in the order CI runs them."""
+    stage, partition = options.stage, options.partition
+    if not stage:
+        raise UsageError("run: --stage NAME is required (`python -m sglang_ci list` shows them)")
+    config.stage_jobs(stage)  # an unknown stage is a one-line error
+    if partition:
+        index, count = parse_partition(partition)
+        plan = plan_stage(config, stage, count, durations_for(config, options.durations))
+        ids = list(plan.partitions[index].ids)
+    else:
+        ids = [job.id for job in config.stage_jobs(stage)]
+    title = f"stage {stage}" + (f", partition {partition}" if partition else "")
+    if options.dry_run:
+        if not partition:
+            print(render_stage_plan(config, stage, options.engine))
+            return 0
+        plans = [render_plan(config.jobs[i], config.stages[stage], options.engine) for i in ids]
+        print(f"{title}: {len(ids)} jobs\n")
+        print("\n\n".join(plans))
+        return 0
+    say(f"{title}: {len(ids)} jobs: {', '.join(ids)}")
+    return run_jobs(config, ids, options, env, title=title)
