@@ -63,11 +63,12 @@ def _own_lock_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SGLANG_CI_PORT_LOCKS", str(tmp_path / "locks"))
 
 
-def free_port(below: int = 55000) -> int:
-    """A port free now, low enough that its derived ports are in range."""
+def free_port(args: Args = ()) -> int:
+    """A port free now with all its derived ports (other jobs share this host's ports)."""
     while True:
         port = ports.os_port()
-        if port < below:
+        wanted = {port} | sglang_derives(args, port)
+        if all(1 <= p <= 65535 for p in wanted) and all(port_is_free(p) for p in wanted):
             return port
 
 
@@ -108,11 +109,12 @@ def test_chooser_refuses_a_forced_high_port(args: Args, monkeypatch: pytest.Monk
     # 58981 is the port the OS handed out when sglang 0.5.12 exited with
     # "SGLANG_GRPC_PORT (68981) must be between 1 and 65535"; 65400 also overflows the
     # DP-attention block; 65535 is the last port there is.
-    safe = free_port()
-    os_offers(monkeypatch, 58981, 65400, 65535, safe)
+    forced = (58981, 65400, 65535)
+    os_offers(monkeypatch, *forced, free_port(args))
     with PortLease() as lease:
-        assert lease.take(functools.partial(derived_ports, args)) == safe
-        assert set(lease.ports) == {safe} | sglang_derives(args, safe)
+        chosen = lease.take(functools.partial(derived_ports, args))
+        assert chosen not in forced and sglang_accepts(args, chosen)
+        assert set(lease.ports) == {chosen} | sglang_derives(args, chosen)
 
 
 def test_chooser_refuses_a_port_whose_derived_port_is_taken(
@@ -124,24 +126,25 @@ def test_chooser_refuses_a_port_whose_derived_port_is_taken(
         busy = listener.getsockname()[1]
         if busy <= 11024 or not port_is_free(busy - 10000):
             pytest.skip("the OS's pick gives no usable main port below it")
-        safe = free_port()
-        os_offers(monkeypatch, busy - 10000, safe)
+        os_offers(monkeypatch, busy - 10000, free_port())
         with PortLease() as lease:
-            assert lease.take(functools.partial(derived_ports, ())) == safe
+            assert lease.take(functools.partial(derived_ports, ())) != busy - 10000
+            assert busy not in lease.ports
 
 
 def test_chooser_refuses_a_port_whose_derived_port_another_job_holds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = free_port()
     with PortLease() as other_job:
-        os_offers(monkeypatch, first + 13)
-        assert other_job.take() == first + 13  # e.g. another job's router port
-        second = free_port()
-        os_offers(monkeypatch, first, second)
+        while True:  # the other job holds first + 13, e.g. as its router port
+            first = free_port(DP_ATTENTION)
+            os_offers(monkeypatch, first + 13)
+            if other_job.take() == first + 13:
+                break
+        os_offers(monkeypatch, first, free_port(DP_ATTENTION))
         with PortLease() as lease:
             chosen = lease.take(functools.partial(derived_ports, DP_ATTENTION))
-        assert chosen == second and first + 13 not in lease.ports
+            assert chosen != first and first + 13 not in lease.ports
 
 
 def test_chooser_gives_up_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
