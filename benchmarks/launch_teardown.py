@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # runnable from a checkout without installing
 
+from sglang_ci.config.sglang_ports import plain_server_ports  # noqa: E402
 from sglang_ci.launch.launcher import await_ready, start_process  # noqa: E402
 from sglang_ci.launch.ports import PortLease, port_is_free  # noqa: E402
 from sglang_ci.launch.process_tree import become_subreaper  # noqa: E402
@@ -31,7 +32,7 @@ READY_RE = re.compile(r"ready at (\d+\.\d+)")
 
 
 def one_launch(lease: PortLease, log: Path) -> tuple[float, float]:
-    port = lease.take()
+    port = lease.take(plain_server_ports)
     command = [sys.executable, "-m", "sglang_ci.stub", "--model-path", "m", "--port", str(port)]
     # A random extra start-up delay, so the stub's ready instant falls anywhere between
     # two polls rather than always at the same phase of the 0.1 s poll cycle.

@@ -17,6 +17,7 @@ import psutil
 import pytest
 import tomlkit
 
+from sglang_ci.config.sglang_ports import plain_server_ports
 from sglang_ci.launch.launcher import RunningProcess, await_ready, start_process
 from sglang_ci.launch.ports import PortLease
 
@@ -128,7 +129,7 @@ def start_stub(tmp_path: Path) -> Iterator[StartStub]:
     lease = PortLease()
 
     def start(*args: str, env: dict[str, str] | None = None, ready: bool = True) -> RunningProcess:
-        port = lease.take()
+        port = lease.take(plain_server_ports)  # its gRPC port must stay in range
         command = [sys.executable, "-m", "sglang_ci.stub", "--model-path", "org/model", "--port",
                    str(port), *args]  # fmt: skip
         process = start_process(

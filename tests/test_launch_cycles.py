@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sglang_ci.config.sglang_ports import plain_server_ports
 from sglang_ci.launch.launcher import await_ready, start_process
 from sglang_ci.launch.ports import PortLease, port_is_free
 from sglang_ci.launch.process_tree import become_subreaper
@@ -27,7 +28,7 @@ def test_hundred_cycles_with_grandchildren(tmp_path: Path, tag: str) -> None:
     ended = 0
     with PortLease() as lease:
         for cycle in range(CYCLES):
-            port = lease.take()
+            port = lease.take(plain_server_ports)
             command = [sys.executable, "-m", "sglang_ci.stub", "--model-path", "m", "--port",
                        str(port)]  # fmt: skip
             process = start_process("server", command, env, tmp_path / "server.log", port)

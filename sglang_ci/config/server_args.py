@@ -113,20 +113,3 @@ def gpu_need(args: Args) -> GpuNeed:
             tp * pp, f"tp {tp} x pp {pp} = {tp * pp} (dp {dp} shares them: dp-attention)"
         )
     return GpuNeed(tp * pp * dp, f"tp {tp} x pp {pp} x dp {dp} = {tp * pp * dp}")
-
-
-# With --enable-dp-attention on one node SGLang derives its ZMQ/rendezvous ports from
-# --port: port + 233 for dist-init, then 1 + 6 + dp_size more after it (server_args.py,
-# PortArgs.init_new). Jobs side by side must not land on each other's derived ports.
-ZMQ_TCP_PORT_DELTA = 233
-
-
-def derived_ports(args: Args, port: int) -> list[int]:
-    """The ports SGLang will bind besides ``port`` itself, as far as they follow from it."""
-    if lookup(args, "enable-dp-attention") is not True or lookup(args, "dist-init-addr"):
-        return []
-    dp = _int_arg(args, "dp-size")
-    start = port + ZMQ_TCP_PORT_DELTA
-    if start + 7 + dp > 65535:
-        start = port - ZMQ_TCP_PORT_DELTA
-    return list(range(start, start + 8 + dp))

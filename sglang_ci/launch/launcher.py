@@ -21,7 +21,8 @@ from pathlib import Path
 
 from sglang_ci.config.errors import FailureKind, FatalError, ServerLaunchError
 from sglang_ci.config.model import Job
-from sglang_ci.config.server_args import derived_ports, lookup
+from sglang_ci.config.server_args import lookup
+from sglang_ci.config.sglang_ports import derived_ports
 from sglang_ci.launch import gpu_memory
 from sglang_ci.launch.cancel import CancelWatch
 from sglang_ci.launch.http_client import make_session

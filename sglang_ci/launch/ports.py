@@ -51,6 +51,16 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+MIN_PORT, MAX_PORT = 1, 65535
+
+
+def os_port() -> int:
+    """A port the OS considers free now (its ephemeral range; the tests' seam)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class PortLease:
     """Holds ports for one job; ``release()`` (or leaving the ``with``) gives them back."""
 
@@ -63,22 +73,32 @@ class PortLease:
 
     def take(self, derived: Callable[[int], list[int]] | None = None, attempts: int = 200) -> int:
         """A free port, locked; with ``derived``, the ports the server will derive from it
-        (SGLang's DP-attention block) are checked and locked too."""
+        (``sglang_ci.config.sglang_ports``) are checked and locked too.
+
+        A port whose derived ports leave 1..65535 is refused and the OS asked again, rather
+        than drawing from a range of our own: the OS knows which ports are free right now
+        and spreads its picks, and a refusal costs one bind (about one draw in five for a
+        server, whose gRPC port is port + 10000)."""
+        out_of_range = 0
         for _ in range(attempts):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = int(probe.getsockname()[1])
+            port = os_port()
             wanted = [port, *(derived(port) if derived else [])]
+            if not all(MIN_PORT <= p <= MAX_PORT for p in wanted):
+                out_of_range += 1
+                continue
             fds = [fd for fd in (self._lock(p) for p in wanted) if fd is not None]
             if len(fds) == len(wanted):
                 self._locks.update(zip(wanted, fds, strict=True))
                 return port
             for fd in fds:  # another job holds one of them: ask the OS again
                 os.close(fd)
-        raise FatalError(f"no free port found in {attempts} attempts")
+        raise FatalError(
+            f"no free port found in {attempts} attempts ({out_of_range} derived ports outside"
+            f" {MIN_PORT}..{MAX_PORT}: see net.ipv4.ip_local_port_range)"
+        )
 
     def _lock(self, port: int) -> int | None:
-        if port in self._locks or not 0 < port < 65536:
+        if port in self._locks or not MIN_PORT <= port <= MAX_PORT:
             return None
         try:
             fd = os.open(lock_dir() / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)

@@ -12,6 +12,7 @@ from http.server import ThreadingHTTPServer
 from sglang_ci.stub import STUB_ENGINE_NAME
 from sglang_ci.stub.args import parse_server_args, settings_from
 from sglang_ci.stub.faults import FAULTS_ENV, Faults, FaultSpecError, parse_faults
+from sglang_ci.stub.ports import port_error
 from sglang_ci.stub.server import BootstrapHandler, StubHTTPServer, StubState
 
 STARTUP_S = 0.2  # a token start-up delay, so "starting" (503) is a state callers really see
@@ -60,6 +61,15 @@ def main() -> int:
     except (ValueError, OSError, FaultSpecError) as error:
         print(f"{STUB_ENGINE_NAME}: error: {error}", file=sys.stderr)
         return 2
+    try:
+        problem = port_error(args, settings.port, os.environ)
+    except ValueError as error:  # SGLang's env parsing raises too
+        problem = str(error)
+    if problem:
+        # SGLang raises these from ServerArgs, uncaught: a traceback ending in this line,
+        # exit status 1. The same line lets a log search find either.
+        print(f"ValueError: {problem}", file=sys.stderr)
+        return 1
     log(f"{STUB_ENGINE_NAME}: protocol stand-in for sglang.launch_server, not a model")
     log(f"model-path {settings.model_path} (not loaded), role {settings.disaggregation_mode}")
     log(
