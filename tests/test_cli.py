@@ -56,7 +56,7 @@ def test_gpu_job_without_gpus_fails_with_the_count(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The one seam: the physical GPU probe (NVML / nvidia-smi) reports none.
-    monkeypatch.setattr(gpus, "physical_gpus", lambda: gpus.GpuCount(0, "no NVIDIA driver"))
+    monkeypatch.setattr(gpus, "count_gpus", lambda: gpus.GpuCount(0, "no NVIDIA driver"))
     code = main_exit_code(
         ["job", "spec(model='gemma4-31b', topk=3)", "--config", str(FIXTURE_TOML)]
     )
