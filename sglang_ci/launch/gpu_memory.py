@@ -17,6 +17,7 @@ from typing import Any
 import psutil
 
 from sglang_ci.config.errors import FatalError
+from sglang_ci.config.text import number
 from sglang_ci.launch.gpus import device_handle, nvml, physical_gpus
 
 # nvml and physical_gpus live in gpus.py; named here too because the launcher and
@@ -93,7 +94,7 @@ def wait_released(
                 return waited
             if waited >= timeout or (hurry is not None and hurry.is_set()):
                 raise FatalError(
-                    f"GPU memory not released {waited:.1f} s after teardown: "
+                    f"GPU memory not released {number(waited)} s after teardown: "
                     + "; ".join(use.describe() for use in busy)
                 )
             time.sleep(POLL_S)
@@ -112,7 +113,7 @@ def wait_idle(gpus: Sequence[str], timeout: float) -> float | None:
                 return waited
             if waited >= timeout:
                 raise FatalError(
-                    f"the job's GPUs are still in use by other processes after {waited:.0f} s: "
+                    f"the job's GPUs are still in use by other processes after {number(waited)} s: "
                     + "; ".join(use.describe() for use in busy)
                 )
             time.sleep(POLL_S)
