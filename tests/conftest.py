@@ -21,7 +21,6 @@ from sglang_ci.launch.launcher import RunningProcess, await_ready, start_process
 from sglang_ci.launch.ports import PortLease
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES_TOML = ROOT / "stages.toml"
 # The tests' own stages.toml and baselines.toml: rule and plan tests read these, so the
 # project's file can change without breaking them (test_config.py checks the real one).
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
