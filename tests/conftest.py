@@ -22,7 +22,10 @@ from sglang_ci.launch.launcher import RunningProcess, await_ready, start_process
 from sglang_ci.launch.ports import PortLease
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES_TOML = ROOT / "stages.toml"
+# The tests' own stages.toml and baselines.toml: rule and plan tests read these, so the
+# project's file can change without breaking them (test_config.py checks the real one).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURE_TOML = FIXTURES / "stages.toml"
 
 
 @pytest.fixture(autouse=True)
@@ -48,18 +51,18 @@ ConfigEdit = Callable[[tomlkit.TOMLDocument], None]
 
 @pytest.fixture
 def write_config(tmp_path: Path) -> Iterator[Callable[[ConfigEdit], Path]]:
-    """Copy the project's stages.toml, apply one edit, and return the new file's path.
+    """Copy the fixture stages.toml, apply one edit, and return the new file's path.
 
-    Tests break the real config in one precise way, so each rule is tested against the
-    file people actually edit, not a toy.
+    Tests break a valid config in one precise way each; the fixture (not the project's
+    file) is that config, so editing the project's stages.toml breaks no rule test.
     """
 
     def write(edit: ConfigEdit) -> Path:
-        document = tomlkit.parse(STAGES_TOML.read_text())
+        document = tomlkit.parse(FIXTURE_TOML.read_text())
         edit(document)
         path = tmp_path / "stages.toml"
         path.write_text(tomlkit.dumps(document))
-        (tmp_path / "baselines.toml").write_text((ROOT / "baselines.toml").read_text())
+        (tmp_path / "baselines.toml").write_text((FIXTURES / "baselines.toml").read_text())
         return path
 
     yield write

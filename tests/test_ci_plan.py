@@ -1,5 +1,5 @@
-"""Partitions, the GitHub matrix, retries, reports and the workflows' agreement with
-stages.toml."""
+"""Partitions, the GitHub matrix, retries, reports (stages of the fixture config) and the
+workflows' agreement with the project's stages.toml."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from sglang_ci.results.report import collect, render, update_durations
 from sglang_ci.results.result_file import Verdict
 from sglang_ci.run.retry import classify, job_timeout
 
-from .conftest import ROOT, run_python
+from .conftest import FIXTURE_TOML, FIXTURES, ROOT, run_python
 
 
 def durations(count: int = 300, seed: int = 7) -> dict[str, float]:
@@ -85,16 +85,16 @@ def test_partition_count_from_the_stage_timeout() -> None:
 
 
 def test_stage_plan_uses_measured_durations() -> None:
-    config = load_config(None, {}, ROOT)
+    config = load_config(None, {}, FIXTURES)
     plan = plan_stage(config, "extra-a", 2, {"spec(model='gemma4-31b', topk=1)": 3000.0})
     longest = max(plan.partitions, key=lambda p: p.seconds)
     assert longest.ids == ("spec(model='gemma4-31b', topk=1)",)
-    with pytest.raises(UsageError, match="only 7 units of work"):
+    with pytest.raises(UsageError, match="only 5 units of work"):
         plan_stage(config, "extra-a", 8, {})
 
 
 def test_matrix_entries_and_the_cap() -> None:
-    config = load_config(None, {}, ROOT)
+    config = load_config(None, {}, FIXTURES)
     entries = matrix(config, [plan_stage(config, "base-b", 2, {})])["include"]
     assert [e["partition"] for e in entries] == ["1/2", "2/2"]
     assert entries[0]["runner"] == "1-gpu-h100" and entries[0]["gpus"] == 1
@@ -106,12 +106,12 @@ def test_matrix_entries_and_the_cap() -> None:
 
 
 def test_run_partition_dry_run_lists_that_ci_job(capsys: pytest.CaptureFixture[str]) -> None:
-    config_path = str(ROOT / "stages.toml")
+    config_path = str(FIXTURE_TOML)
     assert main_exit_code(["run", "--stage", "base-b", "--partition", "2/2", "--dry-run",
                            "--config", config_path]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert out.startswith("stage base-b, partition 2/2: 1 jobs")
-    assert "spec(model='gemma4-e4b-frozen-kv', topk=3)" in out and "topk=1)" not in out
+    assert "spec(model='llama-eagle3', topk=3)" in out and "topk=1)" not in out
     with pytest.raises(UsageError, match="expected K/N"):
         parse_partition("2-4")
 
@@ -200,6 +200,7 @@ def test_report_skips_earlier_attempts(tmp_path: Path) -> None:
 
 
 def test_workflow_agrees_with_stages_toml() -> None:
+    # The project's file on purpose: the workflow must follow the stages people edit.
     config = load_config(None, {}, ROOT)
     workflow = yaml.safe_load((ROOT / ".github/workflows/gpu-stages.yml").read_text())
     jobs = workflow["jobs"]
@@ -219,7 +220,7 @@ def test_workflow_agrees_with_stages_toml() -> None:
 def test_unknown_stage_and_bad_durations_are_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main_exit_code(["run", "--stage", "base_b", "--config", str(ROOT / "stages.toml"),
+    assert main_exit_code(["run", "--stage", "base_b", "--config", str(FIXTURE_TOML),
                            "--dry-run"]) == 2  # fmt: skip
     assert "Perhaps you meant 'base-b'?" in capsys.readouterr().err
     bad = tmp_path / "d.json"

@@ -11,32 +11,30 @@ import tomlkit
 from sglang_ci.cli import main_exit_code
 from sglang_ci.launch import gpus
 
-from .conftest import ROOT, ConfigEdit, run_python
+from .conftest import FIXTURE_TOML, ConfigEdit, run_python
 
 
 def test_validate(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main_exit_code(["validate", "--config", str(ROOT / "stages.toml")]) == 0
+    assert main_exit_code(["validate", "--config", str(FIXTURE_TOML)]) == 0
     assert capsys.readouterr().out.startswith("stages.toml: valid: 4 stages")
 
 
 def test_list_one_row_per_job(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main_exit_code(["list", "--config", str(ROOT / "stages.toml"), "--stage", "base-b"]) == 0
+    assert main_exit_code(["list", "--config", str(FIXTURE_TOML), "--stage", "base-b"]) == 0
     header, *rows = capsys.readouterr().out.splitlines()
     assert header.split() == ["SESSION", "STAGE", "GPUS", "EST", "SCORE", "RULE", "OBS",
                               "MARGIN", "CHECKS"]  # fmt: skip
     assert [row.split("  ")[0] for row in rows] == [
-        "spec(model='gemma4-e4b-frozen-kv', topk=1)",
-        "spec(model='gemma4-e4b-frozen-kv', topk=3)",
+        "spec(model='llama-eagle3', topk=1)",
+        "spec(model='llama-eagle3', topk=3)",
     ]
     assert "150s" in rows[0] and "gsm8k 0.65" in rows[0] and "pinned" in rows[0]
 
 
 def test_list_shows_the_evidence_of_derived_thresholds(capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main_exit_code(["list", "--config", str(ROOT / "stages.toml"), "--stage", "extra-a"]) == 0
-    )
+    assert main_exit_code(["list", "--config", str(FIXTURE_TOML), "--stage", "extra-a"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines()
-               if line.startswith("spec(model='gemma4-26b-a4b', topk=3)"))  # fmt: skip
+               if line.startswith("spec(model='gemma4-31b', topk=1)"))  # fmt: skip
     assert "gsm8k 0.41" in row and "min - 0.03" in row and " 20 " in row and "+0.030" in row
 
 
@@ -47,7 +45,7 @@ def test_unknown_job_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
             "spec(model='gemma4-31b', topk=4)",
             "--dry-run",
             "--config",
-            str(ROOT / "stages.toml"),
+            str(FIXTURE_TOML),
         ]
     )
     assert code == 2
@@ -58,9 +56,9 @@ def test_gpu_job_without_gpus_fails_with_the_count(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The one seam: the physical GPU probe (NVML / nvidia-smi) reports none.
-    monkeypatch.setattr(gpus, "physical_gpus", lambda: gpus.GpuCount(0, "no NVIDIA driver"))
+    monkeypatch.setattr(gpus, "count_gpus", lambda: gpus.GpuCount(0, "no NVIDIA driver"))
     code = main_exit_code(
-        ["job", "spec(model='gemma4-31b', topk=3)", "--config", str(ROOT / "stages.toml")]
+        ["job", "spec(model='gemma4-31b', topk=3)", "--config", str(FIXTURE_TOML)]
     )
     err = capsys.readouterr().err
     assert code == 3
@@ -86,6 +84,7 @@ def test_seed_004_mistake_exits_2_with_one_line(
 
 @pytest.mark.real_process
 def test_dry_run_as_a_process() -> None:
-    result = run_python("-m", "sglang_ci", "job", "spec(model='gemma4-31b', topk=3)", "--dry-run")
+    result = run_python("-m", "sglang_ci", "job", "spec(model='gemma4-31b', topk=3)", "--dry-run",
+                        "--config", str(FIXTURE_TOML))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "--speculative-eagle-topk 3" in result.stdout

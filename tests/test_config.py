@@ -1,4 +1,5 @@
-"""Every validation rule of stages.toml, each against the real file broken in one way."""
+"""Every validation rule of stages.toml, each against the fixture config broken in one way
+(tests/fixtures/stages.toml); one test checks the project's real file."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import tomlkit
 from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.model import Config, load_config
 
-from .conftest import ROOT, ConfigEdit
+from .conftest import FIXTURES, ROOT, ConfigEdit
 
 WriteConfig = Callable[[ConfigEdit], Path]
 
@@ -35,6 +36,7 @@ def error_for(write_config: WriteConfig, edit: ConfigEdit) -> str:
 
 
 def test_project_config_has_every_seed_system() -> None:
+    """The one test that reads the project's stages.toml: valid, with every seed's job."""
     config = load_config(None, {}, ROOT)
     assert set(config.stages) >= {"base-b", "extra-a", "stage-c-dsv4"}
     expected = {
@@ -57,8 +59,11 @@ def test_project_config_has_every_seed_system() -> None:
     assert config.jobs["sanity(model='llama3-8b')"].threshold("accept-length") is None
 
 
+# ------------------------------------------------------------------ the fixture file
+
+
 def test_default_backend_stays_out_of_the_signature() -> None:
-    config = load_config(None, {}, ROOT)
+    config = load_config(None, {}, FIXTURES)
     triton = config.jobs["spec(model='llama-standalone', topk=2)"]
     assert ("attention-backend", "triton") in triton.deployment.servers[0].args
     assert ("enable-deterministic-inference", True) in triton.deployment.servers[0].args
@@ -68,7 +73,7 @@ def test_default_backend_stays_out_of_the_signature() -> None:
 
 
 def test_decode_is_placed_after_prefill() -> None:
-    job = load_config(None, {}, ROOT).jobs["disagg(model='dsv4-flash')"]
+    job = load_config(None, {}, FIXTURES).jobs["disagg(model='dsv4-flash')"]
     prefill, decode = job.deployment.servers
     assert (prefill.role, list(prefill.gpu_ids)) == ("prefill", [0, 1, 2, 3])
     assert (decode.role, list(decode.gpu_ids)) == ("decode", [4, 5, 6, 7])
@@ -76,10 +81,11 @@ def test_decode_is_placed_after_prefill() -> None:
 
 def test_config_path_order(tmp_path: Path) -> None:
     other = tmp_path / "other.toml"
-    other.write_text((ROOT / "stages.toml").read_text())
-    (tmp_path / "baselines.toml").write_text((ROOT / "baselines.toml").read_text())
-    assert load_config(None, {"SGLANG_CI_CONFIG": str(other)}, ROOT).source == other
-    assert load_config(str(other), {"SGLANG_CI_CONFIG": "missing.toml"}, ROOT).source == other
+    other.write_text((FIXTURES / "stages.toml").read_text())
+    (tmp_path / "baselines.toml").write_text((FIXTURES / "baselines.toml").read_text())
+    assert load_config(None, {"SGLANG_CI_CONFIG": str(other)}, FIXTURES).source == other
+    assert load_config(str(other), {"SGLANG_CI_CONFIG": "missing.toml"}, FIXTURES).source == other
+    assert load_config(None, {}, FIXTURES).source == FIXTURES / "stages.toml"
 
 
 # ------------------------------------------------------------------ the rules
@@ -87,11 +93,11 @@ def test_config_path_order(tmp_path: Path) -> None:
 
 def test_unknown_key_suggests_the_right_one(write_config: WriteConfig) -> None:
     def edit(doc: tomlkit.TOMLDocument) -> None:
-        doc["stages"]["extra-a"]["jobs"][2]["est_time"] = 10
+        doc["stages"]["extra-a"]["jobs"][1]["est_time"] = 10
 
     message = error_for(write_config, edit)
     assert (
-        "stages.extra-a.jobs[2]: unknown key 'est_time'. Perhaps you meant 'est-time'?" in message
+        "stages.extra-a.jobs[1]: unknown key 'est_time'. Perhaps you meant 'est-time'?" in message
     )
 
 
@@ -128,10 +134,10 @@ def test_bool_is_not_a_number(write_config: WriteConfig) -> None:
 )
 def test_unknown_reference(write_config: WriteConfig, key: str, value: str, expected: str) -> None:
     def edit(doc: tomlkit.TOMLDocument) -> None:
-        doc["stages"]["extra-a"]["jobs"][2][key] = value
+        doc["stages"]["extra-a"]["jobs"][1][key] = value
 
     message = error_for(write_config, edit)
-    assert f"stages.extra-a.jobs[2].{key}: {expected}" in message
+    assert f"stages.extra-a.jobs[1].{key}: {expected}" in message
 
 
 def test_unknown_stage_reference(write_config: WriteConfig) -> None:
@@ -151,13 +157,13 @@ def test_stage_cycle(write_config: WriteConfig) -> None:
 
 def test_duplicate_job_id(write_config: WriteConfig) -> None:
     def edit(doc: tomlkit.TOMLDocument) -> None:
-        copy = tomlkit.parse(tomlkit.dumps(doc))["stages"]["extra-a"]["jobs"][4]
+        copy = tomlkit.parse(tomlkit.dumps(doc))["stages"]["extra-a"]["jobs"][2]
         doc["stages"]["base-b"]["jobs"].append(copy)
 
     message = error_for(write_config, edit)
     # base-b is read first, so the entry in extra-a is the duplicate.
     assert re.search(
-        r"stages\.extra-a\.jobs\[4\]: duplicate job id spec\(model='llama-standalone', topk=2\):"
+        r"stages\.extra-a\.jobs\[2\]: duplicate job id spec\(model='llama-standalone', topk=2\):"
         r" already defined at stages\.base-b\.jobs\[2\]",
         message,
     ), message
@@ -165,11 +171,11 @@ def test_duplicate_job_id(write_config: WriteConfig) -> None:
 
 def test_scored_job_without_threshold(write_config: WriteConfig) -> None:
     def edit(doc: tomlkit.TOMLDocument) -> None:
-        del doc["stages"]["extra-a"]["jobs"][3]["thresholds"]
+        del doc["stages"]["extra-a"]["jobs"][1]["thresholds"]
 
     message = error_for(write_config, edit)
     assert (
-        "stages.extra-a.jobs[3]: spec(model='gemma4-31b', topk=3): a scored job 'gsm8k'"
+        "stages.extra-a.jobs[1]: spec(model='gemma4-31b', topk=3): a scored job 'gsm8k'"
         " has no threshold" in message
     )
 
@@ -190,10 +196,10 @@ def test_suite_may_not_default_the_score(write_config: WriteConfig) -> None:
 
 def test_threshold_out_of_range(write_config: WriteConfig) -> None:
     def edit(doc: tomlkit.TOMLDocument) -> None:
-        doc["stages"]["extra-a"]["jobs"][2]["thresholds"]["gsm8k"] = 77.5
+        doc["stages"]["extra-a"]["jobs"][1]["thresholds"]["gsm8k"] = 77.5
 
     message = error_for(write_config, edit)
-    assert "stages.extra-a.jobs[2].thresholds.gsm8k: 77.5 is outside gsm8k's range 0..1" in message
+    assert "stages.extra-a.jobs[1].thresholds.gsm8k: 77.5 is outside gsm8k's range 0..1" in message
 
 
 def test_accept_length_on_a_model_without_speculation(write_config: WriteConfig) -> None:
@@ -208,10 +214,7 @@ def test_job_without_est_time(write_config: WriteConfig) -> None:
         del doc["stages"]["base-b"]["jobs"][1]["est-time"]
 
     message = error_for(write_config, edit)
-    assert (
-        "stages.base-b.jobs[1]: spec(model='gemma4-e4b-frozen-kv', topk=3) has no est-time"
-        in message
-    )
+    assert "stages.base-b.jobs[1]: spec(model='llama-eagle3', topk=3) has no est-time" in message
 
 
 def test_suite_est_time_is_the_default(write_config: WriteConfig) -> None:
@@ -219,7 +222,7 @@ def test_suite_est_time_is_the_default(write_config: WriteConfig) -> None:
         del doc["stages"]["base-b"]["jobs"][1]["est-time"]
         doc["suites"]["spec"]["est-time"] = 99
 
-    job = load(write_config(edit)).jobs["spec(model='gemma4-e4b-frozen-kv', topk=3)"]
+    job = load(write_config(edit)).jobs["spec(model='llama-eagle3', topk=3)"]
     assert job.est_time == 99
 
 
@@ -316,9 +319,9 @@ def test_pd_suite_needs_roles(write_config: WriteConfig) -> None:
 
 def test_array_axis_names_the_failing_cell(write_config: WriteConfig) -> None:
     def edit(doc: tomlkit.TOMLDocument) -> None:
-        doc["stages"]["extra-a"]["jobs"][5]["backend"] = ["flashinfer", "flashinfer"]
+        doc["stages"]["extra-a"]["jobs"][3]["backend"] = ["flashinfer", "flashinfer"]
 
-    assert "stages.extra-a.jobs[5].backend: a value is listed twice" in error_for(
+    assert "stages.extra-a.jobs[3].backend: a value is listed twice" in error_for(
         write_config, edit
     )
 
@@ -359,22 +362,22 @@ def test_names_are_unique_tags(write_config: WriteConfig) -> None:
 
 def test_job_args_may_not_set_an_axis_flag(write_config: WriteConfig) -> None:
     def edit(doc: tomlkit.TOMLDocument) -> None:
-        job = doc["stages"]["extra-a"]["jobs"][4]
+        job = doc["stages"]["extra-a"]["jobs"][2]
         del job["backend"]
         job["args"]["attention-backend"] = "flashinfer"
 
     message = error_for(write_config, edit)
-    where = "stages.extra-a.jobs[4].args.attention-backend"
+    where = "stages.extra-a.jobs[2].args.attention-backend"
     assert f"{where}: set the 'backend' axis instead" in message
 
 
 @pytest.mark.parametrize(
     ("path", "value", "expected"),
     [
-        (("stages", "extra-a", "jobs", 2, "thresholds", "gsm8k"), float("nan"), "finite"),
-        (("stages", "extra-a", "jobs", 2, "est-time"), float("inf"), "finite"),
-        (("stages", "extra-a", "jobs", 2, "topk"), -3, "must be 1 or more"),
-        (("stages", "extra-a", "jobs", 4, "eval", "num-shots"), -5, "must be 0 or more"),
+        (("stages", "extra-a", "jobs", 1, "thresholds", "gsm8k"), float("nan"), "finite"),
+        (("stages", "extra-a", "jobs", 1, "est-time"), float("inf"), "finite"),
+        (("stages", "extra-a", "jobs", 1, "topk"), -3, "must be 1 or more"),
+        (("stages", "extra-a", "jobs", 2, "eval", "num-shots"), -5, "must be 0 or more"),
         (("suites", "spec", "checks"), ["accept-length", "accept-length"], "listed twice"),
         (("suites", "spec", "checks"), ["gsm8k"], "listed twice"),
         (("suites", "sanity", "checks"), ["gsm8k"], "is an eval: make it the suite's score"),

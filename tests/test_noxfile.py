@@ -1,4 +1,4 @@
-"""The generated nox sessions, through real nox processes."""
+"""The generated nox sessions, through real nox processes, from the fixture config."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ import tomlkit
 
 from sglang_ci.config.model import load_config
 
-from .conftest import ROOT, ConfigEdit, run_python
+from .conftest import FIXTURE_TOML, FIXTURES, ROOT, ConfigEdit, run_python
 
 pytestmark = pytest.mark.real_process
 
 
 def nox(*args: str, env: dict[str, str] | None = None) -> Any:
+    """The project's noxfile, reading the fixture config unless ``env`` names another."""
+    env = {"SGLANG_CI_CONFIG": str(FIXTURE_TOML), **(env or {})}
     return run_python("-m", "nox", "-f", str(ROOT / "noxfile.py"), *args, env=env)
 
 
@@ -29,7 +31,7 @@ def listed(*args: str) -> list[dict[str, Any]]:
 
 
 def test_every_job_is_a_session_with_its_stage_tag() -> None:
-    config = load_config(None, {}, ROOT)
+    config = load_config(None, {}, FIXTURES)
     sessions = {entry["session"]: entry for entry in listed("-t", "matrix")}
     assert len(sessions) == len(config.jobs)
     for job in config.jobs.values():
@@ -44,7 +46,7 @@ def test_every_job_is_a_session_with_its_stage_tag() -> None:
 
 
 def test_tag_selects_one_stage() -> None:
-    config = load_config(None, {}, ROOT)
+    config = load_config(None, {}, FIXTURES)
     selected = [entry["session"] for entry in listed("-t", "base-b")]
     assert selected == list(config.stages["base-b"].jobs)
 

@@ -13,7 +13,7 @@ from sglang_ci.config.model import load_config
 from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
 from sglang_ci.launch.ports import PortLease, port_is_free
 
-from .conftest import ROOT, TAG_ENV, tagged_processes
+from .conftest import FIXTURES, TAG_ENV, tagged_processes
 
 pytestmark = pytest.mark.real_process
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.real_process
 def test_router_routes_through_stub_prefill_and_decode(
     tmp_path: Path, tag: str, gsm8k_key: Path
 ) -> None:
-    job = load_config(None, {}, ROOT).jobs["disagg(model='dsv4-flash')"]
+    job = load_config(None, {}, FIXTURES).jobs["disagg(model='dsv4-flash')"]
     env = {**os.environ, TAG_ENV: tag, "SGLANG_CI_STUB_DATA": str(gsm8k_key),
            "SGLANG_CI_STUB_ACCURACY": "1.0"}  # fmt: skip
     settings = LaunchSettings("stub", sys.executable, tmp_path, 60.0, env)

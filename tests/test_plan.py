@@ -1,4 +1,4 @@
-"""The dry run shows exactly what a job would run."""
+"""The dry run shows exactly what a job would run (jobs of the fixture config)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pytest
 from sglang_ci.config.model import Config, load_config
 from sglang_ci.plan.dry_run import render_plan
 
-from .conftest import ROOT
+from .conftest import FIXTURES
 
 
 @pytest.fixture(scope="module")
 def config() -> Config:
-    return load_config(None, {}, ROOT)
+    return load_config(None, {}, FIXTURES)
 
 
 def launch_lines(plan: str) -> list[list[str]]:

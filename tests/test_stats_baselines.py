@@ -1,4 +1,5 @@
-"""Threshold statistics against hand-computed values, and baselines.toml's rules."""
+"""Threshold statistics against hand-computed values, and baselines.toml's rules (on the
+fixture config in tests/fixtures)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.model import load_config
 from sglang_ci.config.stats import Spread, binomial_se, recommended_threshold, wilson_interval
 
-from .conftest import ROOT
+from .conftest import FIXTURES
 
 
 def test_binomial_standard_error() -> None:
@@ -55,11 +56,11 @@ def test_rules_reproduce_seed_001() -> None:
     assert recommended_threshold([0.40, 0.45, 0.50, 0.45], "mean-k-std", 0.03, 2.0) == 0.368
 
 
-def test_project_baselines_derive_the_seed_thresholds() -> None:
-    config = load_config(None, {}, ROOT)
-    topk3 = config.jobs["spec(model='gemma4-26b-a4b', topk=3)"]
-    assert topk3.threshold("gsm8k") == 0.41 and topk3.threshold_origin == "baseline"
-    assert topk3.evidence() == {"rule": "min - 0.03", "observations": 20, "lowest": 0.44,
+def test_baselines_derive_the_seed_thresholds() -> None:
+    config = load_config(None, {}, FIXTURES)
+    derived = config.jobs["spec(model='gemma4-31b', topk=1)"]
+    assert derived.threshold("gsm8k") == 0.41 and derived.threshold_origin == "baseline"
+    assert derived.evidence() == {"rule": "min - 0.03", "observations": 20, "lowest": 0.44,
                                 "margin": pytest.approx(0.03)}  # fmt: skip
     assert config.jobs["spec(model='gemma4-31b', topk=3)"].evidence()["rule"] == "pinned"
 
@@ -86,36 +87,36 @@ def test_bad_runs(runs: list[dict[str, Any]], message: str) -> None:
         parse_baselines(baselines_for("spec(model='x')", runs), "baselines.toml")
 
 
-def copy_project(tmp_path: Path) -> Path:
+def copy_fixture(tmp_path: Path) -> Path:
     for name in ("stages.toml", "baselines.toml"):
-        (tmp_path / name).write_text((ROOT / name).read_text())
+        (tmp_path / name).write_text((FIXTURES / name).read_text())
     return tmp_path
 
 
 def test_missing_baseline_for_an_unpinned_job(tmp_path: Path) -> None:
-    folder = copy_project(tmp_path)
+    folder = copy_fixture(tmp_path)
     (folder / "baselines.toml").write_text("# nothing recorded yet\\n")
     with pytest.raises(ConfigError) as caught:
         load_config(None, {}, folder)
     message = str(caught.value)
-    assert "spec(model='gemma4-26b-a4b', topk=1): a scored job 'gsm8k' has no threshold" in message
+    assert "spec(model='gemma4-31b', topk=1): a scored job 'gsm8k' has no threshold" in message
     assert "calibrate --write" in message and "thresholds.gsm8k" in message
 
 
 def test_baseline_for_an_unknown_job(tmp_path: Path) -> None:
-    folder = copy_project(tmp_path)
+    folder = copy_fixture(tmp_path)
     text = (folder / "baselines.toml").read_text()
-    extra = "\n[[jobs.\"spec(model='gemma4-26b-a4b', topk=4)\".runs]]\nscore = 0.5\n"
+    extra = "\n[[jobs.\"spec(model='gemma4-31b', topk=4)\".runs]]\nscore = 0.5\n"
     (folder / "baselines.toml").write_text(text + extra)
     with pytest.raises(ConfigError, match=r"no such job in stages\.toml\. Perhaps you meant"):
         load_config(None, {}, folder)
 
 
 def test_append_keeps_comments_and_changes_the_threshold(tmp_path: Path) -> None:
-    folder = copy_project(tmp_path)
+    folder = copy_fixture(tmp_path)
     path = folder / "baselines.toml"
     before = path.read_text()
-    job = "spec(model='gemma4-26b-a4b', topk=3)"
+    job = "spec(model='gemma4-31b', topk=1)"
     append_runs(path, job, [{"score": 0.46, "repeat": 3, "source": "test"}])
     after = path.read_text()
     comments = [line for line in before.splitlines() if line.startswith("#")]

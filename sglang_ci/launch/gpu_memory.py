@@ -8,16 +8,21 @@ Without NVML (no nvidia-ml-py, no driver) both checks are skipped and say so.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psutil
 
 from sglang_ci.config.errors import FatalError
+from sglang_ci.config.text import number
+from sglang_ci.launch.gpus import device_handle, nvml, physical_gpus
+
+# nvml and physical_gpus live in gpus.py; named here too because the launcher and
+# calibrate call them as gpu_memory.nvml() / gpu_memory.physical_gpus(...).
+__all__ = ["GpuUse", "nvml", "physical_gpus", "read_use", "usage", "wait_idle", "wait_released"]
 
 POLL_S = 0.25
 # Allowed drift of a GPU's used memory over its pre-launch value once released (driver
@@ -45,40 +50,8 @@ def _process_name(pid: int) -> str:
         return "(not visible here)"
 
 
-def physical_gpus(job_gpus: Sequence[int], env: Mapping[str, str]) -> list[str]:
-    """Map the job's GPU numbers (0-based, as --base-gpu-id counts) to physical GPUs."""
-    mask = env.get("CUDA_VISIBLE_DEVICES")
-    if mask is None:
-        return [str(gpu) for gpu in job_gpus]
-    entries = [entry.strip() for entry in mask.split(",") if entry.strip()]
-    return [entries[gpu] for gpu in job_gpus if gpu < len(entries)]
-
-
-@contextlib.contextmanager
-def nvml() -> Iterator[Any | None]:
-    """pynvml, initialised, or None when NVML is not usable here."""
-    try:
-        import pynvml
-    except ImportError:
-        yield None
-        return
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        yield None
-        return
-    try:
-        yield pynvml
-    finally:
-        with contextlib.suppress(pynvml.NVMLError):
-            pynvml.nvmlShutdown()
-
-
 def read_use(lib: Any, gpu: str) -> GpuUse:
-    handle = (
-        lib.nvmlDeviceGetHandleByUUID(gpu) if not gpu.isdigit()
-        else lib.nvmlDeviceGetHandleByIndex(int(gpu))
-    )  # fmt: skip
+    handle = device_handle(lib, gpu)
     memory = lib.nvmlDeviceGetMemoryInfo(handle)
     processes = [
         (int(proc.pid), int((proc.usedGpuMemory or 0) // 2**20))
@@ -121,7 +94,7 @@ def wait_released(
                 return waited
             if waited >= timeout or (hurry is not None and hurry.is_set()):
                 raise FatalError(
-                    f"GPU memory not released {waited:.1f} s after teardown: "
+                    f"GPU memory not released {number(waited)} s after teardown: "
                     + "; ".join(use.describe() for use in busy)
                 )
             time.sleep(POLL_S)
@@ -140,7 +113,7 @@ def wait_idle(gpus: Sequence[str], timeout: float) -> float | None:
                 return waited
             if waited >= timeout:
                 raise FatalError(
-                    f"the job's GPUs are still in use by other processes after {waited:.0f} s: "
+                    f"the job's GPUs are still in use by other processes after {number(waited)} s: "
                     + "; ".join(use.describe() for use in busy)
                 )
             time.sleep(POLL_S)

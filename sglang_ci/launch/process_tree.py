@@ -26,6 +26,9 @@ import psutil
 
 _PR_SET_CHILD_SUBREAPER = 36
 WALK_INTERVAL_S = 0.2
+# How long closing may wait for the walker: the walk in progress (a /proc scan, ms) and
+# then it sees the stop event.
+WALKER_JOIN_S = 2.0
 
 
 def become_subreaper() -> bool:
@@ -70,12 +73,29 @@ class ProcessTree:
         self._stop = threading.Event()
         with contextlib.suppress(psutil.Error):
             self.known[self.pid] = psutil.Process(self.pid)
-        self._walker = threading.Thread(target=self._walk_loop, daemon=True)
+        self._walker = threading.Thread(
+            target=self._walk_loop, name=f"process-tree-{self.pid}", daemon=True
+        )
         self._walker.start()
 
     def _walk_loop(self) -> None:
         while not self._stop.wait(WALK_INTERVAL_S):
+            if self.popen.poll() is not None:
+                # The server itself is gone: no descendants left to find through it
+                # (orphans are found by their group and session at teardown).
+                return
             self.walk()
+
+    def close(self) -> None:
+        """Stop the walker thread and wait for it (bounded). Teardown calls this; call it
+        directly for a tree that is never torn down. Idempotent."""
+        self._stop.set()
+        if self._walker is not threading.current_thread():
+            self._walker.join(timeout=WALKER_JOIN_S)
+
+    @property
+    def walking(self) -> bool:
+        return self._walker.is_alive()
 
     def walk(self) -> None:
         """Record the server's current descendants."""
@@ -135,7 +155,15 @@ class ProcessTree:
         """SIGTERM, up to ``grace`` seconds (less if ``hurry`` is set), SIGKILL, then wait
         until every one is reaped."""
         started = time.monotonic()
-        self._stop.set()
+        try:
+            return self._teardown(started, grace, kill_wait, hurry)
+        finally:
+            self.close()
+
+    def _teardown(
+        self, started: float, grace: float, kill_wait: float, hurry: threading.Event | None
+    ) -> TeardownReport:
+        self._stop.set()  # no walk races the scans below; close() joins the walker after
         targets = self.members()
         self._signal(targets, signal.SIGTERM)
         left = self._wait_gone(targets, time.monotonic() + grace, hurry)

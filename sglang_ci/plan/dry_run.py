@@ -12,6 +12,7 @@ import shlex
 from sglang_ci.config.checks import CHECKS
 from sglang_ci.config.model import Config, Job, Stage
 from sglang_ci.config.server_args import lookup
+from sglang_ci.config.text import number
 from sglang_ci.plan.commands import READY_POLL_S, router_command, server_command, url
 
 
@@ -37,8 +38,9 @@ def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> 
     deployment = job.deployment
     out = [
         f"{job.id}",
-        f"  stage {stage.name} (runner {stage.runner}), {job.gpus} GPU(s), est {job.est_time:g} s,"
-        f" engine {engine}" + (" (protocol stand-in, not a model)" if engine == "stub" else ""),
+        f"  stage {stage.name} (runner {stage.runner}), {job.gpus} GPU(s),"
+        f" est {number(job.est_time)} s, engine {engine}"
+        + (" (protocol stand-in, not a model)" if engine == "stub" else ""),
         "",
         "launch:",
     ]
@@ -97,6 +99,6 @@ def render_stage_plan(config: Config, stage_name: str, engine: str) -> str:
     stage = config.stages[stage_name]
     header = (
         f"stage {stage.name}: {len(jobs)} jobs on runner {stage.runner} ({stage.gpus} GPUs),"
-        f" timeout {stage.timeout_minutes} min, est total {sum(j.est_time for j in jobs):g} s"
+        f" timeout {stage.timeout_minutes} min, est total {number(sum(j.est_time for j in jobs))} s"
     )
     return "\n\n".join([header, *(render_plan(job, stage, engine) for job in jobs)])

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sglang_ci.config.errors import UsageError
+from sglang_ci.config.text import Cell, markdown_table, number
 
 
 def collect(folder: Path) -> list[dict[str, Any]]:
@@ -34,10 +35,7 @@ def seconds_of(result: dict[str, Any]) -> float:
     return float(sum(result.get("phases", {}).values()))
 
 
-def _cell(value: Any, digits: str = ".4g") -> str:
-    return (
-        "" if value is None else format(value, digits) if isinstance(value, float) else str(value)
-    )
+_HEADER = ("session", "status", "score / threshold", "accept length", "duration", "attempts")
 
 
 def render(results: Sequence[dict[str, Any]]) -> str:
@@ -47,28 +45,30 @@ def render(results: Sequence[dict[str, Any]]) -> str:
     blocks = []
     for stage, rows in sorted(by_stage.items()):
         passed = sum(r.get("status") == "passed" for r in rows)
-        lines = [
-            f"### {stage}: {passed}/{len(rows)} passed",
-            "",
-            "| session | status | score / threshold | accept length | duration | attempts |",
-            "|---|---|---|---|---|---|",
-        ]
-        for r in sorted(rows, key=lambda r: str(r.get("job"))):
-            status = r.get("status", "?")
-            shown = status if status == "passed" else f"**{status}**"
-            score = ""
-            if r.get("score") is not None:
-                score = f"{_cell(r.get('score'))} / {_cell(r.get('threshold'))}"
-            lines.append(
-                f"| `{r.get('job')}` | {shown} | {score} | {_cell(r.get('accept_length'))} |"
-                f" {seconds_of(r):.0f} s | {max(1, len(r.get('attempts', [])))} |"
-            )
+        ordered = sorted(rows, key=lambda r: str(r.get("job")))
+        lines = [f"### {stage}: {passed}/{len(rows)} passed", "",
+                 markdown_table(_HEADER, [_row(r) for r in ordered])]  # fmt: skip
         failures = [r for r in rows if r.get("status") != "passed"]
         for r in failures:
             reason = str(r.get("reason") or r.get("status", "")).splitlines()[0][:300]
             lines.append(f"\n- `{r.get('job')}`: {reason}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) if blocks else "no job results found"
+
+
+def _row(result: dict[str, Any]) -> tuple[Cell, ...]:
+    status = result.get("status", "?")
+    score = ""
+    if result.get("score") is not None:
+        score = f"{number(result.get('score'))} / {number(result.get('threshold'))}"
+    return (
+        f"`{result.get('job')}`",
+        status if status == "passed" else f"**{status}**",
+        score,
+        result.get("accept_length"),
+        f"{number(seconds_of(result))} s",
+        max(1, len(result.get("attempts", []))),
+    )
 
 
 def update_durations(path: Path, results: Sequence[dict[str, Any]]) -> int:

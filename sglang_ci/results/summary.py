@@ -7,15 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sglang_ci.config.text import markdown_table, number, render_table
 from sglang_ci.results.result_file import JobResult
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
 
 
 def append_step_summary(result: JobResult, env: Mapping[str, str]) -> None:
@@ -23,18 +18,19 @@ def append_step_summary(result: JobResult, env: Mapping[str, str]) -> None:
     path = env.get(STEP_SUMMARY_ENV)
     if not path:
         return
-    lines = [f"\n#### {result.job}: {result.status}\n", "| check | value | threshold | result |",
-             "|---|---|---|---|"]  # fmt: skip
-    for check in result.checks:
-        verdict = "pass" if check["passed"] else "**FAIL**"
-        lines.append(f"| {check['check']} | {_value(check['value'])} |"
-                     f" {_value(check['threshold'])} | {verdict} |")  # fmt: skip
+    rows = [
+        (check["check"], check["value"], check["threshold"],
+         "pass" if check["passed"] else "**FAIL**")
+        for check in result.checks
+    ]  # fmt: skip
+    lines = [f"\n#### {result.job}: {result.status}\n",
+             markdown_table(("check", "value", "threshold", "result"), rows)]  # fmt: skip
     evidence = result.threshold_evidence
     if evidence:
         margin = evidence.get("margin")
         lines.append(
             f"\nthreshold: {evidence.get('rule') or 'pinned'}, {evidence.get('observations', 0)}"
-            " observations" + (f", lowest {evidence['lowest']:g} (margin {margin:+.3f})"
+            " observations" + (f", lowest {number(evidence['lowest'])} (margin {margin:+.3f})"
                                if isinstance(margin, float) else "")
         )  # fmt: skip
     if result.reason:
@@ -45,19 +41,14 @@ def append_step_summary(result: JobResult, env: Mapping[str, str]) -> None:
 
 def stage_table(results: Sequence[Mapping[str, Any]]) -> str:
     """One row per job: status, score vs threshold, accept length, occupancy, duration."""
-    rows = [("JOB", "STATUS", "SCORE", "THRESHOLD", "ACCEPT", "OCCUPANCY", "SECONDS")]
-    for result in results:
-        seconds = sum(result.get("phases", {}).values())
-        rows.append((
-            result["job"], result["status"], _value(result.get("score")),
-            _value(result.get("threshold")), _value(result.get("accept_length")),
-            _value(result.get("occupancy")), f"{seconds:.1f}",
-        ))  # fmt: skip
-    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
+    header = ("JOB", "STATUS", "SCORE", "THRESHOLD", "ACCEPT", "OCCUPANCY", "SECONDS")
+    rows = [
+        (result["job"], result["status"], result.get("score"), result.get("threshold"),
+         result.get("accept_length"), result.get("occupancy"),
+         float(sum(result.get("phases", {}).values())))
+        for result in results
+    ]  # fmt: skip
+    return render_table(header, rows)
 
 
 def read_results(paths: Sequence[Path]) -> list[dict[str, Any]]:

@@ -50,8 +50,13 @@ def occupancy_values(exposition: str) -> list[float] | None:
     return None
 
 
+SCRAPE_TIMEOUT_S = 10.0
+# How long stopping the scraper may take: its one scrape in flight, then it sees the stop.
+SCRAPER_JOIN_S = SCRAPE_TIMEOUT_S + 2.0
+
+
 def scrape(session: requests.Session, url: str) -> list[float] | None:
-    response = session.get(url + "/metrics", timeout=10)
+    response = session.get(url + "/metrics", timeout=SCRAPE_TIMEOUT_S)
     if response.status_code == 404:
         raise JobFailedError(
             "fwd_occupancy: /metrics answered 404; the server must be launched with"
@@ -59,6 +64,53 @@ def scrape(session: requests.Session, url: str) -> list[float] | None:
         )
     response.raise_for_status()
     return occupancy_values(response.text)
+
+
+class _Scraper:
+    """Scrapes /metrics every ``interval`` seconds on a thread of its own until stopped.
+
+    The long request runs on the caller's thread and the scraper on this one (not the
+    other way round) because a scrape is short and bounded by its timeout, so stopping
+    and joining it always finishes; a blocked /generate could not be interrupted.
+    """
+
+    def __init__(
+        self,
+        session: requests.Session,
+        url: str,
+        combine: Callable[[list[float]], float],
+        interval: float,
+    ) -> None:
+        self.session, self.url, self.combine, self.interval = session, url, combine, interval
+        self.samples: list[float] = []  # read by the caller only after the thread is joined
+        self.scrapes = 0
+        self.error: Exception | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fwd-occupancy-scraper",
+                                        daemon=True)  # fmt: skip
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Wake the scraper from its wait, and wait for it to end (bounded)."""
+        self._stop.set()
+        self._thread.join(timeout=SCRAPER_JOIN_S)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                values = scrape(self.session, self.url) or []
+                self.scrapes += 1
+                if values:
+                    self.samples.append(self.combine(values))
+                self._stop.wait(self.interval)  # set by stop(): no sleep past the request
+        except Exception as error:  # any: the caller raises it, not threading.excepthook
+            self.error = error
 
 
 def measure_fwd_occupancy(
@@ -71,6 +123,7 @@ def measure_fwd_occupancy(
     measure_tokens: int = 2048,
     min_samples: int = 5,
     request_timeout: float = 600.0,
+    settle: float = 1.0,
 ) -> OccupancyResult:
     if scrape(session, url) is None:
         raise JobFailedError(
@@ -80,37 +133,27 @@ def measure_fwd_occupancy(
     generate: dict[str, Any] = {"text": PROMPT, "sampling_params": {
         "max_new_tokens": warmup_tokens, "temperature": 0.0, "ignore_eos": True}}  # fmt: skip
     session.post(url + "/generate", json=generate, timeout=request_timeout).raise_for_status()
-    time.sleep(1.0)  # let the warm-up's window close
+    time.sleep(settle)  # let the warm-up's window close
 
     generate["sampling_params"]["max_new_tokens"] = measure_tokens
-    errors: list[BaseException] = []
-
-    def long_request() -> None:
-        try:
-            session.post(
-                url + "/generate", json=generate, timeout=request_timeout
-            ).raise_for_status()
-        except requests.RequestException as error:
-            errors.append(error)
-
-    worker = threading.Thread(target=long_request, daemon=True)
-    worker.start()
-    samples: list[float] = []
-    scrapes = 0
-    combine = AGGREGATES[aggregate]
-    stop = threading.Event()
-    while worker.is_alive():
-        values = scrape(session, url) or []
-        scrapes += 1
-        if values:
-            samples.append(combine(values))
-        stop.wait(interval)  # wakes promptly; no sleep past the request's end
-        worker.join(timeout=0)
-    if errors:
-        raise FatalError(f"fwd_occupancy: the {measure_tokens}-token request failed: {errors[0]}")
+    scraper = _Scraper(session, url, AGGREGATES[aggregate], interval)
+    scraper.start()
+    try:
+        session.post(url + "/generate", json=generate, timeout=request_timeout).raise_for_status()
+    except requests.RequestException as error:
+        raise FatalError(
+            f"fwd_occupancy: the {measure_tokens}-token request failed: {error}"
+        ) from None
+    finally:
+        scraper.stop()
+    if scraper.running:
+        raise FatalError(f"fwd_occupancy: the /metrics scraper did not stop in {SCRAPER_JOIN_S} s")
+    if scraper.error is not None:
+        raise scraper.error
+    samples = scraper.samples
     if len(samples) < min_samples:
         raise JobFailedError(
-            f"fwd_occupancy: only {len(samples)} usable samples in {scrapes} scrapes"
+            f"fwd_occupancy: only {len(samples)} usable samples in {scraper.scrapes} scrapes"
             f" (need {min_samples}); the request ended too soon to measure"
         )
-    return OccupancyResult(statistics.median(samples), samples, scrapes, aggregate)
+    return OccupancyResult(statistics.median(samples), samples, scraper.scrapes, aggregate)
