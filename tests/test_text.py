@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sglang_ci.config.text import markdown_table, number, render_table
-from sglang_ci.results.result_file import JobResult
+from sglang_ci.results.result_file import JobResult, Status
 from sglang_ci.results.summary import append_step_summary, stage_table
 
 
@@ -66,7 +66,7 @@ def test_stage_table_formats_every_number_the_same_way() -> None:
 
 def test_step_summary_is_a_markdown_table(tmp_path: Path) -> None:
     path = tmp_path / "summary.md"
-    result = JobResult("spec(model='m', topk=1)", "base-b", "stub", 1, status="failed")
+    result = JobResult("spec(model='m', topk=1)", "base-b", "stub", 1, status=Status.FAILED)
     result.checks = [
         {"check": "gsm8k", "value": 0.6000001, "threshold": 0.65, "passed": False},
         {"check": "accept-length", "value": 2.0, "threshold": 1.5, "passed": True},

@@ -28,6 +28,9 @@ class FailureKind(str, enum.Enum):
     CANCELLED = "cancelled"
     TEARDOWN_INCOMPLETE = "teardown incomplete"
 
+    def __str__(self) -> str:  # "server died", not "FailureKind.SERVER_DIED"
+        return self.value
+
 
 # The exit code of each kind; a passed job exits 0.
 EXIT_CODES: dict[FailureKind, int] = {

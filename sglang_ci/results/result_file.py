@@ -29,6 +29,9 @@ class Status(str, enum.Enum):
     RUNNING = "running"
     SKIPPED = "skipped"  # planned, not run (the reason says why)
 
+    def __str__(self) -> str:  # "passed", not "Status.PASSED", in every f-string
+        return self.value
+
 
 # The status a failure of each kind gives the job.
 _STATUS_OF_KIND = {
