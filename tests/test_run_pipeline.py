@@ -1,0 +1,227 @@
+"""The run pipeline end to end on the stub, on a small config of its own: per-run
+cancellation (a timeout never poisons the next job or the retry), the liveness watch in
+calibrations, cancellation inside a shared launch, and the teardown verdict."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sglang_ci.config.errors import FailureKind, JobCancelled
+from sglang_ci.launch.cancel import CancelToken
+from sglang_ci.results.result_file import JobResult, Status, Verdict, job_dir_name
+from sglang_ci.run.job_runner import _after_teardown
+
+from .conftest import ROOT, TAG_ENV, run_python, tagged_processes
+
+CONFIG = """
+[models.slow]
+model-path = "org/slow"
+env = { SGLANG_CI_STUB_FAULTS = "slow_answer=30" }
+
+[models.pair-a]
+model-path = "org/pair"
+env = { SGLANG_CI_STUB_FAULTS = "slow_answer=30" }
+
+[models.pair-b]
+model-path = "org/pair"
+env = { SGLANG_CI_STUB_FAULTS = "slow_answer=30" }
+
+[models.fast]
+model-path = "org/fast"
+
+[models.crashing]
+model-path = "org/crashing"
+env = { SGLANG_CI_STUB_FAULTS = "crash_after=25" }
+
+[suites.quick]
+axes = ["model"]
+score = "gsm8k"
+eval = { num-examples = 20, num-shots = 5, threads = 8 }
+
+[stages.timeouts]
+gpus = 1
+runner = "r"
+timeout = 30
+
+[[stages.timeouts.jobs]]
+suite = "quick"
+model = "slow"
+thresholds = { gsm8k = 0.5 }
+est-time = 10
+
+[[stages.timeouts.jobs]]
+suite = "quick"
+model = "fast"
+thresholds = { gsm8k = 0.5 }
+est-time = 10
+
+[stages.shared]
+gpus = 1
+runner = "r"
+timeout = 30
+
+[[stages.shared.jobs]]
+suite = "quick"
+model = "pair-a"
+thresholds = { gsm8k = 0.5 }
+est-time = 10
+
+[[stages.shared.jobs]]
+suite = "quick"
+model = "pair-b"
+thresholds = { gsm8k = 0.5 }
+est-time = 10
+
+[stages.calibration]
+gpus = 1
+runner = "r"
+timeout = 30
+
+[[stages.calibration.jobs]]
+suite = "quick"
+model = "crashing"
+thresholds = { gsm8k = 0.5 }
+est-time = 10
+"""
+
+SUITE = """
+from sglang_ci.run.suite_plugin import SuiteContext
+
+
+def test_gsm8k(ctx: SuiteContext) -> None:
+    outcome = ctx.run_eval("gsm8k")
+    ctx.check_at_least("gsm8k", outcome.score)
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A stages.toml with its own suites/ folder beside it."""
+    (tmp_path / "stages.toml").write_text(CONFIG)
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "test_quick.py").write_text(SUITE)
+    (suites / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
+    return tmp_path / "stages.toml"
+
+
+def result_of(results: Path, job: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((results / job_dir_name(job) / "result.json").read_text())
+    return data
+
+
+def env_for(tmp_path: Path, tag: str) -> dict[str, str]:
+    return {TAG_ENV: tag, "SGLANG_CI_PORT_LOCKS": str(tmp_path / "locks")}
+
+
+@pytest.mark.real_process
+def test_timeout_then_a_healthy_job_in_one_run(project: Path, tmp_path: Path, tag: str) -> None:
+    """Job 1 times out in both attempts, each a full attempt (not an instant failure left
+    over from the first); job 2, in the same process, passes."""
+    results = tmp_path / "results"
+    run = run_python(
+        "-m", "sglang_ci", "run", "--stage", "timeouts", "--engine", "stub", "--config",
+        str(project), "--results", str(results), "--timeout", "2", "--attempts", "2",
+        env=env_for(tmp_path, tag), timeout=120,
+    )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert run.returncode == 1, output
+    slow, fast = (
+        result_of(results, "quick(model='slow')"),
+        result_of(results, "quick(model='fast')"),
+    )
+    assert [a["status"] for a in slow["attempts"]] == ["timeout", "timeout"], slow["attempts"]
+    assert slow["failure_kind"] == "time limit"
+    # The retry ran until its own limit: it did not fail at once on a stale stop event.
+    assert sum(slow["phases"].values()) >= 1.9, slow["phases"]
+    assert fast["status"] == "passed", fast["reason"]
+    assert fast["score"] == 1.0
+    assert tagged_processes(tag) == []
+
+
+@pytest.mark.real_process
+def test_cancel_inside_a_shared_launch(project: Path, tmp_path: Path, tag: str) -> None:
+    results = tmp_path / "results"
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "sglang_ci", "run", "--stage", "shared", "--engine", "stub",
+         "--config", str(project), "--results", str(results)],
+        env={**os.environ, **env_for(tmp_path, tag)}, cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert runner.stdout is not None
+    lines = []
+    for line in runner.stdout:  # the launch is ready: the first job's checks are running
+        lines.append(line)
+        if "ready:" in line:
+            break
+    time.sleep(0.3)
+    signalled = time.monotonic()
+    runner.send_signal(signal.SIGINT)
+    output = "".join(lines) + runner.communicate(timeout=30)[0]
+    assert time.monotonic() - signalled < 10, "torn down inside GitHub's cancel window"
+    assert runner.returncode == 130, output
+    first = result_of(results, "quick(model='pair-a')")
+    second = result_of(results, "quick(model='pair-b')")
+    assert first["status"] == "cancelled" and first["reason"] == "cancelled by SIGINT"
+    assert second["status"] == "skipped" and second["failure_kind"] == "cancelled"
+    assert "not run: the shared launch ended during quick(model='pair-a')" in second["reason"]
+    assert second["launched_by"] == "quick(model='pair-a')"
+    assert tagged_processes(tag) == []
+
+
+@pytest.mark.real_process
+def test_calibrate_with_a_server_that_dies(project: Path, tmp_path: Path, tag: str) -> None:
+    """The server dies during the second eval: the calibration ends with `server died`,
+    and --write records nothing (a broken run is never evidence)."""
+    baselines = project.parent / "baselines.toml"
+    run = run_python(
+        "-m", "sglang_ci", "calibrate", "quick(model='crashing')", "--engine", "stub",
+        "--runs", "3", "--write", "--config", str(project), "--results",
+        str(tmp_path / "results"), env=env_for(tmp_path, tag), timeout=120,
+    )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert run.returncode == 5, output
+    assert "calibration stopped (server died: server exited with code 1 during the run)" in output
+    assert "run 1: gsm8k 1.0000" in output and "run 2:" not in output
+    assert not baselines.exists()
+    assert tagged_processes(tag) == []
+
+
+def test_teardown_incomplete_is_an_error_with_exit_code_6() -> None:
+    problems = ["ports still held after teardown: 41234"]
+    verdict = _after_teardown(Verdict.passed(), CancelToken(), problems, None)
+    assert verdict.status is Status.ERROR
+    assert verdict.kind is FailureKind.TEARDOWN_INCOMPLETE and verdict.exit_code == 6
+    assert verdict.reason == "teardown incomplete: ports still held after teardown: 41234"
+    cancelled = Verdict.failure(FailureKind.CANCELLED, "cancelled by SIGINT")
+    kept = _after_teardown(cancelled, CancelToken(), problems, None)
+    assert kept.status is Status.CANCELLED and kept.exit_code == 130
+    assert kept.reason.endswith("; teardown incomplete: ports still held after teardown: 41234")
+
+
+def test_a_signal_during_teardown_cancels_a_passed_job() -> None:
+    token = CancelToken()
+    token.trip(JobCancelled("SIGTERM"))
+    verdict = _after_teardown(Verdict.passed(), token, [], None)
+    assert verdict.status is Status.CANCELLED and verdict.exit_code == 130
+
+
+def test_result_file_round_trips_its_typed_verdict(tmp_path: Path) -> None:
+    result = JobResult("quick(model='fast')", "timeouts", "stub", 1)
+    result.finish(Verdict.failure(FailureKind.SERVER_DIED, "server exited with code -9",
+                                  "last 50 lines of server.log:\n..."))  # fmt: skip
+    result.write(tmp_path / "result.json")
+    loaded = JobResult.load(tmp_path / "result.json")
+    assert loaded.verdict == result.verdict
+    assert loaded.exit_code == 5 and loaded.status is Status.ERROR
+    assert json.loads((tmp_path / "result.json").read_text())["failure_kind"] == "server died"
+    assert not list(tmp_path.glob(".result.json.*")), "no temporary file left behind"
