@@ -29,7 +29,13 @@ from sglang_ci.launch.http_client import make_session
 from sglang_ci.launch.ports import PortLease, wait_ports_free
 from sglang_ci.launch.process_tree import ProcessTree, TeardownReport
 from sglang_ci.launch.server_api import Readiness, probe_ready
-from sglang_ci.plan.commands import READY_POLL_S, router_command, server_command, url
+from sglang_ci.plan.commands import (
+    READY_POLL_S,
+    readiness_endpoint,
+    router_command,
+    server_command,
+    url,
+)
 
 LOG_TAIL_LINES = 50
 PORT_RELEASE_S = 10.0
@@ -205,10 +211,8 @@ class DeploymentRun:
                 self.processes.append(process)
             api_key = lookup(server.args, "api-key")
             process.api_key = api_key if isinstance(api_key, str) else None
-        # PD servers are checked on /health, as SGLang's own PD tests do: a lone prefill
-        # or decode server cannot run a generation before the pair is connected.
-        path = "/health" if deployment.disaggregated else "/health_generate"
-        wait_all_ready(self.processes, self.settings.launch_timeout, path)
+        wait_all_ready(self.processes, self.settings.launch_timeout,
+                       readiness_endpoint(deployment, deployment.servers[0].role))  # fmt: skip
         if deployment.disaggregated and bootstrap is not None:
             self._start_router(bootstrap)
 
@@ -227,7 +231,8 @@ class DeploymentRun:
                 "router", command, env, self.settings.out_dir / "router.log", port
             )
             self.processes.append(router)
-        wait_all_ready([router], self.settings.launch_timeout, "/health")
+        wait_all_ready([router], self.settings.launch_timeout,
+                       readiness_endpoint(self.job.deployment, "router"))  # fmt: skip
 
     def exited(self, wait: float = 1.0) -> list[RunningProcess]:
         """Processes that ended on their own, allowing ``wait`` seconds for one whose crash

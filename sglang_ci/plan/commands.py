@@ -61,5 +61,15 @@ def router_command(
     ]  # fmt: skip
 
 
+def readiness_endpoint(deployment: Deployment, role: str) -> str:
+    """What the launcher polls until it answers 200, and what the dry run shows. A single
+    server must generate (/health_generate, as SGLang's popen_launch_server waits for);
+    PD servers and the router answer /health, as SGLang's own PD tests wait for: a lone
+    prefill or decode server cannot generate before the pair is connected."""
+    if role == "router" or deployment.disaggregated:
+        return "/health"
+    return "/health_generate"
+
+
 def url(port: Port) -> str:
     return f"http://{HOST}:{port}"

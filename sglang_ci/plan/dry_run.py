@@ -13,7 +13,13 @@ from sglang_ci.config.checks import CHECKS
 from sglang_ci.config.model import Config, Job, Stage
 from sglang_ci.config.server_args import lookup
 from sglang_ci.config.text import number
-from sglang_ci.plan.commands import READY_POLL_S, router_command, server_command, url
+from sglang_ci.plan.commands import (
+    READY_POLL_S,
+    readiness_endpoint,
+    router_command,
+    server_command,
+    url,
+)
 
 
 def server_info_expectations(job: Job) -> list[str]:
@@ -66,12 +72,10 @@ def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> 
     out.append("  (*_PORT: free ports picked at launch, so that parallel jobs never collide)")
 
     out += ["", "ready when:"]
-    for server in deployment.servers:
-        out.append(
-            f"  {server.role}: GET /health_generate answers 200 (polled every {READY_POLL_S} s)"
-        )
-    if deployment.disaggregated:
-        out.append("  router: GET /health answers 200")
+    roles = [server.role for server in deployment.servers]
+    for role in [*roles, "router"] if deployment.disaggregated else roles:
+        endpoint = readiness_endpoint(deployment, role)
+        out.append(f"  {role}: GET {endpoint} answers 200 (polled every {READY_POLL_S} s)")
 
     out += ["", "checks:", "  POST /flush_cache (retried while it answers 400)"]
     for line in server_info_expectations(job):

@@ -64,9 +64,9 @@ class StubState:
             self.metrics.running.labels(self.settings.served_model_name).set(self.in_flight)
         crash_after = self.faults.crash_after
         if crash_after is not None and count > crash_after:
-            print(
-                f"[stub] fault crash_after={crash_after}: crashing on request {count}", flush=True
-            )
+            # The wall-clock instant, for benchmarks/server_death.py's death-to-verdict time.
+            print(f"[stub] fault crash_after={crash_after}: crashing on request {count} at"
+                  f" {time.time():.6f}", flush=True)  # fmt: skip
             os._exit(1)
 
     def end_generation(self) -> None:
