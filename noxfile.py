@@ -38,7 +38,9 @@ nox.options.sessions = ["tests", "lint", "contract"]
 def tests(session: nox.Session) -> None:
     """The runner's own tests (pytest, strict markers, warnings as errors)."""
     session.install("-e", ".[test]", f"sglang-router=={SGLANG_ROUTER_VERSION}")
-    session.run("pytest", *session.posargs)
+    # Two workers: most real-process tests wait on servers, so two run in the time of one
+    # even on a 2-core machine. `nox -s tests -- -n 0` runs them in one process.
+    session.run("pytest", "-n", "2", *session.posargs)
 
 
 @nox.session(reuse_venv=True)

@@ -158,7 +158,8 @@ def write_result(
 ) -> None:
     path = folder / (dirname or job.replace("'", "")) / "result.json"
     path.parent.mkdir(parents=True)
-    record = {"job": job, "stage": stage, "status": status, "reason": extra.pop("reason", ""),
+    record = {"job": job, "stage": stage, "engine": "sglang", "gpus": 1, "status": status,
+              "reason": extra.pop("reason", ""),
               "phases": {"launch": 10.0, "eval": 50.0}, "attempts": [], **extra}  # fmt: skip
     path.write_text(json.dumps(record))
 
@@ -194,7 +195,7 @@ def test_report_skips_earlier_attempts(tmp_path: Path) -> None:
     write_result(tmp_path, "job(model='a')", "s", "passed")
     write_result(tmp_path, "job(model='a')", "s", "failed", dirname="job-model-a-attempt-1")
     results = collect(tmp_path)
-    assert [r["status"] for r in results] == ["passed"]
+    assert [r.status for r in results] == ["passed"]
     assert "1/1 passed" in render(results)
     assert update_durations(tmp_path / "d.json", results) == 1
 

@@ -1,4 +1,6 @@
-"""100 launch/teardown cycles of a stub whose helpers re-parent away leave nothing behind."""
+"""Repeated launch/teardown cycles of a stub whose helpers re-parent away leave nothing
+behind. 30 cycles here; the soak of 100 or more is `benchmarks/launch_teardown.py
+--launches 100`, which checks the same after every launch."""
 
 from __future__ import annotations
 
@@ -17,10 +19,10 @@ from .conftest import TAG_ENV, tagged_processes
 
 pytestmark = pytest.mark.real_process
 
-CYCLES = 100
+CYCLES = 30
 
 
-def test_hundred_cycles_with_grandchildren(tmp_path: Path, tag: str) -> None:
+def test_repeated_cycles_with_grandchildren(tmp_path: Path, tag: str) -> None:
     env = {**os.environ, TAG_ENV: tag, "SGLANG_CI_STUB_FAULTS": "orphans=2"}
     # As the job runner does: orphans re-parent to this (test) process, which reaps them,
     # instead of lingering as zombies under PID 1.

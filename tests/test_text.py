@@ -55,10 +55,17 @@ def test_a_row_must_match_the_header() -> None:
 
 
 def test_stage_table_formats_every_number_the_same_way() -> None:
-    rows = [{"job": "spec(model='m', topk=1)", "status": "failed", "score": 0.6000001,
-             "threshold": 0.65, "accept_length": None,
-             "phases": {"launch": 10.0, "eval": 50.5}}]  # fmt: skip
-    header, row = stage_table(rows).splitlines()
+    result = JobResult(
+        "spec(model='m', topk=1)",
+        "base-b",
+        "stub",
+        1,
+        status=Status.FAILED,
+        score=0.6000001,
+        threshold=0.65,
+        phases={"launch": 10.0, "eval": 50.5},
+    )
+    header, row = stage_table([result]).splitlines()
     assert header.split() == ["JOB", "STATUS", "SCORE", "THRESHOLD", "ACCEPT", "OCCUPANCY",
                               "SECONDS"]  # fmt: skip
     assert row.split() == ["spec(model='m',", "topk=1)", "failed", "0.6", "0.65", "60.5"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from sglang_ci.config.model import Config, Job
+from sglang_ci.config.text import number, render_table
 
 
 def validation_summary(config: Config) -> str:
@@ -41,7 +42,7 @@ def _score_cells(job: Job) -> tuple[str, str, str, str]:
     evidence = job.evidence()
     margin = evidence["margin"]
     return (
-        f"{score} {job.threshold(score):g}",
+        f"{score} {number(job.threshold(score))}",
         str(evidence["rule"]),
         str(evidence["observations"] or ""),
         f"{margin:+.3f}" if isinstance(margin, float) else "",
@@ -53,16 +54,12 @@ def job_listing(config: Config, stage: str | None, *, as_json: bool) -> str:
     if as_json:
         return json.dumps([job_row(job) for job in jobs], indent=2)
     header = ("SESSION", "STAGE", "GPUS", "EST", "SCORE", "RULE", "OBS", "MARGIN", "CHECKS")
-    table = [header] + [
+    rows = [
         (
-            job.id, job.stage, str(job.gpus), f"{job.est_time:g}s", *_score_cells(job),
-            ", ".join(f"{name} {value:g}" for name, value in job.thresholds
+            job.id, job.stage, job.gpus, f"{number(job.est_time)}s", *_score_cells(job),
+            ", ".join(f"{name} {number(value)}" for name, value in job.thresholds
                       if name != job.suite.score),
         )
         for job in jobs
     ]  # fmt: skip
-    widths = [max(len(line[col]) for line in table) for col in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in table
-    )
+    return render_table(header, rows)

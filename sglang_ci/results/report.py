@@ -14,9 +14,10 @@ from typing import Any
 
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.text import Cell, markdown_table, number
+from sglang_ci.results.result_file import JobResult, Status
 
 
-def collect(folder: Path) -> list[dict[str, Any]]:
+def collect(folder: Path) -> list[JobResult]:
     """Every job's final result.json (earlier attempts, kept as <job>-attempt-N, skipped)."""
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a folder of job results")
@@ -25,62 +26,58 @@ def collect(folder: Path) -> list[dict[str, Any]]:
         if "-attempt-" in path.parent.name:
             continue
         try:
-            results.append(json.loads(path.read_text()))
-        except ValueError:
-            raise UsageError(f"{path}: not a result.json (invalid JSON)") from None
+            results.append(JobResult.load(path))
+        except (ValueError, TypeError) as error:
+            raise UsageError(f"{path}: not a result.json ({error})") from None
     return results
-
-
-def seconds_of(result: dict[str, Any]) -> float:
-    return float(sum(result.get("phases", {}).values()))
 
 
 _HEADER = ("session", "status", "score / threshold", "accept length", "duration", "attempts")
 
 
-def render(results: Sequence[dict[str, Any]]) -> str:
-    by_stage: dict[str, list[dict[str, Any]]] = {}
+def render(results: Sequence[JobResult]) -> str:
+    by_stage: dict[str, list[JobResult]] = {}
     for result in results:
-        by_stage.setdefault(str(result.get("stage", "?")), []).append(result)
+        by_stage.setdefault(result.stage, []).append(result)
     blocks = []
     for stage, rows in sorted(by_stage.items()):
-        passed = sum(r.get("status") == "passed" for r in rows)
-        ordered = sorted(rows, key=lambda r: str(r.get("job")))
+        passed = sum(r.status is Status.PASSED for r in rows)
+        ordered = sorted(rows, key=lambda r: r.job)
         lines = [f"### {stage}: {passed}/{len(rows)} passed", "",
                  markdown_table(_HEADER, [_row(r) for r in ordered])]  # fmt: skip
-        failures = [r for r in rows if r.get("status") != "passed"]
-        for r in failures:
-            reason = str(r.get("reason") or r.get("status", "")).splitlines()[0][:300]
-            lines.append(f"\n- `{r.get('job')}`: {reason}")
+        for r in rows:
+            if r.status is not Status.PASSED:
+                reason = (r.reason or str(r.status)).splitlines()[0][:300]
+                lines.append(f"\n- `{r.job}`: {reason}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) if blocks else "no job results found"
 
 
-def _row(result: dict[str, Any]) -> tuple[Cell, ...]:
-    status = result.get("status", "?")
+def _row(result: JobResult) -> tuple[Cell, ...]:
+    status = str(result.status)
     score = ""
-    if result.get("score") is not None:
-        score = f"{number(result.get('score'))} / {number(result.get('threshold'))}"
+    if result.score is not None:
+        score = f"{number(result.score)} / {number(result.threshold)}"
     return (
-        f"`{result.get('job')}`",
-        status if status == "passed" else f"**{status}**",
+        f"`{result.job}`",
+        status if result.status is Status.PASSED else f"**{status}**",
         score,
-        result.get("accept_length"),
-        f"{number(seconds_of(result))} s",
-        max(1, len(result.get("attempts", []))),
+        result.accept_length,
+        f"{number(result.seconds)} s",
+        max(1, len(result.attempts)),
     )
 
 
-def update_durations(path: Path, results: Sequence[dict[str, Any]]) -> int:
+def update_durations(path: Path, results: Sequence[JobResult]) -> int:
     """Merge the durations of jobs that ran to a verdict; returns how many were written."""
     current: dict[str, float] = {}
     if path.is_file():
         from sglang_ci.plan.partition import read_durations  # the same format checks
 
         current = read_durations(path)
-    finished = [r for r in results if r.get("status") in ("passed", "failed")]
+    finished = [r for r in results if r.status in (Status.PASSED, Status.FAILED)]
     for result in finished:
-        current[str(result["job"])] = round(seconds_of(result), 1)
+        current[result.job] = round(result.seconds, 1)
     path.write_text(json.dumps(dict(sorted(current.items())), indent=2) + "\n")
     return len(finished)
 
@@ -99,4 +96,4 @@ def report_command(
     if durations:
         written = update_durations(Path(durations), results)
         print(f"\n{written} durations written to {durations}")
-    return 0 if results and all(r.get("status") == "passed" for r in results) else 1
+    return 0 if results and all(r.status is Status.PASSED for r in results) else 1

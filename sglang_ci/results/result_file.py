@@ -128,6 +128,11 @@ class JobResult:
         self.finished_at = _now()
 
     @property
+    def seconds(self) -> float:
+        """Wall time of the phases that ran (launch, checks, eval, teardown)."""
+        return float(sum(self.phases.values()))
+
+    @property
     def verdict(self) -> Verdict:
         return Verdict(self.status, self.failure_kind, self.reason, self.diagnostics)
 
@@ -145,6 +150,8 @@ class JobResult:
     def load(cls, path: Path) -> JobResult:
         """A result.json as written by ``write`` (unknown keys ignored: newer writers)."""
         data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in data.items() if key in known}
         values["status"] = Status(values.get("status", Status.RUNNING))

@@ -39,17 +39,12 @@ def append_step_summary(result: JobResult, env: Mapping[str, str]) -> None:
         handle.write("\n".join(lines) + "\n")
 
 
-def stage_table(results: Sequence[Mapping[str, Any]]) -> str:
+def stage_table(results: Sequence[JobResult]) -> str:
     """One row per job: status, score vs threshold, accept length, occupancy, duration."""
     header = ("JOB", "STATUS", "SCORE", "THRESHOLD", "ACCEPT", "OCCUPANCY", "SECONDS")
     rows = [
-        (result["job"], result["status"], result.get("score"), result.get("threshold"),
-         result.get("accept_length"), result.get("occupancy"),
-         float(sum(result.get("phases", {}).values())))
+        (result.job, str(result.status), result.score, result.threshold, result.accept_length,
+         result.occupancy, result.seconds)
         for result in results
     ]  # fmt: skip
     return render_table(header, rows)
-
-
-def read_results(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    return [json.loads(path.read_text()) for path in paths if path.is_file()]

@@ -154,19 +154,12 @@ def run_jobs(
         if any(result.failure_kind is FailureKind.CANCELLED for result in results):
             break  # cancelled: stop the stage
     if title is not None:
-        rows = [result_row(result) for result in results]
-        print(f"\n{title}, engine {options.engine}:\n{stage_table(rows)}")
+        print(f"\n{title}, engine {options.engine}:\n{stage_table(results)}")
         if options.engine == "stub":
             print("(stub engine: scores come from its answer key and set accuracy, not from a"
                   " model)")  # fmt: skip
         print(f"wall time: {time.monotonic() - started:.1f} s")
     return overall_exit_code(results, title is not None)
-
-
-def result_row(result: JobResult) -> dict[str, object]:
-    return {"job": result.job, "status": result.status.value, "score": result.score,
-            "threshold": result.threshold, "accept_length": result.accept_length,
-            "occupancy": result.occupancy, "phases": result.phases}  # fmt: skip
 
 
 def overall_exit_code(results: Sequence[JobResult], several: bool) -> int:
