@@ -136,7 +136,7 @@ def run(argv: Sequence[str]) -> int:
 
         options = from_namespace(CalibrateOptions, args)
         return calibrate_command(config, config.find_job(args.job_id), options, env)
-    from sglang_ci.run.orchestrator import job_command, stage_command
+    from sglang_ci.run.commands import job_command, stage_command
 
     if args.command == "run":
         return stage_command(config, from_namespace(StageOptions, args), env)

@@ -88,3 +88,18 @@ def test_dry_run_as_a_process() -> None:
                         "--config", str(FIXTURE_TOML))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "--speculative-eagle-topk 3" in result.stdout
+
+
+@pytest.mark.real_process
+def test_dry_runs_import_nothing_that_starts_processes() -> None:
+    """CI's smoke test runs a stage's dry run with a bare Python: no psutil, no requests."""
+    script = (
+        "import sys\n"
+        "from sglang_ci.cli import run\n"
+        "assert run(['run', '--stage', 'base-b', '--dry-run', '--engine', 'stub']) == 0\n"
+        "assert run(['job', \"spec(model='gemma4-31b', topk=3)\", '--dry-run']) == 0\n"
+        "heavy = sorted({'psutil', 'requests', 'pytest'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    result = run_python("-c", script)
+    assert result.returncode == 0, result.stderr

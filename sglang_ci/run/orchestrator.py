@@ -12,17 +12,14 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sglang_ci.config.errors import ConfigError, FailureKind, UsageError, exit_code
+from sglang_ci.config.errors import ConfigError, FailureKind, exit_code
 from sglang_ci.config.model import Config, Job
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.launch.launcher import LaunchSettings
-from sglang_ci.plan.dry_run import render_plan, render_stage_plan
-from sglang_ci.plan.github_matrix import durations_for, plan_stage
-from sglang_ci.plan.partition import parse_partition
 from sglang_ci.results.result_file import JobResult, Status, job_dir_name
 from sglang_ci.results.summary import stage_table
 from sglang_ci.run.job_runner import report, run_group
-from sglang_ci.run.options import LaunchOptions, RunOptions, StageOptions
+from sglang_ci.run.options import LaunchOptions, RunOptions
 from sglang_ci.run.retry import classify, job_timeout
 
 
@@ -173,36 +170,3 @@ def overall_exit_code(results: Sequence[JobResult], several: bool) -> int:
               file=sys.stderr)  # fmt: skip
         return 1
     return failed[0].exit_code or 1
-
-
-def job_command(config: Config, job: Job, options: RunOptions, env: Mapping[str, str]) -> int:
-    """`job`: its dry run, or the job run to its verdict."""
-    if options.dry_run:
-        print(render_plan(job, config.stages[job.stage], options.engine))
-        return 0
-    return run_jobs(config, [job.id], options, env)
-
-
-def stage_command(config: Config, options: StageOptions, env: Mapping[str, str]) -> int:
-    """`run --stage`: the jobs of one CI job (stage, partition) in the order CI runs them."""
-    stage, partition = options.stage, options.partition
-    if not stage:
-        raise UsageError("run: --stage NAME is required (`python -m sglang_ci list` shows them)")
-    config.stage_jobs(stage)  # an unknown stage is a one-line error
-    if partition:
-        index, count = parse_partition(partition)
-        plan = plan_stage(config, stage, count, durations_for(config, options.durations))
-        ids = list(plan.partitions[index].ids)
-    else:
-        ids = [job.id for job in config.stage_jobs(stage)]
-    title = f"stage {stage}" + (f", partition {partition}" if partition else "")
-    if options.dry_run:
-        if not partition:
-            print(render_stage_plan(config, stage, options.engine))
-            return 0
-        plans = [render_plan(config.jobs[i], config.stages[stage], options.engine) for i in ids]
-        print(f"{title}: {len(ids)} jobs\n")
-        print("\n\n".join(plans))
-        return 0
-    say(f"{title}: {len(ids)} jobs: {', '.join(ids)}")
-    return run_jobs(config, ids, options, env, title=title)
