@@ -12,7 +12,8 @@ import pytest
 import tomlkit
 
 from sglang_ci.config.errors import ConfigError
-from sglang_ci.config.model import Config, load_config
+from sglang_ci.config.model import load_config
+from sglang_ci.config.schema import Config
 
 from .conftest import FIXTURES, ROOT, ConfigEdit
 

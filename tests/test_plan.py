@@ -7,7 +7,8 @@ import shlex
 
 import pytest
 
-from sglang_ci.config.model import Config, load_config
+from sglang_ci.config.model import load_config
+from sglang_ci.config.schema import Config
 from sglang_ci.plan.dry_run import render_plan
 
 from .conftest import FIXTURES

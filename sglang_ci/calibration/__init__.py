@@ -1,3 +1,4 @@
 """calibration: evidence for thresholds: the calibration report and plot, flips between
-runs' per-sample records, baseline entries. May import ``config``, ``evals`` and
-``results``; the launches of a calibration are run by ``run``."""
+runs' per-sample records, baseline entries. May import every package below it
+(``config``, ``plan``, ``launch``, ``evals``, ``results``; today ``config`` and
+``launch.gpu_memory``); the launches of a calibration are run by ``run``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 
 from sglang_ci.config.checks import CHECKS
-from sglang_ci.config.model import Config, Job, Stage
+from sglang_ci.config.schema import Config, Job, Stage
 from sglang_ci.config.server_args import lookup
 from sglang_ci.config.text import number
 from sglang_ci.plan.commands import (

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sglang_ci.config.errors import UsageError
-from sglang_ci.config.model import Config
+from sglang_ci.config.schema import Config
 from sglang_ci.plan.partition import (
     Partition,
     partitions_for_timeout,

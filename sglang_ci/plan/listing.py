@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sglang_ci.config.model import Config, Job
+from sglang_ci.config.schema import Config, Job
 from sglang_ci.config.text import number, render_table
 
 

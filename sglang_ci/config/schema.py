@@ -1,0 +1,150 @@
+"""The shape of a loaded stages.toml: frozen dataclasses and their small derived values.
+
+Nothing here reads TOML or checks a rule: ``reader`` and ``jobs`` build these from the
+file, ``rules`` checks them against each other, and ``model`` is the entry that does all
+of it. Every other package takes a Config or a Job from here, never a raw table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sglang_ci.config.axes import Params, normalize_signature
+from sglang_ci.config.baselines import Baseline
+from sglang_ci.config.checks import EvalOptions
+from sglang_ci.config.deployment import Deployment, Env
+from sglang_ci.config.errors import UsageError
+from sglang_ci.config.server_args import Args, lookup
+from sglang_ci.config.toml_reader import suggestion
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    args: Args
+    env: Env
+
+
+@dataclass(frozen=True)
+class Model:
+    alias: str
+    model_path: str
+    args: Args
+    env: Env
+    roles: tuple[Role, ...]
+    description: str = ""
+
+    @property
+    def speculative(self) -> bool:
+        return bool(lookup(self.args, "speculative-algorithm"))
+
+    @property
+    def default_backend(self) -> str | None:
+        value = lookup(self.args, "attention-backend")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    deployment: str
+    axes: tuple[str, ...]
+    score: str | None
+    checks: tuple[str, ...]
+    eval: EvalOptions | None
+    thresholds: tuple[tuple[str, float], ...]
+    verify: tuple[str, ...]
+    est_time: float | None
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    where: str  # the key path that defined it, for messages about the job
+    suite: Suite
+    model: Model
+    stage: str
+    params: Params
+    thresholds: tuple[tuple[str, float], ...]
+    eval: EvalOptions | None
+    est_time: float
+    deployment: Deployment
+    # Where the score's threshold comes from: "baseline" (derived from recorded runs),
+    # "pinned" (typed in stages.toml), or "" for a suite without a score.
+    threshold_origin: str = ""
+    baseline: Baseline | None = None
+    # Set only when loaded leniently (calibrate, the noxfile): the error this job would
+    # raise for a score without a threshold. Such a job can be calibrated, not run.
+    missing_threshold: str = ""
+
+    @property
+    def gpus(self) -> int:
+        return self.deployment.gpus
+
+    def threshold(self, check: str) -> float | None:
+        return dict(self.thresholds).get(check)
+
+    @property
+    def launch_key(self) -> str:
+        """Equal for jobs whose servers start identically (model, args, env per role):
+        such jobs can run against one launch."""
+        servers = tuple((s.role, s.args, s.env) for s in self.deployment.servers)
+        return repr((self.deployment.model_path, servers))
+
+    def evidence(self) -> dict[str, object]:
+        """How the score's threshold was set: rule, observations, margin to the lowest."""
+        score = self.suite.score
+        if not score:
+            return {}
+        threshold = self.threshold(score)
+        scores = self.baseline.scores if self.baseline else []
+        lowest = min(scores) if scores else None
+        rule = self.baseline.rule.describe() if self.baseline else ""
+        return {
+            "rule": "pinned" if self.threshold_origin == "pinned" else rule,
+            "observations": len(scores),
+            "lowest": lowest,
+            "margin": round(lowest - threshold, 6) if lowest is not None and threshold else None,
+        }
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    gpus: int
+    runner: str
+    timeout_minutes: int
+    after: tuple[str, ...]
+    label: str | None
+    jobs: tuple[str, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path
+    models: Mapping[str, Model]
+    suites: Mapping[str, Suite]
+    stages: Mapping[str, Stage]
+    jobs: Mapping[str, Job] = field(default_factory=dict)
+
+    def find_job(self, text: str) -> Job:
+        """A job by its session signature, matched as nox matches (spacing, quotes)."""
+        wanted = normalize_signature(text)
+        for job in self.jobs.values():
+            if normalize_signature(job.id) == wanted:
+                return job
+        raise UsageError(
+            f"no job {text!r} in {self.source}.{suggestion(text, self.jobs)}"
+            " List the jobs with: python -m sglang_ci list"
+        )
+
+    def stage_jobs(self, stage: str) -> list[Job]:
+        if stage not in self.stages:
+            raise UsageError(
+                f"no stage {stage!r} in {self.source}.{suggestion(stage, self.stages)}"
+            )
+        return [self.jobs[job_id] for job_id in self.stages[stage].jobs]
