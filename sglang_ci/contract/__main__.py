@@ -19,8 +19,7 @@ from sglang_ci.contract import SGLANG_ROUTER_VERSION, SGLANG_VERSION
 from sglang_ci.contract.check import Finding, check_argv, check_routes
 from sglang_ci.contract.parsers import router_parser, server_parser, sglang_package_dir
 from sglang_ci.contract.routes import served_routes
-from sglang_ci.launch.server_api import ENDPOINTS
-from sglang_ci.plan.commands import router_command, server_command, url
+from sglang_ci.plan.commands import ENDPOINTS, router_command, server_command, url
 
 PORTS = {"prefill": 30001, "decode": 30002, "server": 30000}
 

@@ -10,13 +10,6 @@ import requests
 
 from sglang_ci.config.errors import FailureKind, FatalError
 
-# Every endpoint the launcher, the evals and the suites call on a server; the contract
-# check (nox -s contract) confirms each is a route of the pinned SGLang release.
-ENDPOINTS = (
-    "/health", "/health_generate", "/flush_cache", "/server_info", "/get_server_info",
-    "/v1/models", "/generate", "/v1/completions", "/metrics",
-)  # fmt: skip
-
 FLUSH_ATTEMPTS = 40
 FLUSH_RETRY_S = 0.25
 

@@ -15,6 +15,13 @@ HOST = "127.0.0.1"
 # 10 s; a GPU minute per launch is worth a few more requests.
 READY_POLL_S = 0.1
 
+# Every endpoint the launcher, the evals and the suites call on a server; the contract
+# check (nox -s contract) confirms each is a route of the pinned SGLang release.
+ENDPOINTS = (
+    "/health", "/health_generate", "/flush_cache", "/server_info", "/get_server_info",
+    "/v1/models", "/generate", "/v1/completions", "/metrics",
+)  # fmt: skip
+
 ENGINE_MODULES = {
     "sglang": "sglang.launch_server",
     "stub": "sglang_ci.stub",

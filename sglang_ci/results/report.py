@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.text import Cell, markdown_table, number

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
 from sglang_ci.config.text import markdown_table, number, render_table
 from sglang_ci.results.result_file import JobResult

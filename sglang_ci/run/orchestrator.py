@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sglang_ci.config.errors import ConfigError, FailureKind, exit_code
 from sglang_ci.config.model import Config, Job
+from sglang_ci.config.stub_env import STUB_DATA_ENV
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.launch.launcher import LaunchSettings
 from sglang_ci.results.result_file import JobResult, Status, job_dir_name
@@ -38,10 +39,9 @@ def stub_data_defaults(env: Mapping[str, str]) -> dict[str, str]:
     answer key and as the evals' data (never for the real engine, never silently)."""
     from sglang_ci.data import GSM8K_SAMPLE, HELLASWAG_SAMPLE
     from sglang_ci.evals.data import GSM8K, HELLASWAG
-    from sglang_ci.stub.model import DATA_ENV
 
     defaults = {
-        DATA_ENV: os.pathsep.join([str(GSM8K_SAMPLE), str(HELLASWAG_SAMPLE)]),
+        STUB_DATA_ENV: os.pathsep.join([str(GSM8K_SAMPLE), str(HELLASWAG_SAMPLE)]),
         GSM8K.env: str(GSM8K_SAMPLE),
         HELLASWAG.env: str(HELLASWAG_SAMPLE),
     }

@@ -18,7 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA_ENV = "SGLANG_CI_STUB_DATA"
+from sglang_ci.config.stub_env import STUB_DATA_ENV
+
+DATA_ENV = STUB_DATA_ENV
 ACCURACY_ENV = "SGLANG_CI_STUB_ACCURACY"
 ACCEPT_LENGTH_ENV = "SGLANG_CI_STUB_ACCEPT_LENGTH"
 # A rehearsal tests the harness, so by default every shipped threshold (up to dsv4's
