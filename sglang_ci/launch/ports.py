@@ -7,9 +7,7 @@ host from taking it in the window before the server binds it.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import fcntl
 import os
 import socket
 import tempfile
@@ -22,6 +20,7 @@ from types import TracebackType
 import psutil
 
 from sglang_ci.config.errors import FatalError
+from sglang_ci.launch.file_locks import try_lock, unlock
 
 LOCK_DIR_ENV = "SGLANG_CI_PORT_LOCKS"
 
@@ -36,6 +35,10 @@ def lock_dir() -> Path:
     except OSError as error:
         raise FatalError(f"port lock folder {path}: {error.strerror}; set {LOCK_DIR_ENV}") from None
     return path
+
+
+def lock_path(port: int) -> Path:
+    return lock_dir() / f"{port}.lock"
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -86,12 +89,12 @@ class PortLease:
             if not all(MIN_PORT <= p <= MAX_PORT for p in wanted):
                 out_of_range += 1
                 continue
-            fds = [fd for fd in (self._lock(p) for p in wanted) if fd is not None]
-            if len(fds) == len(wanted):
-                self._locks.update(zip(wanted, fds, strict=True))
+            held = {p: fd for p in wanted if (fd := self._lock(p)) is not None}
+            if len(held) == len(wanted):
+                self._locks.update(held)
                 return port
-            for fd in fds:  # another job holds one of them: ask the OS again
-                os.close(fd)
+            for taken, fd in held.items():  # another job holds one of them: ask again
+                unlock(lock_path(taken), fd)
         raise FatalError(
             f"no free port found in {attempts} attempts ({out_of_range} derived ports outside"
             f" {MIN_PORT}..{MAX_PORT}: see net.ipv4.ip_local_port_range)"
@@ -100,24 +103,15 @@ class PortLease:
     def _lock(self, port: int) -> int | None:
         if port in self._locks or not MIN_PORT <= port <= MAX_PORT:
             return None
-        try:
-            fd = os.open(lock_dir() / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
-        except PermissionError:
-            return None  # another user's lock file: that port is theirs
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        if not port_is_free(port):
-            os.close(fd)
+        fd = try_lock(lock_path(port))
+        if fd is not None and not port_is_free(port):
+            unlock(lock_path(port), fd)
             return None
         return fd
 
     def release(self) -> None:
-        for fd in self._locks.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        for port, fd in self._locks.items():
+            unlock(lock_path(port), fd)
         self._locks.clear()
 
     def __enter__(self) -> PortLease:
