@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from sglang_ci.launch import file_locks
 from sglang_ci.launch.file_locks import try_lock, unlock
 from sglang_ci.launch.ports import PortLease, lock_dir
 
@@ -66,7 +65,7 @@ def test_a_file_removed_while_being_locked_is_not_trusted(
             os.unlink(path)  # as a releaser would, right after our open
         real_flock(fd, operation)
 
-    monkeypatch.setattr(file_locks.fcntl, "flock", flock_after_removal)
+    monkeypatch.setattr(fcntl, "flock", flock_after_removal)  # file_locks calls fcntl.flock
     fd = try_lock(path)
     assert fd is not None and len(calls) == 2
     assert os.fstat(fd).st_ino == os.stat(path).st_ino  # the lock is on the visible file
