@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.text import Cell, markdown_table, number
+from sglang_ci.results.job_folder import is_earlier_run
 from sglang_ci.results.result_file import JobResult, Status
 
 
@@ -22,7 +23,7 @@ def collect(folder: Path) -> list[JobResult]:
         raise UsageError(f"{folder}: not a folder of job results")
     results = []
     for path in sorted(folder.rglob("result.json")):
-        if "-attempt-" in path.parent.name:
+        if is_earlier_run(path, folder):
             continue
         try:
             results.append(JobResult.load(path))

@@ -30,7 +30,8 @@ from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
 from sglang_ci.launch.lifecycle import launched
 from sglang_ci.launch.liveness import LivenessWatch
 from sglang_ci.launch.server_api import flush_cache, server_info
-from sglang_ci.results.result_file import JobResult, job_dir_name
+from sglang_ci.results.job_folder import claimed, require_writable
+from sglang_ci.results.result_file import JobResult
 from sglang_ci.run.job_runner import run_checks
 from sglang_ci.run.options import CalibrateOptions
 from sglang_ci.run.orchestrator import launch_settings
@@ -100,13 +101,15 @@ def calibrate_command(
     """`calibrate`: the runs, the report, the plot, and with --write the baselines."""
     if options.engine == "sglang":
         require_gpus(job.id, job.gpus, visible_gpus(env))
-    out_dir = Path(options.results) / "calibrate" / job_dir_name(job.id)
-    settings = launch_settings(options, out_dir, env)
-    try:
-        result = run_calibration(job, settings, options.runs, options.relaunch, env)
-    except RunInterrupted as error:
-        print(f"sglang-ci: {interrupted_message(error, out_dir)}", file=sys.stderr)
-        return error.return_code
+    folder = Path(options.results) / "calibrate"
+    require_writable(folder)
+    with claimed(folder, job.id) as out_dir:
+        settings = launch_settings(options, out_dir, env)
+        try:
+            result = run_calibration(job, settings, options.runs, options.relaunch, env)
+        except RunInterrupted as error:
+            print(f"sglang-ci: {interrupted_message(error, out_dir)}", file=sys.stderr)
+            return error.return_code
     check_scores(result.scores)
     print(report(result))
     picture = draw(result, out_dir / "calibration.png")

@@ -5,8 +5,8 @@ is retriable, and prints the stage table."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -17,7 +17,8 @@ from sglang_ci.config.model import Config, Job
 from sglang_ci.config.stub_env import STUB_DATA_ENV
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.launch.launcher import LaunchSettings
-from sglang_ci.results.result_file import JobResult, Status, job_dir_name
+from sglang_ci.results.job_folder import claimed, require_writable
+from sglang_ci.results.result_file import JobResult, Status
 from sglang_ci.results.summary import stage_table
 from sglang_ci.run.job_runner import report, run_group
 from sglang_ci.run.options import LaunchOptions, RunOptions
@@ -94,24 +95,23 @@ def run_with_retries(config: Config, job: Job, options: RunOptions, env: Mapping
                      ) -> JobResult:  # fmt: skip
     """One job, attempted until it passes, fails for good, or runs out of attempts; each
     attempt has a fresh cancel token, and the earlier attempts' folders stay on disk."""
-    out_dir = Path(options.results) / job_dir_name(job.id)
-    timeout = options.timeout or job_timeout(job.est_time)
-    earlier: list[dict[str, object]] = []
-    for attempt in range(1, options.attempts + 1):
-        settings = launch_settings(options, out_dir, env)
-        result = run_group([job], settings, [out_dir], suites_dir(config), timeout)[0]
-        retriable, why = classify(result.verdict)
-        row = _attempt_row(attempt, result, retriable, why)
-        if result.status is Status.PASSED or not retriable or attempt == options.attempts:
-            break
-        earlier.append(row)
-        kept = out_dir.with_name(f"{out_dir.name}-attempt-{attempt}")
-        shutil.rmtree(kept, ignore_errors=True)
-        out_dir.rename(kept)  # the failed attempt's logs and records stay on disk
-        say(f"{job.id}: attempt {attempt} {result.status.value} ({why}); retrying (its files:"
-            f" {kept})")  # fmt: skip
-    result.attempts = [*earlier, row]
-    result.write(out_dir / "result.json")
+    with claimed(Path(options.results), job.id) as out_dir:
+        timeout = options.timeout or job_timeout(job.est_time)
+        earlier: list[dict[str, object]] = []
+        for attempt in range(1, options.attempts + 1):
+            settings = launch_settings(options, out_dir, env)
+            result = run_group([job], settings, [out_dir], suites_dir(config), timeout)[0]
+            retriable, why = classify(result.verdict)
+            row = _attempt_row(attempt, result, retriable, why)
+            if result.status is Status.PASSED or not retriable or attempt == options.attempts:
+                break
+            earlier.append(row)
+            kept = out_dir.with_name(f"{out_dir.name}-attempt-{attempt}")
+            out_dir.rename(kept)  # the failed attempt's logs and records stay on disk
+            say(f"{job.id}: attempt {attempt} {result.status} ({why}); retrying (its files:"
+                f" {kept})")  # fmt: skip
+        result.attempts = [*earlier, row]
+        result.write(out_dir / "result.json")
     report(result, out_dir / "result.json")
     return result
 
@@ -121,13 +121,16 @@ def run_shared(config: Config, jobs: Sequence[Job], options: RunOptions, env: Ma
     """Jobs of one launch group, one launch; retries are per job, so none here."""
     say(f"one launch for {len(jobs)} jobs: {', '.join(j.id for j in jobs)} (no retries inside"
         " a shared launch)")  # fmt: skip
-    out_dirs = [Path(options.results) / job_dir_name(job.id) for job in jobs]
-    timeout = options.timeout or sum(job_timeout(job.est_time) for job in jobs)
-    settings = launch_settings(options, out_dirs[0], env)
-    results = run_group(jobs, settings, out_dirs, suites_dir(config), timeout)
+    with contextlib.ExitStack() as folders:
+        out_dirs = [folders.enter_context(claimed(Path(options.results), job.id))
+                    for job in jobs]  # fmt: skip
+        timeout = options.timeout or sum(job_timeout(job.est_time) for job in jobs)
+        settings = launch_settings(options, out_dirs[0], env)
+        results = run_group(jobs, settings, out_dirs, suites_dir(config), timeout)
+        for result, out_dir in zip(results, out_dirs, strict=True):
+            result.attempts = [_attempt_row(1, result, False, "shared launch")]
+            result.write(out_dir / "result.json")
     for result, out_dir in zip(results, out_dirs, strict=True):
-        result.attempts = [_attempt_row(1, result, False, "shared launch")]
-        result.write(out_dir / "result.json")
         report(result, out_dir / "result.json")
     return results
 
@@ -141,6 +144,7 @@ def run_jobs(
     when cancelled (the jobs after a cancellation are not started)."""
     jobs = [config.jobs[job_id] for job_id in job_ids]
     check_runnable(jobs, options.engine, env)
+    require_writable(Path(options.results))
     started = time.monotonic()
     results: list[JobResult] = []
     for group in launch_groups(jobs):
