@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results_dir", metavar="DIR")
     report.add_argument("--durations", metavar="FILE", help="update this durations file")
     report.add_argument("--output", metavar="FILE", help="also write the markdown here")
+    command("cleanup", "end what a killed runner left on this machine (its run ledger) and"
+            " mark its unfinished results `runner died`", config=False)  # fmt: skip
     part = command("partition", "split the ids of a durations file ({id: seconds}) over N"
                    " partitions (pytest-split's algorithm), as JSON", config=False)  # fmt: skip
     part.add_argument("--durations", metavar="FILE", required=True)
@@ -101,6 +103,11 @@ def run(argv: Sequence[str]) -> int:
         from sglang_ci.calibration.flips import cmd_diff
 
         return cmd_diff(args.records)
+    if args.command == "cleanup":
+        from sglang_ci.run.cleanup import cleanup
+
+        print(cleanup().summary())
+        return 0
     if args.command == "partition":
         from sglang_ci.plan.partition import partition_json
 

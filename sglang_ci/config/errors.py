@@ -27,6 +27,7 @@ class FailureKind(str, enum.Enum):
     INTERNAL = "internal"
     CANCELLED = "cancelled"
     TEARDOWN_INCOMPLETE = "teardown incomplete"
+    RUNNER_DIED = "runner died"  # written by a cleanup for a runner killed mid-job
 
     def __str__(self) -> str:  # "server died", not "FailureKind.SERVER_DIED"
         return self.value
@@ -45,6 +46,7 @@ EXIT_CODES: dict[FailureKind, int] = {
     FailureKind.LAUNCH_TIMEOUT: 5,
     FailureKind.SERVER_DIED: 5,
     FailureKind.TEARDOWN_INCOMPLETE: 6,
+    FailureKind.RUNNER_DIED: 1,
     FailureKind.TIME_LIMIT: 124,
     FailureKind.CANCELLED: 130,
 }

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from sglang_ci.config.sglang_ports import derived_ports
 from sglang_ci.launch import gpu_memory
 from sglang_ci.launch.cancel import CancelWatch
 from sglang_ci.launch.http_client import make_session
+from sglang_ci.launch.ledger import RunLedger
 from sglang_ci.launch.ports import PortLease, wait_ports_free
 from sglang_ci.launch.process_tree import ProcessTree, TeardownReport
 from sglang_ci.launch.server_api import Readiness, probe_ready
@@ -102,15 +103,18 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def start_process(
-    role: str, command: list[str], env: Mapping[str, str], log_path: Path, port: int
-) -> RunningProcess:
+    role: str, command: list[str], env: Mapping[str, str], log_path: Path, port: int,
+    on_found: Callable[[int], None] | None = None,
+) -> RunningProcess:  # fmt: skip
+    """``on_found`` hears of every helper the process tree's walker finds (the ledger)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:  # a re-run of the job replaces its logs
         popen = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             env=dict(env), start_new_session=True,  # its own group: we end it, not the tty
         )  # fmt: skip
-    return RunningProcess(role, command, port, log_path, popen, ProcessTree(popen))
+    tree = ProcessTree(popen, on_found)
+    return RunningProcess(role, command, port, log_path, popen, tree)
 
 
 def wait_all_ready(processes: list[RunningProcess], timeout: float, path: str) -> None:
@@ -167,6 +171,7 @@ class DeploymentRun:
     gpu_baseline: dict[str, int] = field(default_factory=dict)
     extra_ports: dict[str, int] = field(default_factory=dict)  # bootstrap, router metrics
     teardown_problems: list[str] = field(default_factory=list)
+    ledger: RunLedger | None = None  # what a cleanup needs if this runner is killed
 
     @property
     def url(self) -> str:
@@ -190,6 +195,21 @@ class DeploymentRun:
             with self.cancel.deferred():
                 yield
 
+    def _spawn(self, role: str, command: list[str], env: Mapping[str, str], port: int,
+               ports: list[int]) -> RunningProcess:  # fmt: skip
+        """Start one process: in the ledger before it starts (role, ports) and right after
+        (pid), registered for teardown before any cancellation can interrupt."""
+        job, ledger = self.job.id, self.ledger
+        entry = ledger.add(role, job, ports) if ledger else None
+        on_found = functools.partial(ledger.seen, role, job) if ledger else None
+        log = self.settings.out_dir / f"{role}.log"
+        with self._spawning():
+            process = start_process(role, command, env, log, port, on_found)
+            self.processes.append(process)
+            if ledger is not None and entry is not None:
+                ledger.started(entry, process.popen.pid)
+        return process
+
     def start(self) -> None:
         deployment = self.job.deployment
         if self.settings.engine == "sglang":
@@ -205,10 +225,8 @@ class DeploymentRun:
                 self.settings.python, self.settings.engine, deployment, server, port, bootstrap
             )
             env = {**self.settings.env, **dict(server.env)}
-            log = self.settings.out_dir / f"{server.role}.log"
-            with self._spawning():
-                process = start_process(server.role, command, env, log, port)
-                self.processes.append(process)
+            ports = [port, *derived_ports(server.args, port), *filter(None, [bootstrap])]
+            process = self._spawn(server.role, command, env, port, ports)
             api_key = lookup(server.args, "api-key")
             process.api_key = api_key if isinstance(api_key, str) else None
         wait_all_ready(self.processes, self.settings.launch_timeout,
@@ -226,11 +244,7 @@ class DeploymentRun:
         env = dict(self.settings.env)
         if self.settings.engine == "stub":
             env["HF_HUB_OFFLINE"] = "1"  # the stub's model path is no hub repository
-        with self._spawning():
-            router = start_process(
-                "router", command, env, self.settings.out_dir / "router.log", port
-            )
-            self.processes.append(router)
+        router = self._spawn("router", command, env, port, [port, metrics_port])
         wait_all_ready([router], self.settings.launch_timeout,
                        readiness_endpoint(self.job.deployment, "router"))  # fmt: skip
 

@@ -6,11 +6,13 @@ orphans swept, then ports and (GPU host) NVML memory confirmed released."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from sglang_ci.config.model import Job
 from sglang_ci.launch.cancel import CancelWatch
 from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
+from sglang_ci.launch.ledger import RunLedger
 from sglang_ci.launch.ports import PortLease
 from sglang_ci.launch.process_tree import become_subreaper, sweep_adopted
 
@@ -21,15 +23,18 @@ def launched(
     settings: LaunchSettings,
     watch: CancelWatch,
     on_stopped: Callable[[DeploymentRun], None] | None = None,
+    results: Sequence[Path] = (),
 ) -> Iterator[DeploymentRun]:
     """Yields the running deployment; ``run.teardown_problems`` is set on exit (empty when
     everything was released). ``on_stopped`` runs once the processes are gone and before
     the slow release waits: a caller writes its result there, while the cancel window
-    is still open."""
+    is still open. ``results`` are the result.json files a cleanup marks `runner died` if
+    this runner is killed before it finishes them (the run ledger)."""
     adopting = become_subreaper()  # orphans of our servers re-parent to us, not to init
     hurry = watch.token.hurry
     with PortLease() as lease:
-        run = DeploymentRun(job, settings, lease, watch)
+        ledger = RunLedger([job.id], [str(path) for path in results])
+        run = DeploymentRun(job, settings, lease, watch, ledger=ledger)
         try:
             run.start()
             yield run
@@ -42,3 +47,5 @@ def launched(
                     on_stopped(run)
                 problems += run.wait_released(hurry)
                 run.teardown_problems = problems
+                if not problems:  # otherwise a later cleanup retries what is left
+                    ledger.close()

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psutil
@@ -65,8 +66,11 @@ class TeardownReport:
 
 
 class ProcessTree:
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+    def __init__(
+        self, popen: subprocess.Popen[bytes], on_found: Callable[[int], None] | None = None
+    ) -> None:
         self.popen = popen
+        self.on_found = on_found  # told of each new member (the run ledger records it)
         self.pid = popen.pid
         self.known: dict[int, psutil.Process] = {}
         self._lock = threading.Lock()
@@ -104,8 +108,13 @@ class ProcessTree:
         except psutil.Error:
             return
         with self._lock:
-            for process in found:
-                self.known.setdefault(process.pid, process)
+            new = [p for p in found if p.pid not in self.known]
+            for process in new:
+                self.known[process.pid] = process
+        if self.on_found is not None:
+            for process in new:
+                with contextlib.suppress(OSError):  # a ledger write must not stop the walker
+                    self.on_found(process.pid)
 
     def _session_members(self) -> list[psutil.Process]:
         members = []

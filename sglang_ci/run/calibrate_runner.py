@@ -32,6 +32,7 @@ from sglang_ci.launch.liveness import LivenessWatch
 from sglang_ci.launch.server_api import flush_cache, server_info
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.result_file import JobResult
+from sglang_ci.run.cleanup import cleanup_before_run
 from sglang_ci.run.job_runner import run_checks
 from sglang_ci.run.options import CalibrateOptions
 from sglang_ci.run.orchestrator import launch_settings
@@ -103,6 +104,7 @@ def calibrate_command(
         require_gpus(job.id, job.gpus, visible_gpus(env))
     folder = Path(options.results) / "calibrate"
     require_writable(folder)
+    cleanup_before_run()
     with claimed(folder, job.id) as out_dir:
         settings = launch_settings(options, out_dir, env)
         try:

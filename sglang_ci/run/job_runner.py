@@ -223,7 +223,8 @@ def run_group(
     with CancelWatch(token, timeout) as watch:
         try:
             with launched(first.job, replace(settings, out_dir=first.out_dir), watch,
-                          on_stopped=stopped) as run:  # fmt: skip
+                          on_stopped=stopped, results=[m.out_dir / "result.json"
+                                                       for m in members]) as run:  # fmt: skip
                 first.result.phases["launch"] = round(time.monotonic() - started, 3)
                 say("ready: " + ", ".join(f"{p.role} {p.url}" for p in run.processes))
                 for member in members:

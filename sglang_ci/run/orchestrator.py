@@ -20,6 +20,7 @@ from sglang_ci.launch.launcher import LaunchSettings
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.result_file import JobResult, Status
 from sglang_ci.results.summary import stage_table
+from sglang_ci.run.cleanup import cleanup_before_run
 from sglang_ci.run.job_runner import report, run_group
 from sglang_ci.run.options import LaunchOptions, RunOptions
 from sglang_ci.run.retry import classify, job_timeout
@@ -145,6 +146,7 @@ def run_jobs(
     jobs = [config.jobs[job_id] for job_id in job_ids]
     check_runnable(jobs, options.engine, env)
     require_writable(Path(options.results))
+    cleanup_before_run()  # a runner killed earlier on this machine may hold ports and GPUs
     started = time.monotonic()
     results: list[JobResult] = []
     for group in launch_groups(jobs):
