@@ -39,14 +39,16 @@ def error_for(write_config: WriteConfig, edit: ConfigEdit) -> str:
 def test_project_config_has_every_seed_system() -> None:
     """The one test that reads the project's stages.toml: valid, with every seed's job."""
     config = load_config(None, {}, ROOT)
-    assert set(config.stages) >= {"base-b", "extra-a", "stage-c-dsv4"}
+    assert set(config.stages) >= {"base-b", "extra-a", "extra-a-test-1-gpu-large", "stage-c-dsv4"}
+    standalone = "extra-a-test-1-gpu-large"  # SGLang's runner_config "1-gpu-large"
     expected = {
         "spec(model='gemma4-31b', topk=3)": ("extra-a", 2, 0.775),
-        "spec(model='gemma4-26b-a4b', topk=1)": ("extra-a", 2, 0.415),  # baselines.toml
+        "spec(model='gemma4-26b-a4b', topk=1)": ("extra-a", 2, 0.41),  # the seed's shared one
+        "spec(model='gemma4-26b-a4b', topk=3)": ("extra-a", 2, 0.41),  # baselines.toml
         "spec(model='gemma4-e4b-frozen-kv', topk=3)": ("base-b", 1, 0.65),
-        "spec(model='llama-standalone', topk=2)": ("extra-a", 1, 0.69),
-        "spec(model='llama-standalone', topk=2, backend='flashinfer')": ("extra-a", 1, 0.69),
-        "spec(model='llama-standalone', topk=2, backend='fa3')": ("extra-a", 1, 0.69),
+        "spec(model='llama-standalone', topk=2)": (standalone, 1, 0.69),
+        "spec(model='llama-standalone', topk=2, backend='flashinfer')": (standalone, 1, 0.69),
+        "spec(model='llama-standalone', topk=2, backend='fa3')": (standalone, 1, 0.69),
         "disagg(model='dsv4-flash')": ("stage-c-dsv4", 8, 0.95),
     }
     for job_id, (stage, gpus, threshold) in expected.items():
