@@ -228,3 +228,11 @@ def test_unknown_stage_and_bad_durations_are_one_line(
     bad.write_text('{"a": Infinity}')
     assert main_exit_code(["partition", "--durations", str(bad), "--partitions", "2"]) == 2
     assert "seconds >= 0" in capsys.readouterr().err
+
+
+def test_gpu_stage_cleanup_uses_the_run_ledger() -> None:
+    """An env mark misses the PD router (it drops its environment): the ledger does not."""
+    workflow = yaml.safe_load((ROOT / ".github/workflows/_gpu-stage.yml").read_text())
+    steps = workflow["jobs"]["partition"]["steps"]
+    cleanup = [step for step in steps if step.get("run") == "python3 -m sglang_ci cleanup"]
+    assert cleanup and cleanup[0]["if"] == "always()"
