@@ -11,6 +11,7 @@ import shlex
 
 from sglang_ci.config.checks import CHECKS
 from sglang_ci.config.schema import Config, Job, Stage
+from sglang_ci.config.secrets import redacted, redacted_argv
 from sglang_ci.config.server_args import lookup
 from sglang_ci.config.text import number
 from sglang_ci.plan.commands import (
@@ -56,8 +57,9 @@ def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> 
             python, engine, deployment, server, ports[server.role], "BOOTSTRAP_PORT"
         )
         out.append(f"  [{server.role}, {server.gpu_span_text()}]")
-        out.append(f"  {shlex.join(command)}")
-        env = " ".join(f"{key}={shlex.quote(value)}" for key, value in server.env)
+        out.append(f"  {shlex.join(redacted_argv(command))}")
+        shown = redacted(dict(server.env))
+        env = " ".join(f"{key}={shlex.quote(value)}" for key, value in shown.items())
         out.append(f"    env added: {env or '(none)'}")
     if deployment.disaggregated:
         router = router_command(

@@ -23,6 +23,7 @@ from sglang_ci.config.errors import (
     ServerDied,
 )
 from sglang_ci.config.model import Job
+from sglang_ci.config.secrets import Scrubber, redacted, redacted_argv
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
 from sglang_ci.launch.http_client import make_session
 from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
@@ -30,6 +31,7 @@ from sglang_ci.launch.lifecycle import launched
 from sglang_ci.launch.liveness import LivenessWatch
 from sglang_ci.launch.server_api import flush_cache, server_info, smoke_generate
 from sglang_ci.results.result_file import JobResult, Status, Verdict
+from sglang_ci.results.scrub import scrub_folder
 from sglang_ci.results.summary import append_step_summary
 from sglang_ci.run.suite_plugin import TestFailure
 
@@ -48,7 +50,8 @@ def run_checks(run: DeploymentRun, result: JobResult) -> None:
     for process in run.servers:
         with make_session(process.api_key) as session:
             flush_cache(session, process.url)
-            result.server_info[process.role] = server_info(session, process.url)
+            # /server_info lists every server arg, api_key included: hidden before it is kept.
+            result.server_info[process.role] = redacted(server_info(session, process.url))
 
 
 def suite_failure(failures: Sequence[TestFailure], fallback: str) -> FatalError:
@@ -107,8 +110,9 @@ class Member:
 
 def _record(result: JobResult, run: DeploymentRun) -> None:
     result.ports = {**{p.role: p.port for p in run.processes}, **run.extra_ports}
-    result.servers = [p.describe() for p in run.processes]
-    result.server_args = {p.role: p.command for p in run.processes}
+    result.servers = [{**p.describe(), "command": redacted_argv(p.command)}
+                      for p in run.processes]  # fmt: skip
+    result.server_args = {p.role: redacted_argv(p.command) for p in run.processes}
     versions = [info.get("version") for info in result.server_info.values()]
     result.engine_version = next((str(v) for v in versions if v), None)
 
@@ -245,11 +249,14 @@ def run_group(
         first.result.phases["teardown"] = round(time.monotonic() - teardown_started, 3)
     _not_run(members, token, timeout)
     problems = run.teardown_problems if run is not None else []
+    scrubber = Scrubber(settings.env, [p.command for p in run.processes] if run else [])
     for member in members:
         assert member.verdict is not None
-        member.verdict = _after_teardown(member.verdict, token, problems, timeout)
+        verdict = _after_teardown(member.verdict, token, problems, timeout)
+        member.verdict = replace(verdict, diagnostics=scrubber.text(verdict.diagnostics))
         member.result.finish(member.verdict)
         member.write()
+        scrub_folder(member.out_dir, scrubber)  # the server's own log prints its api key
         append_step_summary(member.result, settings.env)
     return [member.result for member in members]
 

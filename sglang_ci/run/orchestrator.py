@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sglang_ci.config.errors import ConfigError, FailureKind, exit_code
 from sglang_ci.config.model import Config, Job
+from sglang_ci.config.secrets import Environment
 from sglang_ci.config.stub_env import STUB_DATA_ENV
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.launch.launcher import LaunchSettings
@@ -57,10 +58,11 @@ def stub_data_defaults(env: Mapping[str, str]) -> dict[str, str]:
 def launch_settings(
     options: LaunchOptions, out_dir: Path, env: Mapping[str, str]
 ) -> LaunchSettings:
-    env = stub_data_defaults(env) if options.engine == "stub" else dict(env)
+    values = stub_data_defaults(env) if options.engine == "stub" else dict(env)
     return LaunchSettings(
         engine=options.engine, python=sys.executable, out_dir=out_dir,
-        launch_timeout=options.ready_within, env=env, request_timeout=options.request_timeout,
+        launch_timeout=options.ready_within, env=Environment(values),
+        request_timeout=options.request_timeout,
     )  # fmt: skip
 
 
