@@ -31,7 +31,7 @@ def collect(folder: Path) -> list[JobResult]:
     return results
 
 
-_HEADER = ("session", "status", "score / threshold", "accept length", "duration", "attempts")
+_HEADER = ("session", "status", "score / pass when", "accept length", "duration", "attempts")
 
 
 def render(results: Sequence[JobResult]) -> str:
@@ -56,7 +56,7 @@ def _row(result: JobResult) -> tuple[Cell, ...]:
     status = str(result.status)
     score = ""
     if result.score is not None:
-        score = f"{number(result.score)} / {number(result.threshold)}"
+        score = f"{number(result.score)} / {result.pass_when}"
     return (
         f"`{result.job}`",
         status if result.status is Status.PASSED else f"**{status}**",
