@@ -31,7 +31,7 @@ def collect(folder: Path) -> list[JobResult]:
     return results
 
 
-_HEADER = ("session", "status", "score / pass when", "accept length", "duration", "attempts")
+_HEADER = ("session", "status", "score / threshold", "accept length", "duration", "attempts")
 
 
 def render(results: Sequence[JobResult]) -> str:

@@ -21,7 +21,7 @@ def append_step_summary(result: JobResult, env: Mapping[str, str]) -> None:
         for check in result.checks
     ]  # fmt: skip
     lines = [f"\n#### {result.job}: {result.status}\n",
-             markdown_table(("check", "value", "pass when", "result"), rows)]  # fmt: skip
+             markdown_table(("check", "value", "threshold", "result"), rows)]  # fmt: skip
     evidence = result.threshold_evidence
     if evidence:
         margin = evidence.get("margin")
@@ -38,7 +38,7 @@ def append_step_summary(result: JobResult, env: Mapping[str, str]) -> None:
 
 def stage_table(results: Sequence[JobResult]) -> str:
     """One row per job: status, score and what it must pass, accept length, occupancy, time."""
-    header = ("JOB", "STATUS", "SCORE", "PASS WHEN", "ACCEPT", "OCCUPANCY", "SECONDS")
+    header = ("JOB", "STATUS", "SCORE", "THRESHOLD", "ACCEPT", "OCCUPANCY", "SECONDS")
     rows = [
         (result.job, str(result.status), result.score, result.pass_when, result.accept_length,
          result.occupancy, result.seconds)

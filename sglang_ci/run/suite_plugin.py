@@ -79,10 +79,8 @@ class SuiteContext:
             row["request_errors"] = self.request_errors[name]
         self.result.checks.append(row)
         if not passed:
-            shown = _value_text(value, threshold)
-            raise ThresholdMissed(
-                f"{name} {shown}{unit} not {comparator} {threshold:g}{unit} ({self.job.id})"
-            )
+            missed = _miss_text(value, comparator, threshold, unit)
+            raise ThresholdMissed(f"{name} {missed} ({self.job.id})")
 
     def verify_settings(self) -> None:
         """Each server's /server_info shows the requested values of the suite's flags."""
@@ -138,11 +136,20 @@ class SuiteContext:
         )
 
 
-def _value_text(value: float, threshold: float) -> str:
-    """The value at 4 significant digits, or in full where those would read as the
-    threshold itself ("0.6 not > 0.6" must be a value exactly at the threshold)."""
+def _exact(number: float) -> str:
+    return f"{number:g}" if float(f"{number:g}") == number else repr(number)
+
+
+def _miss_text(value: float, comparator: str, threshold: float, unit: str) -> str:
+    """``0.5 not > 0.95``, ``96.2% not > 97%``: the value at 4 significant digits
+    where that reads true, else both in full, so a value exactly at its threshold reads
+    as equal ("0.6 not > 0.6") and one just under it does not ("0.59999 not >= 0.6",
+    never "0.6 not >= 0.6")."""
     short = f"{value:.4g}"
-    return repr(value) if short == f"{threshold:g}" and value != threshold else short
+    rounded = float(short)
+    if passes(rounded, comparator, threshold) or (rounded == threshold) != (value == threshold):
+        short = _exact(value)
+    return f"{short}{unit} not {comparator} {_exact(threshold)}{unit}"
 
 
 def failure_kind(error: BaseException) -> FailureKind:
