@@ -1,5 +1,8 @@
 """Comparators: each check passes as SGLang's test asserts it (``>`` for assertGreater,
-``>=`` for assertGreaterEqual), set per check, suite and job; every report shows it."""
+``>=`` for assertGreaterEqual), set per check, suite and job; every report shows it.
+
+The config errors of comparators and threshold ranges are here rather than in
+test_config.py, which is at the 400-line limit; they use the same fixture config."""
 
 from __future__ import annotations
 
@@ -7,19 +10,22 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomlkit
 
 from sglang_ci.cli import main_exit_code
 from sglang_ci.config.checks import CHECKS, passes
+from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.model import load_config
 from sglang_ci.plan.dry_run import render_plan
 from sglang_ci.results.report import render
 from sglang_ci.results.result_file import JobResult, Status
 from sglang_ci.results.summary import stage_table
 
-from .conftest import FIXTURE_TOML, FIXTURES, ConfigEdit
+from .conftest import FIXTURE_TOML, FIXTURES, ROOT, ConfigEdit
+from .test_config import error_for, load
 from .test_suites import run_job
 
 WriteConfig = Callable[[ConfigEdit], Path]
@@ -121,6 +127,133 @@ def test_unknown_comparator_exits_2_with_one_line(
     assert line.endswith(
         "stages.toml: stages.stage-c-dsv4.jobs[0].comparators.gsm8k: unknown comparator 'gt';"
         ' expected one of ">", ">="'
+    )
+
+
+def test_project_comparators_are_sglangs() -> None:
+    """Each seed job compares as its SGLang test asserts (assertGreater is ``>``,
+    assertGreaterEqual ``>=``), read at the seed commits in the bytedance-iaas/sglang fork."""
+    config = load_config(None, {}, ROOT)
+    gemma = {"gsm8k": ">=", "accept-length": ">="}
+    # test/registered/spec/test_gemma4_mtp_31b_extra.py@9040feebd8 lines 170-176,
+    # test_gemma4_mtp_26b_a4b_extra.py@621a79728c lines 174-176 and
+    # test_frozen_kv_mtp.py@9040feebd8 lines 150-152: assertGreaterEqual for both.
+    # python/sglang/test/server_fixtures/standalone_fixture.py@dbac464726 line 112:
+    # assertGreaterEqual(score, 0.69); line 119: assertGreater(accept length, 3.6).
+    standalone = {"gsm8k": ">=", "accept-length": ">"}
+    expected = {
+        "spec(model='gemma4-31b', topk=1)": gemma,
+        "spec(model='gemma4-31b', topk=3)": gemma,
+        "spec(model='gemma4-26b-a4b', topk=1)": gemma,
+        "spec(model='gemma4-26b-a4b', topk=3)": gemma,
+        "spec(model='gemma4-e4b-frozen-kv', topk=1)": gemma,
+        "spec(model='gemma4-e4b-frozen-kv', topk=3)": gemma,
+        "spec(model='llama-standalone', topk=2)": standalone,
+        "spec(model='llama-standalone', topk=2, backend='flashinfer')": standalone,
+        "spec(model='llama-standalone', topk=2, backend='fa3')": standalone,
+        # python/sglang/test/kits/hellaswag_kit.py@1bd4f94598 line 25 and
+        # fwd_occupancy_kit.py@1bd4f94598 lines 183 (median) and 203 (accept length):
+        # assertGreater; test_basic_sanity*.py there mix these kits in unchanged.
+        "sanity(model='llama3-8b')": {"hellaswag": ">", "fwd-occupancy": ">"},
+        "sanity(model='llama-eagle3')": {
+            "hellaswag": ">", "fwd-occupancy": ">", "accept-length": ">",
+        },
+        # test/registered/distributed/test_disaggregation_dsv4.py@5227b07669 line 136:
+        # assertGreater(metrics["score"], 0.95).
+        "disagg(model='dsv4-flash')": {"gsm8k": ">"},
+    }  # fmt: skip
+    assert {job_id: dict(config.jobs[job_id].comparators) for job_id in expected} == expected
+
+
+# ------------------------------------------------------------------ bad input: exit 2, one line
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("stages", "stage-c-dsv4", "jobs", 0, "comparators", "gsm8k"), "=>",
+         "stages.stage-c-dsv4.jobs[0].comparators.gsm8k: unknown comparator '=>';"
+         ' expected one of ">", ">="'),
+        (("suites", "spec", "comparators", "accept-length"), "<",
+         "suites.spec.comparators.accept-length: unknown comparator '<'"),
+        (("stages", "stage-c-dsv4", "jobs", 0, "comparators", "gsm8k"), 1,
+         "stages.stage-c-dsv4.jobs[0].comparators.gsm8k: expected a string, got an integer"),
+        (("suites", "spec", "comparators", "accept-lenght"), ">",
+         "suites.spec.comparators: unknown key 'accept-lenght'. Perhaps you meant"
+         " 'accept-length'?"),
+        (("stages", "base-a", "jobs", 0, "comparators", "accept-length"), ">",
+         "stages.base-a.jobs[0].comparators.accept-length: model 'llama3-8b' runs no"
+         " speculative decoding"),
+        (("suites", "sanity", "thresholds", "fwd-occupancy"), 100.5,
+         "suites.sanity.thresholds.fwd-occupancy: 100.5 is outside fwd-occupancy's range 0..100"),
+        (("suites", "sanity", "thresholds", "fwd-occupancy"), 100,
+         "suites.sanity.thresholds.fwd-occupancy: '> 100' passes no fwd-occupancy value"),
+        (("suites", "sanity", "thresholds", "accept-length"), 0.9,
+         "suites.sanity.thresholds.accept-length: 0.9 is outside accept-length's range >= 1"),
+        (("suites", "spec", "thresholds", "accept-length"), 1,
+         "suites.spec.thresholds.accept-length: '>= 1' passes every accept-length value"),
+        (("stages", "stage-c-dsv4", "jobs", 0, "thresholds", "gsm8k"), -0.1,
+         "stages.stage-c-dsv4.jobs[0].thresholds.gsm8k: -0.1 is outside gsm8k's range 0..1"),
+        (("stages", "stage-c-dsv4", "jobs", 0, "thresholds", "gsm8k"), 1,
+         "stages.stage-c-dsv4.jobs[0].thresholds.gsm8k: '> 1' passes no gsm8k value"),
+        (("stages", "base-a", "jobs", 0, "thresholds", "hellaswag"), 1.5,
+         "stages.base-a.jobs[0].thresholds.hellaswag: 1.5 is outside hellaswag's range 0..1"),
+    ],
+)  # fmt: skip
+def test_bad_comparators_and_thresholds(
+    write_config: WriteConfig, path: tuple[str | int, ...], value: object, expected: str
+) -> None:
+    def edit(doc: tomlkit.TOMLDocument) -> None:
+        target: Any = doc
+        for key in path[:-1]:
+            if isinstance(key, str) and key not in target:
+                target[key] = tomlkit.inline_table()
+            target = target[key]
+        target[path[-1]] = value
+
+    assert expected in error_for(write_config, edit)
+
+
+def test_job_comparator_that_makes_the_suites_threshold_vacuous(
+    write_config: WriteConfig,
+) -> None:
+    """The suite's pair is sound (> 1); the job's ">=" makes it pass every value, so the
+    message names the job's key."""
+
+    def edit(doc: tomlkit.TOMLDocument) -> None:
+        doc["suites"]["spec"]["thresholds"]["accept-length"] = 1.0
+        doc["suites"]["spec"]["comparators"]["accept-length"] = ">"
+        doc["stages"]["base-b"]["jobs"][0]["comparators"] = {"accept-length": ">="}
+
+    message = error_for(write_config, edit)
+    assert message.endswith(
+        "stages.base-b.jobs[0].comparators.accept-length:"
+        " '>= 1' passes every accept-length value (range >= 1)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("margin", "expected"),
+    [
+        # Today's bug: a margin larger than the scores gives a negative threshold.
+        (0.9, "-0.46 is outside gsm8k's range 0..1"),
+        # Exactly 0: in range, yet ">= 0" lets a score of 0 pass.
+        (0.44, "'>= 0' passes every gsm8k value (range 0..1)"),
+    ],
+)
+def test_threshold_derived_from_baselines_must_lie_in_the_range(
+    write_config: WriteConfig, margin: float, expected: str
+) -> None:
+    path = write_config(lambda doc: None)
+    baselines = path.parent / "baselines.toml"
+    baselines.write_text(baselines.read_text().replace("margin = 0.03", f"margin = {margin}"))
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    message = str(caught.value)
+    assert "\n" not in message and caught.value.return_code == 2
+    assert message == (
+        """baselines.toml: jobs."spec(model='gemma4-31b', topk=1)": gsm8k threshold derived"""
+        f" by min - {margin:g} from 20 runs: {expected}"
     )
 
 
