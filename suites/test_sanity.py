@@ -68,7 +68,7 @@ def test_fwd_occupancy(ctx: SuiteContext) -> None:
             ctx.record_failure("fwd-occupancy", str(error))
             raise
     ctx.result.occupancy = result.median
-    ctx.check_at_least("fwd-occupancy", result.median, "%")
+    ctx.check("fwd-occupancy", result.median, "%")
 
 
 def test_accept_length(ctx: SuiteContext) -> None:
@@ -78,9 +78,9 @@ def test_accept_length(ctx: SuiteContext) -> None:
         value = avg_spec_accept_length(server_info(session, ctx.generating_server.url))
     assert value is not None, "/server_info has no internal_states[0].avg_spec_accept_length"
     ctx.result.accept_length = value
-    ctx.check_at_least("accept-length", value)
+    ctx.check("accept-length", value)
 
 
 def test_hellaswag(ctx: SuiteContext) -> None:
     outcome = ctx.run_eval("hellaswag")
-    ctx.check_at_least("hellaswag", outcome.score)
+    ctx.check("hellaswag", outcome.score)

@@ -89,7 +89,7 @@ def test_write_then_validate_derives_the_threshold(tmp_path: Path, tag: str) -> 
     valid = run_python("-m", "sglang_ci", "validate", "--config", str(folder / "stages.toml"))
     assert valid.returncode == 0, valid.stderr
     expected = math.floor(round(score - 0.03, 9) * 1000) / 1000  # rounded down to 0.001
-    assert (f"{DETERMINISTIC}: gsm8k threshold {expected:g} from 3 recorded runs (min - 0.03)"
+    assert (f"{DETERMINISTIC}: gsm8k >= {expected:g} from 3 recorded runs (min - 0.03)"
             in valid.stdout), valid.stdout  # fmt: skip
     written = (folder / "baselines.toml").read_text()
     assert written.startswith(without.rstrip("\n"))  # comments and layout untouched

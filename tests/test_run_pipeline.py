@@ -99,7 +99,7 @@ from sglang_ci.run.suite_plugin import SuiteContext
 
 def test_gsm8k(ctx: SuiteContext) -> None:
     outcome = ctx.run_eval("gsm8k")
-    ctx.check_at_least("gsm8k", outcome.score)
+    ctx.check("gsm8k", outcome.score)
 """
 
 

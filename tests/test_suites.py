@@ -77,7 +77,7 @@ def test_threshold_miss_fails_with_score_and_threshold(tmp_path: Path, tag: str)
     code, output, record = run_job(tmp_path, tag, job, env)
     assert code == 1, output
     assert record["status"] == "failed" and record["failure_kind"] == "below threshold"
-    assert f"test_gsm8k: gsm8k {record['score']:.4g} < threshold 0.65 ({job})" \
+    assert f"test_gsm8k: gsm8k {record['score']:.4g} not >= 0.65 ({job})" \
         in record["reason"]  # fmt: skip
     assert record["score"] < 0.65 and record["threshold"] == 0.65
     records = (tmp_path / job_dir_name(job) / "gsm8k.jsonl").read_text().splitlines()
@@ -90,7 +90,7 @@ def test_accept_length_floor(tmp_path: Path, tag: str) -> None:
     job = "spec(model='gemma4-e4b-frozen-kv', topk=3)"
     code, output, record = run_job(tmp_path, tag, job, {"SGLANG_CI_STUB_ACCEPT_LENGTH": "1.2"})
     assert code == 1, output
-    assert "accept-length 1.2 < threshold 1.5" in record["reason"]
+    assert "accept-length 1.2 not >= 1.5" in record["reason"]
     assert record["accept_length"] == 1.2
 
 
@@ -110,7 +110,7 @@ def test_disagg_below_its_floor(tmp_path: Path, tag: str) -> None:
     code, output, record = run_job(tmp_path, tag, "disagg(model='dsv4-flash')",
                                    {"SGLANG_CI_STUB_ACCURACY": "0.5"})  # fmt: skip
     assert code == 1, output
-    assert "< threshold 0.95" in record["reason"]
+    assert "not > 0.95" in record["reason"]
 
 
 def test_sanity_below_its_hellaswag_floor(tmp_path: Path, tag: str) -> None:
@@ -118,7 +118,7 @@ def test_sanity_below_its_hellaswag_floor(tmp_path: Path, tag: str) -> None:
                                    {"SGLANG_CI_STUB_ACCURACY": "0.2"})  # fmt: skip
     assert code == 1, output
     assert record["status"] == "failed" and "hellaswag" in record["reason"]
-    assert "< threshold 0.6" in record["reason"]
+    assert "not > 0.6" in record["reason"]
 
 
 def test_server_death_during_the_eval_is_no_threshold_miss(tmp_path: Path, tag: str) -> None:

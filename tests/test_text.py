@@ -63,26 +63,32 @@ def test_stage_table_formats_every_number_the_same_way() -> None:
         status=Status.FAILED,
         score=0.6000001,
         threshold=0.65,
+        comparator=">=",
         phases={"launch": 10.0, "eval": 50.5},
     )
     header, row = stage_table([result]).splitlines()
     assert header.split() == ["JOB", "STATUS", "SCORE", "THRESHOLD", "ACCEPT", "OCCUPANCY",
                               "SECONDS"]  # fmt: skip
-    assert row.split() == ["spec(model='m',", "topk=1)", "failed", "0.6", "0.65", "60.5"]
+    assert row.split() == ["spec(model='m',", "topk=1)", "failed", "0.6", ">=", "0.65", "60.5"]
 
 
 def test_step_summary_is_a_markdown_table(tmp_path: Path) -> None:
     path = tmp_path / "summary.md"
     result = JobResult("spec(model='m', topk=1)", "base-b", "stub", 1, status=Status.FAILED)
     result.checks = [
-        {"check": "gsm8k", "value": 0.6000001, "threshold": 0.65, "passed": False},
-        {"check": "accept-length", "value": 2.0, "threshold": 1.5, "passed": True},
-    ]
+        {"check": "gsm8k", "value": 0.6000001, "comparator": ">=", "threshold": 0.65,
+         "passed": False},
+        {"check": "accept-length", "value": 2.0, "comparator": ">", "threshold": 1.5,
+         "passed": True},
+        # A row from a result.json written before comparators were recorded.
+        {"check": "hellaswag", "value": 0.7, "threshold": 0.6, "passed": True},
+    ]  # fmt: skip
     append_step_summary(result, {"GITHUB_STEP_SUMMARY": str(path)})
     lines = path.read_text().splitlines()
     start = lines.index("| check | value | threshold | result |")
-    assert lines[start + 1 : start + 4] == [
+    assert lines[start + 1 : start + 5] == [
         "|---|---|---|---|",
-        "| gsm8k | 0.6 | 0.65 | **FAIL** |",
-        "| accept-length | 2 | 1.5 | pass |",
+        "| gsm8k | 0.6 | >= 0.65 | **FAIL** |",
+        "| accept-length | 2 | > 1.5 | pass |",
+        "| hellaswag | 0.7 | 0.6 | pass |",
     ]

@@ -14,13 +14,20 @@ from sglang_ci.config.axes import AXES, Params, expand, signature
 from sglang_ci.config.baselines import BASELINES_FILE, Baseline
 from sglang_ci.config.checks import CHECKS
 from sglang_ci.config.deployment import Deployment, place
-from sglang_ci.config.reader import read_args, read_env, read_eval, read_thresholds
+from sglang_ci.config.errors import ConfigError
+from sglang_ci.config.reader import (
+    read_args,
+    read_comparators,
+    read_env,
+    read_eval,
+    read_thresholds,
+)
 from sglang_ci.config.rules import check_gpu_overlap, check_job_fits
 from sglang_ci.config.schema import Job, Model, Role, Stage, Suite
 from sglang_ci.config.server_args import ArgValue, merge
 from sglang_ci.config.toml_reader import Table, kind_name, suggestion, type_name
 
-_JOB_BASE_KEYS = ("suite", "thresholds", "est-time", "eval", "args", "env")
+_JOB_BASE_KEYS = ("suite", "thresholds", "comparators", "est-time", "eval", "args", "env")
 
 
 def read_stage_jobs(
@@ -143,6 +150,7 @@ def _build_job(
         deployment=deployment,
         threshold_origin=thresholds.origin,
         baseline=baseline,
+        comparators=thresholds.comparators,
         missing_threshold=f"{entry.source}: {where}: {thresholds.missing}"
         if suite.score and not thresholds.origin
         else "",
@@ -153,6 +161,7 @@ class _Thresholds(NamedTuple):
     ordered: tuple[tuple[str, float], ...]  # score first, then the checks
     origin: str  # Job.threshold_origin
     missing: str  # the error of a scored job with no threshold, kept when lenient
+    comparators: tuple[tuple[str, str], ...]  # one per check in ``ordered``
 
 
 def _job_thresholds(
@@ -168,6 +177,7 @@ def _job_thresholds(
     pinned; checks that need speculative decoding dropped for a model without it."""
     suite_checks = (suite.score, *suite.checks) if suite.score else suite.checks
     own = dict(read_thresholds(entry, suite_checks))
+    own_comparators = dict(read_comparators(entry, suite_checks))
     thresholds = {**dict(suite.thresholds), **own}
     origin, missing = "", ""
     if suite.score:
@@ -185,12 +195,13 @@ def _job_thresholds(
                 entry.fail(missing)
     for check in suite_checks:
         if CHECKS[check].needs_speculative and not model.speculative:
-            if check in own:
-                entry.fail(
-                    f"model '{model.alias}' runs no speculative decoding,"
-                    f" so {check} does not apply",
-                    f"thresholds.{check}",
-                )
+            for key, values in (("thresholds", own), ("comparators", own_comparators)):
+                if check in values:
+                    entry.fail(
+                        f"model '{model.alias}' runs no speculative decoding,"
+                        f" so {check} does not apply",
+                        f"{key}.{check}",
+                    )
             thresholds.pop(check, None)
         elif check not in thresholds and not (check == suite.score and missing):
             entry.fail(
@@ -199,7 +210,24 @@ def _job_thresholds(
             )
     # Score first, then the checks, as the suite lists them: the order every report uses.
     ordered = tuple((check, thresholds[check]) for check in suite_checks if check in thresholds)
-    return _Thresholds(ordered, origin, missing)
+    comparators = {**dict(suite.comparators), **own_comparators}
+    resolved = tuple(
+        (check, comparators.get(check, CHECKS[check].comparator)) for check, _ in ordered
+    )
+    for (check, value), (_, comparator) in zip(ordered, resolved, strict=True):
+        problem = CHECKS[check].threshold_problem(comparator, value)
+        if problem and check == suite.score and origin == "baseline" and baseline:
+            # Derived, not typed: name the rule that made it, the knob to turn.
+            raise ConfigError(
+                f'{BASELINES_FILE}: jobs."{job_id}": {check} threshold derived by'
+                f" {baseline.rule.describe()} from {len(baseline.scores)} runs: {problem}"
+            )
+        if problem:
+            # The suite's own pair was checked when the suite was read, so one of the
+            # pair is the job's: name that key.
+            key = "thresholds" if check in own else "comparators"
+            entry.fail(problem, f"{key}.{check}")
+    return _Thresholds(ordered, origin, missing, resolved)
 
 
 def _deploy(

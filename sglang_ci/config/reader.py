@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from sglang_ci.config.axes import AXES
-from sglang_ci.config.checks import CHECKS, EvalOptions
+from sglang_ci.config.checks import CHECKS, COMPARATORS, EvalOptions
 from sglang_ci.config.deployment import PD_ROLES, Env
 from sglang_ci.config.schema import Model, Role, Stage, Suite
 from sglang_ci.config.server_args import Args, ArgValue, flag_problem
@@ -27,6 +27,7 @@ _SUITE_KEYS = (
     "checks",
     "eval",
     "thresholds",
+    "comparators",
     "verify",
     "est-time",
 )
@@ -165,6 +166,12 @@ def _read_suite(table: Table, name: str) -> Suite:
             " each job states (later: derives) its own",
             f"thresholds.{score}",
         )
+    comparators = read_comparators(table, (score, *checks) if score else checks)
+    own = dict(comparators)
+    for check, value in thresholds:
+        problem = CHECKS[check].threshold_problem(own.get(check, CHECKS[check].comparator), value)
+        if problem:
+            table.fail(problem, f"thresholds.{check}")
     est_time = table.positive("est-time", float) if "est-time" in table else None
     return Suite(
         name=name,
@@ -177,6 +184,7 @@ def _read_suite(table: Table, name: str) -> Suite:
         thresholds=thresholds,
         verify=_read_verify(table),
         est_time=est_time,
+        comparators=comparators,
     )
 
 
@@ -223,9 +231,27 @@ def read_thresholds(table: Table, allowed: tuple[str, ...]) -> tuple[tuple[str, 
         value = values.need(check, float)
         spec = CHECKS[check]
         if value < spec.low or (spec.high is not None and value > spec.high):
-            bounds = f"{spec.low:g}..{spec.high:g}" if spec.high is not None else f">= {spec.low:g}"
-            values.fail(f"{value:g} is outside {check}'s range {bounds}", check)
+            values.fail(f"{value:g} is outside {check}'s range {spec.range_text()}", check)
         result.append((check, value))
+    return tuple(result)
+
+
+def read_comparators(table: Table, allowed: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``comparators = { gsm8k = ">" }``: how a check compares where the SGLang test this
+    suite or job reproduces differs from the check's default (``checks.CHECKS``)."""
+    if "comparators" not in table:
+        return ()
+    values = table.child("comparators", allowed=allowed)
+    result = []
+    for check in values.data:
+        comparator = values.need(check, str)
+        if comparator not in COMPARATORS:
+            values.fail(
+                f"unknown comparator {comparator!r}; expected one of "
+                + ", ".join(f'"{known}"' for known in COMPARATORS),
+                check,
+            )
+        result.append((check, comparator))
     return tuple(result)
 
 

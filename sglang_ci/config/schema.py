@@ -13,10 +13,11 @@ from pathlib import Path
 
 from sglang_ci.config.axes import Params, normalize_signature
 from sglang_ci.config.baselines import Baseline
-from sglang_ci.config.checks import EvalOptions
+from sglang_ci.config.checks import CHECKS, EvalOptions
 from sglang_ci.config.deployment import Deployment, Env
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.server_args import Args, lookup
+from sglang_ci.config.text import number
 from sglang_ci.config.toml_reader import suggestion
 
 
@@ -58,6 +59,8 @@ class Suite:
     thresholds: tuple[tuple[str, float], ...]
     verify: tuple[str, ...]
     est_time: float | None
+    # Only the checks whose SGLang test compares differently from the check's default.
+    comparators: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,9 @@ class Job:
     # "pinned" (typed in stages.toml), or "" for a suite without a score.
     threshold_origin: str = ""
     baseline: Baseline | None = None
+    # Every check in ``thresholds``: how its value is compared (">" or ">="), resolved
+    # from the job, its suite and the check's default, in that order.
+    comparators: tuple[tuple[str, str], ...] = ()
     # Set only when loaded leniently (calibrate, the noxfile): the error this job would
     # raise for a score without a threshold. Such a job can be calibrated, not run.
     missing_threshold: str = ""
@@ -86,6 +92,14 @@ class Job:
 
     def threshold(self, check: str) -> float | None:
         return dict(self.thresholds).get(check)
+
+    def comparator(self, check: str) -> str:
+        return dict(self.comparators).get(check) or CHECKS[check].comparator
+
+    def pass_when(self, check: str) -> str:
+        """``> 0.95``: the check's comparator and threshold as every report prints them."""
+        threshold = self.threshold(check)
+        return "" if threshold is None else f"{self.comparator(check)} {number(threshold)}"
 
     @property
     def launch_key(self) -> str:

@@ -89,7 +89,8 @@ def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> 
         options = job.eval if check == job.suite.score else None
         via = ", ".join(spec.endpoints)
         target = "router" if deployment.disaggregated else "server"
-        out.append(f"  {spec.describe(threshold, options)}  [{via} on the {target}]")
+        described = spec.describe(job.comparator(check), threshold, options)
+        out.append(f"  {described}  [{via} on the {target}]")
 
     out += [
         "",

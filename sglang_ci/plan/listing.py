@@ -17,7 +17,7 @@ def validation_summary(config: Config) -> str:
         if job.baseline is not None and job.suite.score:
             evidence = job.evidence()
             lines.append(
-                f"  {job.id}: {job.suite.score} threshold {job.threshold(job.suite.score):g}"
+                f"  {job.id}: {job.suite.score} {job.pass_when(job.suite.score)}"
                 f" from {evidence['observations']} recorded runs ({evidence['rule']})"
                 + (" [pinned in stages.toml]" if job.threshold_origin == "pinned" else "")
             )
@@ -31,6 +31,7 @@ def job_row(job: Job) -> dict[str, object]:
         "gpus": job.gpus,
         "est_time": job.est_time,
         "thresholds": dict(job.thresholds),
+        "comparators": dict(job.comparators),
         "score_threshold": job.evidence(),
     }
 
@@ -42,7 +43,7 @@ def _score_cells(job: Job) -> tuple[str, str, str, str]:
     evidence = job.evidence()
     margin = evidence["margin"]
     return (
-        f"{score} {number(job.threshold(score))}",
+        f"{score} {job.pass_when(score)}",
         str(evidence["rule"]),
         str(evidence["observations"] or ""),
         f"{margin:+.3f}" if isinstance(margin, float) else "",
@@ -57,7 +58,7 @@ def job_listing(config: Config, stage: str | None, *, as_json: bool) -> str:
     rows = [
         (
             job.id, job.stage, job.gpus, f"{number(job.est_time)}s", *_score_cells(job),
-            ", ".join(f"{name} {number(value)}" for name, value in job.thresholds
+            ", ".join(f"{name} {job.pass_when(name)}" for name, _ in job.thresholds
                       if name != job.suite.score),
         )
         for job in jobs

@@ -57,7 +57,7 @@ def _row(result: JobResult) -> tuple[Cell, ...]:
     status = str(result.status)
     score = ""
     if result.score is not None:
-        score = f"{number(result.score)} / {number(result.threshold)}"
+        score = f"{number(result.score)} / {result.pass_when}"
     return (
         f"`{result.job}`",
         status if result.status is Status.PASSED else f"**{status}**",

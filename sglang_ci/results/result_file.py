@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sglang_ci.config.errors import FailureKind, exit_code
+from sglang_ci.config.text import number
 
 
 class Status(str, enum.Enum):
@@ -97,6 +98,9 @@ class JobResult:
     servers: list[dict[str, Any]] = field(default_factory=list)
     score: float | None = None
     threshold: float | None = None
+    # How the score is compared with the threshold: ">" or ">=" (None in result files
+    # written before comparators were recorded).
+    comparator: str | None = None
     # How the threshold was set: rule ("pinned" or e.g. "min - 0.03"), observations,
     # the lowest of them and its margin over the threshold.
     threshold_evidence: dict[str, Any] = field(default_factory=dict)
@@ -104,6 +108,8 @@ class JobResult:
     occupancy: float | None = None
     engine_version: str | None = None
     server_args: dict[str, list[str]] = field(default_factory=dict)
+    # One row per check: check, value, comparator, threshold, passed (and problem,
+    # request_errors where there are any).
     checks: list[dict[str, Any]] = field(default_factory=list)
     # The job whose launch this one shared (identical servers), if it did not launch its own.
     launched_by: str | None = None
@@ -133,6 +139,11 @@ class JobResult:
         return float(sum(self.phases.values()))
 
     @property
+    def pass_when(self) -> str:
+        """``> 0.95`` for the score, or the bare threshold for an older result file."""
+        return pass_when(self.comparator, self.threshold)
+
+    @property
     def verdict(self) -> Verdict:
         return Verdict(self.status, self.failure_kind, self.reason, self.diagnostics)
 
@@ -158,6 +169,14 @@ class JobResult:
         kind = values.get("failure_kind")
         values["failure_kind"] = FailureKind(kind) if kind else None
         return cls(**values)
+
+
+def pass_when(comparator: object, threshold: object) -> str:
+    """A check row's comparator and threshold as one cell: ``>= 0.65``; empty without a
+    threshold (a settings check)."""
+    if threshold is None:
+        return ""
+    return f"{comparator} {number(threshold)}" if comparator else number(threshold)
 
 
 def _plain(value: object) -> object:

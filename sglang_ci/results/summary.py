@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from sglang_ci.config.text import markdown_table, number, render_table
-from sglang_ci.results.result_file import JobResult
+from sglang_ci.results.result_file import JobResult, pass_when
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
@@ -16,7 +16,7 @@ def append_step_summary(result: JobResult, env: Mapping[str, str]) -> None:
     if not path:
         return
     rows = [
-        (check["check"], check["value"], check["threshold"],
+        (check["check"], check["value"], pass_when(check.get("comparator"), check["threshold"]),
          "pass" if check["passed"] else "**FAIL**")
         for check in result.checks
     ]  # fmt: skip
@@ -37,10 +37,10 @@ def append_step_summary(result: JobResult, env: Mapping[str, str]) -> None:
 
 
 def stage_table(results: Sequence[JobResult]) -> str:
-    """One row per job: status, score vs threshold, accept length, occupancy, duration."""
+    """One row per job: status, score and what it must pass, accept length, occupancy, time."""
     header = ("JOB", "STATUS", "SCORE", "THRESHOLD", "ACCEPT", "OCCUPANCY", "SECONDS")
     rows = [
-        (result.job, str(result.status), result.score, result.threshold, result.accept_length,
+        (result.job, str(result.status), result.score, result.pass_when, result.accept_length,
          result.occupancy, result.seconds)
         for result in results
     ]  # fmt: skip

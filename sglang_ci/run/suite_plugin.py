@@ -2,8 +2,8 @@
 
 The job runner launches the servers, then runs the job's suite module with pytest in
 the same process, passing a SuiteContext through this plugin. Every check a suite makes
-goes through ``ctx.check_at_least``, so result.json, the JUnit XML and the step summary
-all show the same value, threshold and verdict.
+goes through ``ctx.check``, so result.json, the JUnit XML and the step summary all show
+the same value, comparator, threshold and verdict.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sglang_ci.config.checks import EvalOptions
+from sglang_ci.config.checks import EvalOptions, passes
 from sglang_ci.config.errors import FailureKind, FatalError
 from sglang_ci.config.model import Job
 from sglang_ci.evals.records import EvalOutcome, RecordSink
@@ -28,7 +28,8 @@ from sglang_ci.run.verify import mismatches
 
 
 class ThresholdMissed(AssertionError):
-    """A score or measurement under its threshold: the one retriable kind of check."""
+    """A score or measurement that does not pass its comparator and threshold (``> 0.95``,
+    ``>= 0.65``): the one retriable kind of check."""
 
 
 @dataclass
@@ -64,19 +65,22 @@ class SuiteContext:
             pytest.skip(f"{check} does not apply to {self.job.id}")
         return value
 
-    def check_at_least(self, name: str, value: float, unit: str = "") -> None:
+    def check(self, name: str, value: float, unit: str = "") -> None:
+        """Compare ``value`` with the job's threshold as the job's comparator says (SGLang's
+        ``assertGreater`` is ``>``, ``assertGreaterEqual`` is ``>=``); record the row."""
         threshold = self.threshold(name)
-        passed = value >= threshold
+        comparator = self.job.comparator(name)
+        passed = passes(value, comparator, threshold)
         row: dict[str, object] = {
-            "check": name, "value": value, "threshold": threshold, "passed": passed,
+            "check": name, "value": value, "comparator": comparator, "threshold": threshold,
+            "passed": passed,
         }  # fmt: skip
         if self.request_errors.get(name):
             row["request_errors"] = self.request_errors[name]
         self.result.checks.append(row)
         if not passed:
-            raise ThresholdMissed(
-                f"{name} {value:.4g}{unit} < threshold {threshold:g}{unit} ({self.job.id})"
-            )
+            missed = _miss_text(value, comparator, threshold, unit)
+            raise ThresholdMissed(f"{name} {missed} ({self.job.id})")
 
     def verify_settings(self) -> None:
         """Each server's /server_info shows the requested values of the suite's flags."""
@@ -113,6 +117,7 @@ class SuiteContext:
         outcome.write(self.out_dir)
         self.result.score = outcome.score
         self.result.threshold = self.job.threshold(name)
+        self.result.comparator = self.job.comparator(name)
         self.request_errors[name] = outcome.errors
         outcome.require_answers()
         return outcome
@@ -123,11 +128,28 @@ class SuiteContext:
             {
                 "check": name,
                 "value": None,
+                "comparator": self.job.comparator(name),
                 "threshold": self.job.threshold(name),
                 "passed": False,
                 "problem": problem,
             }
         )
+
+
+def _exact(number: float) -> str:
+    return f"{number:g}" if float(f"{number:g}") == number else repr(number)
+
+
+def _miss_text(value: float, comparator: str, threshold: float, unit: str) -> str:
+    """``0.5 not > 0.95``, ``96.2% not > 97%``: the value at 4 significant digits
+    where that reads true, else both in full, so a value exactly at its threshold reads
+    as equal ("0.6 not > 0.6") and one just under it does not ("0.59999 not >= 0.6",
+    never "0.6 not >= 0.6")."""
+    short = f"{value:.4g}"
+    rounded = float(short)
+    if passes(rounded, comparator, threshold) or (rounded == threshold) != (value == threshold):
+        short = _exact(value)
+    return f"{short}{unit} not {comparator} {_exact(threshold)}{unit}"
 
 
 def failure_kind(error: BaseException) -> FailureKind:
