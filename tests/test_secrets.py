@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from sglang_ci.config.secrets import Environment, Scrubber, redacted, redacted_argv
+from sglang_ci.config.secrets import (
+    Environment,
+    Scrubber,
+    looks_secret,
+    redacted,
+    redacted_argv,
+)
 
 from .conftest import TAG_ENV, run_python, tagged_processes
 
@@ -125,3 +131,14 @@ def test_planted_secrets_never_leave_the_run(tmp_path: Path, tag: str) -> None:
     assert dry.returncode == 0 and API_KEY not in dry.stdout
     assert "--api-key '***'" in dry.stdout or "--api-key ***" in dry.stdout
     assert tagged_processes(tag) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("HF_TOKEN", True), ("HUGGING_FACE_HUB_TOKEN", True), ("GITHUB_TOKEN", True),
+     ("AWS_SECRET_ACCESS_KEY", True), ("--api-key", True), ("MY_SERVICE_PASSWORD", True),
+     ("--speculative-num-draft-tokens", False), ("max_total_tokens", False),
+     ("SGLANG_ENABLE_SPEC_V2", False), ("PATH", False)],
+)  # fmt: skip
+def test_which_names_look_secret(name: str, secret: bool) -> None:
+    assert looks_secret(name) is secret

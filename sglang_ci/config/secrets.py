@@ -12,13 +12,17 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-# HF_TOKEN, HUGGING_FACE_HUB_TOKEN, GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, api_key, ...
-SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
+# Words of a name (split at "_", "-", "."): HF_TOKEN, HUGGING_FACE_HUB_TOKEN,
+# AWS_SECRET_ACCESS_KEY, --api-key, ... but not --speculative-num-draft-tokens.
+SECRET_WORDS = frozenset(
+    {"token", "key", "apikey", "secret", "password", "passwd", "credential", "credentials",
+     "auth"}
+)  # fmt: skip
 HIDDEN = "***"
 
 
 def looks_secret(name: str) -> bool:
-    return bool(SECRET_NAME.search(name))
+    return any(word in SECRET_WORDS for word in re.split(r"[^a-z0-9]+", name.lower()))
 
 
 def redacted(value: Any) -> Any:
