@@ -3,9 +3,9 @@
 Each server runs in a session of its own, with its output in a log file; readiness is
 polled (every 0.1 s for a single server, every 1 s for PD roles as SGLang's PD fixture
 does: ``plan.commands.readiness_poll_s``) and a server that dies first fails the launch at
-once with its exit code and the tail of its log. Teardown goes in reverse launch order and is done only
-when every process is reaped, every port is free and, on a GPU host, NVML shows the
-job's GPUs released.
+once with its exit code and the tail of its log. Teardown goes in reverse launch order
+and is done only when every process is reaped, every port is free and, on a GPU host,
+NVML shows the job's GPUs released.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from sglang_ci.launch.server_api import Readiness, probe_ready
 from sglang_ci.plan.commands import (
     IB_DEVICE_ENV,
     READY_POLL_S,
+    env_added,
     ib_device,
-    pd_env,
     readiness_endpoint,
     readiness_poll_s,
     router_command,
@@ -70,6 +70,7 @@ class RunningProcess:
     popen: subprocess.Popen[bytes]
     tree: ProcessTree
     api_key: str | None = None
+    env_added: dict[str, str] = field(default_factory=dict)  # on top of the runner's env
     readiness: Readiness | None = None
     teardown: TeardownReport | None = None
 
@@ -88,6 +89,7 @@ class RunningProcess:
             "url": self.url,
             "pid": self.popen.pid,
             "command": self.command,
+            "env_added": self.env_added,
             "log": str(self.log_path),
             "exit_code": self.popen.poll(),
             "ready_after_s": round(self.readiness.elapsed, 3) if self.readiness else None,
@@ -218,11 +220,14 @@ class DeploymentRun:
                 self.settings.python, self.settings.engine, deployment, server, port,
                 bootstrap, devices,
             )  # fmt: skip
-            env = {**self.settings.env, **pd_env(deployment), **dict(server.env)}
+            added = env_added(deployment, server)
             log = self.settings.out_dir / f"{server.role}.log"
             with self._spawning():
-                process = start_process(server.role, command, env, log, port)
+                process = start_process(
+                    server.role, command, {**self.settings.env, **added}, log, port
+                )
                 self.processes.append(process)
+            process.env_added = added
             api_key = lookup(server.args, "api-key")
             process.api_key = api_key if isinstance(api_key, str) else None
         wait_all_ready(self.processes, self.settings.launch_timeout,
@@ -241,7 +246,8 @@ class DeploymentRun:
         command = router_command(
             self.settings.python, kind, prefill.url, bootstrap, decode.url, port, metrics_port
         )
-        env = {**self.settings.env, **pd_env(self.job.deployment)}
+        added = env_added(self.job.deployment)
+        env = {**self.settings.env, **added}
         if self.settings.engine == "stub":
             env["HF_HUB_OFFLINE"] = "1"  # the stub's model path is no hub repository
         with self._spawning():
@@ -249,6 +255,7 @@ class DeploymentRun:
                 "router", command, env, self.settings.out_dir / "router.log", port
             )
             self.processes.append(router)
+        router.env_added = added
         wait_all_ready([router], self.settings.launch_timeout,
                        readiness_endpoint(self.job.deployment, "router"),
                        readiness_poll_s(self.job.deployment))  # fmt: skip

@@ -74,9 +74,11 @@ def ib_device(env: Mapping[str, str]) -> str | None:
     return env.get(IB_DEVICE_ENV, "").strip() or None
 
 
-def pd_env(deployment: Deployment) -> dict[str, str]:
-    """Environment SGLang's PD fixture gives every process of a PD launch, router too."""
-    return dict(PD_ENV) if deployment.disaggregated else {}
+def env_added(deployment: Deployment, server: Server | None = None) -> dict[str, str]:
+    """What a process's environment gets on top of the runner's: a server its config env;
+    every process of a PD launch, router included (``server`` None), SGLang's PD env."""
+    added = dict(PD_ENV) if deployment.disaggregated else {}
+    return {**added, **dict(server.env)} if server is not None else added
 
 
 def router_command(

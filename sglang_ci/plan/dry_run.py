@@ -15,7 +15,7 @@ from sglang_ci.config.server_args import lookup
 from sglang_ci.config.text import number
 from sglang_ci.plan.commands import (
     IB_DEVICE_ENV,
-    pd_env,
+    env_added,
     readiness_endpoint,
     readiness_poll_s,
     router_command,
@@ -57,14 +57,13 @@ def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> 
         "launch:",
     ]
     ports = {server.role: f"{server.role.upper()}_PORT" for server in deployment.servers}
-    added = pd_env(deployment)
     for server in deployment.servers:
         command = server_command(
             python, engine, deployment, server, ports[server.role], "BOOTSTRAP_PORT", "IB_DEVICE"
         )
         out.append(f"  [{server.role}, {server.gpu_span_text()}]")
         out.append(f"  {shlex.join(command)}")
-        out.append(f"    env added: {_env_text({**added, **dict(server.env)})}")
+        out.append(f"    env added: {_env_text(env_added(deployment, server))}")
     if deployment.disaggregated:
         kind = job.model.pd_router
         router = router_command(
@@ -73,7 +72,7 @@ def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> 
         )  # fmt: skip
         origin = "SGLang's PD fixture" if kind == "mini-lb" else "labelled option, not SGLang's"
         out += [f"  [router: pd-router = {kind!r}, {origin}]", f"  {shlex.join(router)}"]
-        out.append(f"    env added: {_env_text(added)}")
+        out.append(f"    env added: {_env_text(env_added(deployment))}")
         out.append(
             f"  (IB_DEVICE: ${IB_DEVICE_ENV}, the runner's RDMA devices; when unset the flag is"
             " left out (SGLang's mooncake backend then detects devices), as SGLang's fixture does"
