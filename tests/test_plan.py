@@ -58,9 +58,12 @@ def test_pd_plan_has_both_roles_and_the_router(config: Config) -> None:
     assert decode[decode.index("--base-gpu-id") + 1] == "4"
     assert "--base-gpu-id" not in prefill
     assert router[:4] == ["python", "-m", "sglang_router.launch_router", "--pd-disaggregation"]
+    # SGLang's PD fixture (the default pd-router): no bootstrap port after --prefill; the
+    # decode has it instead (tests/test_seed_pd.py holds the whole argv).
+    assert decode[decode.index("--disaggregation-bootstrap-port") + 1] == "BOOTSTRAP_PORT"
     assert router[router.index("--prefill") + 1 : router.index("--prefill") + 3] == [
         "http://127.0.0.1:PREFILL_PORT",
-        "BOOTSTRAP_PORT",
+        "--decode",
     ]
-    assert "env added: SGLANG_DSV4_FP4_EXPERTS=0" in plan
+    assert "env added: MC_TCP_ENABLE_CONNECTION_POOL=true SGLANG_DSV4_FP4_EXPERTS=0" in plan
     assert "[prefill, GPUs 0-3]" in plan and "[decode, GPUs 4-7]" in plan

@@ -13,12 +13,12 @@ import re
 from sglang_ci.config.axes import AXES
 from sglang_ci.config.checks import CHECKS, COMPARATORS, EvalOptions
 from sglang_ci.config.deployment import PD_ROLES, Env
-from sglang_ci.config.schema import Model, Role, Stage, Suite
+from sglang_ci.config.schema import PD_ROUTERS, Model, Role, Stage, Suite
 from sglang_ci.config.server_args import Args, ArgValue, flag_problem
 from sglang_ci.config.toml_reader import Table, kind_name, suggestion
 
 ROOT_KEYS = ("models", "suites", "stages")
-_MODEL_KEYS = ("model-path", "description", "args", "env", "roles")
+_MODEL_KEYS = ("model-path", "description", "args", "env", "roles", "pd-router")
 _SUITE_KEYS = (
     "description",
     "deployment",
@@ -77,6 +77,11 @@ def _read_model(table: Table, alias: str) -> Model:
         for role in PD_ROLES:
             role_table = role_tables.child(role, allowed=("args", "env"))
             roles.append(Role(role, read_args(role_table, "args"), read_env(role_table)))
+    pd_router = table.get("pd-router", str, PD_ROUTERS[0])
+    if pd_router not in PD_ROUTERS:
+        table.fail(f"expected one of {', '.join(PD_ROUTERS)}, got {pd_router!r}", "pd-router")
+    if "pd-router" in table and not roles:
+        table.fail("only a PD model (one with roles) starts a router", "pd-router")
     model_path = table.need("model-path", str)
     if not model_path.strip():
         table.fail("must not be empty", "model-path")
@@ -87,6 +92,7 @@ def _read_model(table: Table, alias: str) -> Model:
         read_env(table),
         tuple(roles),
         table.get("description", str, ""),
+        pd_router,
     )
 
 

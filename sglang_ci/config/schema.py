@@ -28,6 +28,11 @@ class Role:
     env: Env
 
 
+# How a PD model's router starts: "mini-lb" is SGLang's PD fixture (sglang_router's Python
+# MiniLoadBalancer); "rust" is sglang-router's Rust router, our labelled option.
+PD_ROUTERS = ("mini-lb", "rust")
+
+
 @dataclass(frozen=True)
 class Model:
     alias: str
@@ -36,6 +41,7 @@ class Model:
     env: Env
     roles: tuple[Role, ...]
     description: str = ""
+    pd_router: str = PD_ROUTERS[0]
 
     @property
     def speculative(self) -> bool:
@@ -106,7 +112,7 @@ class Job:
         """Equal for jobs whose servers start identically (model, args, env per role):
         such jobs can run against one launch."""
         servers = tuple((s.role, s.args, s.env) for s in self.deployment.servers)
-        return repr((self.deployment.model_path, servers))
+        return repr((self.deployment.model_path, servers, self.model.pd_router))
 
     def evidence(self) -> dict[str, object]:
         """How the score's threshold was set: rule, observations, margin to the lowest."""

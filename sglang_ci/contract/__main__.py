@@ -48,8 +48,9 @@ def main() -> int:
             checked += 1
         if deployment.disaggregated:
             argv = router_command(
-                "python", url(PORTS["prefill"]), 8998, url(PORTS["decode"]), 30003, 29001
-            )
+                "python", job.model.pd_router, url(PORTS["prefill"]), 8998,
+                url(PORTS["decode"]), 30003, 29001,
+            )  # fmt: skip
             findings += check_argv(router, argv[3:], f"{job.id} [router]", router_release)
     findings += check_routes(ENDPOINTS, served_routes(sglang_package_dir()), "endpoints", release)
     for finding in findings:

@@ -1,10 +1,11 @@
 """Start a job's servers (and the PD router), know when they are ready, end them all.
 
 Each server runs in a session of its own, with its output in a log file; readiness is
-polled every 0.1 s and a server that dies first fails the launch at once with its exit
-code and the tail of its log. Teardown goes in reverse launch order and is done only
-when every process is reaped, every port is free and, on a GPU host, NVML shows the
-job's GPUs released.
+polled (every 0.1 s for a single server, every 1 s for PD roles as SGLang's PD fixture
+does: ``plan.commands.readiness_poll_s``) and a server that dies first fails the launch at
+once with its exit code and the tail of its log. Teardown goes in reverse launch order
+and is done only when every process is reaped, every port is free and, on a GPU host,
+NVML shows the job's GPUs released.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ from sglang_ci.launch.ports import PortLease, wait_ports_free
 from sglang_ci.launch.process_tree import ProcessTree, TeardownReport
 from sglang_ci.launch.server_api import Readiness, probe_ready
 from sglang_ci.plan.commands import (
+    IB_DEVICE_ENV,
     READY_POLL_S,
+    env_added,
+    ib_device,
     readiness_endpoint,
+    readiness_poll_s,
     router_command,
     server_command,
     url,
@@ -66,6 +71,7 @@ class RunningProcess:
     popen: subprocess.Popen[bytes]
     tree: ProcessTree
     api_key: str | None = None
+    env_added: dict[str, str] = field(default_factory=dict)  # on top of the runner's env
     readiness: Readiness | None = None
     teardown: TeardownReport | None = None
 
@@ -84,6 +90,7 @@ class RunningProcess:
             "url": self.url,
             "pid": self.popen.pid,
             "command": self.command,
+            "env_added": self.env_added,
             "log": str(self.log_path),
             "exit_code": self.popen.poll(),
             "ready_after_s": round(self.readiness.elapsed, 3) if self.readiness else None,
@@ -117,9 +124,12 @@ def start_process(
     return RunningProcess(role, command, port, log_path, popen, tree)
 
 
-def wait_all_ready(processes: list[RunningProcess], timeout: float, path: str) -> None:
-    """Poll every process in turn until all answer 200 on ``path``; the first one that
-    exits or times out fails the launch at once, naming it, with its log tail."""
+def wait_all_ready(
+    processes: list[RunningProcess], timeout: float, path: str, poll_s: float = READY_POLL_S
+) -> None:
+    """Poll every process in turn, every ``poll_s``, until all answer 200 on ``path``; the
+    first one that exits or times out fails the launch at once, naming it, with its log
+    tail."""
     sessions = {id(p): make_session(p.api_key, connect_retries=0) for p in processes}
     started = time.monotonic()
     pending = list(processes)
@@ -148,7 +158,7 @@ def wait_all_ready(processes: list[RunningProcess], timeout: float, path: str) -
                     f" ({late.url})", kind=FailureKind.LAUNCH_TIMEOUT, diagnostics=late.tail(),
                 )  # fmt: skip
             if pending:
-                time.sleep(READY_POLL_S)
+                time.sleep(poll_s)
     finally:
         for session in sessions.values():
             session.close()
@@ -219,34 +229,49 @@ class DeploymentRun:
         bootstrap = self.lease.take() if deployment.disaggregated else None
         if bootstrap is not None:
             self.extra_ports["bootstrap"] = bootstrap
+        devices = ib_device(self.settings.env)
+        if deployment.disaggregated and devices is None:
+            # SGLang's fixture warns likewise when its device variable is unset.
+            print(f"sglang-ci: {IB_DEVICE_ENV} unset: --disaggregation-ib-device left out,"
+                  " SGLang picks its default", flush=True)  # fmt: skip
         for server in deployment.servers:
             port = self.lease.take(functools.partial(derived_ports, server.args))
             command = server_command(
-                self.settings.python, self.settings.engine, deployment, server, port, bootstrap
-            )
-            env = {**self.settings.env, **dict(server.env)}
+                self.settings.python, self.settings.engine, deployment, server, port,
+                bootstrap, devices,
+            )  # fmt: skip
+            added = env_added(deployment, server)
             ports = [port, *derived_ports(server.args, port), *filter(None, [bootstrap])]
-            process = self._spawn(server.role, command, env, port, ports)
+            process = self._spawn(server.role, command, {**self.settings.env, **added}, port,
+                                  ports)  # fmt: skip
+            process.env_added = added
             api_key = lookup(server.args, "api-key")
             process.api_key = api_key if isinstance(api_key, str) else None
         wait_all_ready(self.processes, self.settings.launch_timeout,
-                       readiness_endpoint(deployment, deployment.servers[0].role))  # fmt: skip
+                       readiness_endpoint(deployment, deployment.servers[0].role),
+                       readiness_poll_s(deployment))  # fmt: skip
         if deployment.disaggregated and bootstrap is not None:
             self._start_router(bootstrap)
 
     def _start_router(self, bootstrap: int) -> None:
         prefill, decode = self.processes
-        port, metrics_port = self.lease.take(), self.lease.take()
-        self.extra_ports["router-metrics"] = metrics_port
+        kind = self.job.model.pd_router
+        port = self.lease.take()
+        metrics_port = self.lease.take() if kind == "rust" else None
+        if metrics_port is not None:
+            self.extra_ports["router-metrics"] = metrics_port
         command = router_command(
-            self.settings.python, prefill.url, bootstrap, decode.url, port, metrics_port
+            self.settings.python, kind, prefill.url, bootstrap, decode.url, port, metrics_port
         )
-        env = dict(self.settings.env)
+        added = env_added(self.job.deployment)
+        env = {**self.settings.env, **added}
         if self.settings.engine == "stub":
             env["HF_HUB_OFFLINE"] = "1"  # the stub's model path is no hub repository
-        router = self._spawn("router", command, env, port, [port, metrics_port])
+        router = self._spawn("router", command, env, port, [p for p in (port, metrics_port) if p])
+        router.env_added = added
         wait_all_ready([router], self.settings.launch_timeout,
-                       readiness_endpoint(self.job.deployment, "router"))  # fmt: skip
+                       readiness_endpoint(self.job.deployment, "router"),
+                       readiness_poll_s(self.job.deployment))  # fmt: skip
 
     def exited(self, wait: float = 1.0) -> list[RunningProcess]:
         """Processes that ended on their own, allowing ``wait`` seconds for one whose crash

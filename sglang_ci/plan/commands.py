@@ -7,13 +7,19 @@ SGLang would get, the stub gets too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sglang_ci.config.deployment import Deployment, Server
 from sglang_ci.config.server_args import to_argv
 
 HOST = "127.0.0.1"
-# How often a starting server's readiness is polled. SGLang's own launcher polls every
-# 10 s; a GPU minute per launch is worth a few more requests.
+# How often a starting single server's readiness is polled. SGLang's popen_launch_server
+# polls every 10 s; a GPU minute per launch is worth a few more requests (improvement).
 READY_POLL_S = 0.1
+# PD roles are polled as SGLang's PD fixture polls them (wait_for_http_ready sleeps 1 s,
+# python/sglang/utils.py@5227b07669): a PD launch takes minutes, so a faster poll would
+# win under a second per role; fidelity costs nothing here.
+PD_READY_POLL_S = 1.0
 
 # Every endpoint the launcher, the evals and the suites call on a server; the contract
 # check (nox -s contract) confirms each is a route of the pinned SGLang release.
@@ -28,6 +34,12 @@ ENGINE_MODULES = {
 }
 ROUTER_MODULE = "sglang_router.launch_router"
 
+# RDMA devices are a fact of the runner, never of the config: the runner names them here.
+IB_DEVICE_ENV = "SGLANG_CI_IB_DEVICE"
+# Set by SGLang's PDDisaggregationServerBase.setUpClass in os.environ, so the prefill, the
+# decode and the router all inherit it (disaggregation_fixture.py@5227b07669).
+PD_ENV = (("MC_TCP_ENABLE_CONNECTION_POOL", "true"),)
+
 Port = int | str  # a number when launching, a placeholder such as "PORT" in a dry run
 
 
@@ -38,32 +50,57 @@ def server_command(
     server: Server,
     port: Port,
     bootstrap_port: Port | None = None,
+    ib_device: str | None = None,
 ) -> list[str]:
+    """A server's argv. PD roles get the bootstrap port, both of them, as SGLang's fixture
+    passes it: with the mini-lb router no request names it, and each server then falls
+    back to its own --disaggregation-bootstrap-port (scheduler.py@5227b07669)."""
     argv = [python, "-m", ENGINE_MODULES[engine], "--model-path", deployment.model_path]
     if deployment.disaggregated:
         argv += ["--disaggregation-mode", server.role]
-        if server.role == "prefill" and bootstrap_port is not None:
+        if bootstrap_port is not None:
             argv += ["--disaggregation-bootstrap-port", str(bootstrap_port)]
     argv += to_argv(server.args)
+    if deployment.disaggregated and ib_device:
+        argv += ["--disaggregation-ib-device", ib_device]
     argv += ["--host", HOST, "--port", str(port)]
     return argv
 
 
+def ib_device(env: Mapping[str, str]) -> str | None:
+    """The runner's RDMA devices, or None: then the flag is left out and SGLang picks its
+    default, as SGLang's fixture does outside CI when SGLANG_TEST_PD_DISAGG_DEVICES is
+    unset (in SGLang's CI it reads /sys/class/infiniband instead)."""
+    return env.get(IB_DEVICE_ENV, "").strip() or None
+
+
+def env_added(deployment: Deployment, server: Server | None = None) -> dict[str, str]:
+    """What a process's environment gets on top of the runner's: a server its config env;
+    every process of a PD launch, router included (``server`` None), SGLang's PD env."""
+    added = dict(PD_ENV) if deployment.disaggregated else {}
+    return {**added, **dict(server.env)} if server is not None else added
+
+
 def router_command(
     python: str,
+    router: str,
     prefill_url: str,
     bootstrap_port: Port,
     decode_url: str,
     port: Port,
-    metrics_port: Port,
+    metrics_port: Port | None = None,
 ) -> list[str]:
-    # The router exposes Prometheus on 0.0.0.0:29000 unless told otherwise: two PD jobs
-    # on one host would collide, and nothing of a job should listen beyond loopback.
+    """``mini-lb``: SGLang's PD fixture's argv (launch_lb, disaggregation_fixture.py@
+    5227b07669), no bootstrap port after --prefill. ``rust``: the Rust router, told the
+    bootstrap port and where to serve Prometheus (labelled option, pd-router = "rust")."""
+    head = [python, "-m", ROUTER_MODULE, "--pd-disaggregation"]
+    tail = ["--host", HOST, "--port", str(port)]
+    if router == "mini-lb":
+        return [*head, "--mini-lb", "--prefill", prefill_url, "--decode", decode_url, *tail]
+    # The Rust router exposes Prometheus on 0.0.0.0:29000 unless told otherwise: two PD
+    # jobs on one host would collide, and nothing of a job should listen beyond loopback.
     return [
-        python, "-m", ROUTER_MODULE, "--pd-disaggregation",
-        "--prefill", prefill_url, str(bootstrap_port),
-        "--decode", decode_url,
-        "--host", HOST, "--port", str(port),
+        *head, "--prefill", prefill_url, str(bootstrap_port), "--decode", decode_url, *tail,
         "--prometheus-port", str(metrics_port), "--prometheus-host", HOST,
     ]  # fmt: skip
 
@@ -76,6 +113,11 @@ def readiness_endpoint(deployment: Deployment, role: str) -> str:
     if role == "router" or deployment.disaggregated:
         return "/health"
     return "/health_generate"
+
+
+def readiness_poll_s(deployment: Deployment) -> float:
+    """How often the launcher polls ``readiness_endpoint``; the dry run prints it."""
+    return PD_READY_POLL_S if deployment.disaggregated else READY_POLL_S
 
 
 def url(port: Port) -> str:

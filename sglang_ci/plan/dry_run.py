@@ -15,8 +15,10 @@ from sglang_ci.config.secrets import redacted, redacted_argv
 from sglang_ci.config.server_args import lookup
 from sglang_ci.config.text import number
 from sglang_ci.plan.commands import (
-    READY_POLL_S,
+    IB_DEVICE_ENV,
+    env_added,
     readiness_endpoint,
+    readiness_poll_s,
     router_command,
     server_command,
     url,
@@ -41,6 +43,11 @@ def server_info_expectations(job: Job) -> list[str]:
     return lines
 
 
+def _env_text(env: dict[str, str]) -> str:
+    shown = redacted(env)  # a secret-looking variable of stages.toml is shown as ***
+    return " ".join(f"{key}={shlex.quote(value)}" for key, value in shown.items()) or "(none)"
+
+
 def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> str:
     deployment = job.deployment
     out = [
@@ -54,30 +61,35 @@ def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> 
     ports = {server.role: f"{server.role.upper()}_PORT" for server in deployment.servers}
     for server in deployment.servers:
         command = server_command(
-            python, engine, deployment, server, ports[server.role], "BOOTSTRAP_PORT"
-        )
+            python, engine, deployment, server, ports[server.role], "BOOTSTRAP_PORT",
+            "IB_DEVICE",
+        )  # fmt: skip
         out.append(f"  [{server.role}, {server.gpu_span_text()}]")
         out.append(f"  {shlex.join(redacted_argv(command))}")
-        shown = redacted(dict(server.env))
-        env = " ".join(f"{key}={shlex.quote(value)}" for key, value in shown.items())
-        out.append(f"    env added: {env or '(none)'}")
+        out.append(f"    env added: {_env_text(env_added(deployment, server))}")
     if deployment.disaggregated:
+        kind = job.model.pd_router
         router = router_command(
-            python,
-            url(ports["prefill"]),
-            "BOOTSTRAP_PORT",
-            url(ports["decode"]),
-            "ROUTER_PORT",
-            "ROUTER_METRICS_PORT",
+            python, kind, url(ports["prefill"]), "BOOTSTRAP_PORT", url(ports["decode"]),
+            "ROUTER_PORT", "ROUTER_METRICS_PORT" if kind == "rust" else None,
+        )  # fmt: skip
+        origin = "SGLang's PD fixture" if kind == "mini-lb" else "labelled option, not SGLang's"
+        out += [f"  [router: pd-router = {kind!r}, {origin}]", f"  {shlex.join(router)}"]
+        out.append(f"    env added: {_env_text(env_added(deployment))}")
+        out.append(
+            f"  (IB_DEVICE: ${IB_DEVICE_ENV}, the runner's RDMA devices; when unset the flag is"
+            " left out (SGLang's mooncake backend then detects devices), as SGLang's fixture does"
+            " outside CI;"
+            " in SGLang's CI the fixture picks active IB devices from /sys/class/infiniband)"
         )
-        out += ["  [router]", f"  {shlex.join(router)}"]
     out.append("  (*_PORT: free ports picked at launch, so that parallel jobs never collide)")
 
     out += ["", "ready when:"]
     roles = [server.role for server in deployment.servers]
+    poll = number(readiness_poll_s(deployment))
     for role in [*roles, "router"] if deployment.disaggregated else roles:
         endpoint = readiness_endpoint(deployment, role)
-        out.append(f"  {role}: GET {endpoint} answers 200 (polled every {READY_POLL_S} s)")
+        out.append(f"  {role}: GET {endpoint} answers 200 (polled every {poll} s)")
 
     out += ["", "checks:", "  POST /flush_cache (retried while it answers 400)"]
     for line in server_info_expectations(job):

@@ -110,7 +110,7 @@ class Member:
 
 def _record(result: JobResult, run: DeploymentRun) -> None:
     result.ports = {**{p.role: p.port for p in run.processes}, **run.extra_ports}
-    result.servers = [{**p.describe(), "command": redacted_argv(p.command)}
+    result.servers = [redacted({**p.describe(), "command": redacted_argv(p.command)})
                       for p in run.processes]  # fmt: skip
     result.server_args = {p.role: redacted_argv(p.command) for p in run.processes}
     versions = [info.get("version") for info in result.server_info.values()]

@@ -11,9 +11,10 @@ from http.server import ThreadingHTTPServer
 
 from sglang_ci.stub import STUB_ENGINE_NAME
 from sglang_ci.stub.args import parse_server_args, settings_from
+from sglang_ci.stub.bootstrap import BootstrapHandler
 from sglang_ci.stub.faults import FAULTS_ENV, Faults, FaultSpecError, parse_faults
 from sglang_ci.stub.ports import port_error
-from sglang_ci.stub.server import BootstrapHandler, StubHTTPServer, StubState
+from sglang_ci.stub.server import StubHTTPServer, StubState
 
 STARTUP_S = 0.2  # a token start-up delay, so "starting" (503) is a state callers really see
 
@@ -72,6 +73,13 @@ def main() -> int:
         return 1
     log(f"{STUB_ENGINE_NAME}: protocol stand-in for sglang.launch_server, not a model")
     log(f"model-path {settings.model_path} (not loaded), role {settings.disaggregation_mode}")
+    if settings.disaggregation_mode != "null":
+        log(
+            f"disaggregation: bootstrap port {settings.bootstrap_port or 'default 8998'},"
+            f" transfer backend {settings.transfer_backend},"
+            f" ib device {settings.ib_device or 'none given (SGLang: detected by mooncake)'}"
+            " (no KV cache is transferred: the stub holds no model)"
+        )
     log(
         f"answer key: {len(state.model.answers)} questions, accuracy {state.model.accuracy:g},"
         f" {'deterministic' if settings.deterministic else 'nondeterministic'}"

@@ -59,6 +59,8 @@ class StubSettings:
     disaggregation_mode: str
     bootstrap_port: int | None
     tp_size: int
+    transfer_backend: str = "mooncake"
+    ib_device: str | None = None
 
 
 def settings_from(args: dict[str, Any]) -> StubSettings:
@@ -83,6 +85,10 @@ def settings_from(args: dict[str, Any]) -> StubSettings:
             else None
         ),
         tp_size=int(args.get("tp_size", 1)),
+        transfer_backend=str(args.get("disaggregation_transfer_backend", "mooncake")),
+        ib_device=(
+            str(args["disaggregation_ib_device"]) if "disaggregation_ib_device" in args else None
+        ),
     )
 
 
@@ -98,7 +104,11 @@ def server_info_args(args: dict[str, Any]) -> dict[str, Any]:
         "speculative_algorithm": None,
         "speculative_eagle_topk": None,
         "speculative_draft_model_path": None,
+        # ServerArgs defaults (server_args.py@5227b07669): ib device None = mooncake detects.
         "disaggregation_mode": "null",
+        "disaggregation_transfer_backend": "mooncake",
+        "disaggregation_bootstrap_port": 8998,
+        "disaggregation_ib_device": None,
     }
     info.update(args)
     # SGLang's ServerArgs rewrites NEXTN to EAGLE: NEXTN is EAGLE with the MTP layers as

@@ -13,6 +13,7 @@ from typing import Any
 
 from sglang_ci.stub import STUB_ENGINE_NAME
 from sglang_ci.stub.args import StubSettings, server_info_args
+from sglang_ci.stub.bootstrap import BootstrapCheck
 from sglang_ci.stub.faults import Faults
 from sglang_ci.stub.metrics import StubMetrics
 from sglang_ci.stub.model import StubModel, accept_length, unit_hash
@@ -32,6 +33,7 @@ class StubState:
         self.metrics = StubMetrics(
             settings.served_model_name, settings.tp_size, self.model.seed, settings.enable_metrics
         )
+        self.bootstrap = BootstrapCheck(settings.disaggregation_mode, settings.bootstrap_port)
         self.ready = threading.Event()
         self.lock = threading.Lock()
         self.in_flight = 0
@@ -250,10 +252,15 @@ class StubHandler(BaseHTTPRequestHandler):
             return
         self._send(HTTPStatus.OK, state.metrics.exposition(), "text/plain; version=0.0.4")
 
-    def _generation(self, run: Any) -> None:
+    def _generation(self, run: Any, body: dict[str, Any]) -> None:
         state = self.server.state
         if not state.ready.is_set():
             self._send(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "server is starting"})
+            return
+        problem = state.bootstrap.problem(body)
+        if problem:  # SGLang's decode aborts the request when the KV transfer cannot start
+            print(f"[stub] {problem}", flush=True)
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": problem})
             return
         state.begin_generation()
         try:
@@ -293,7 +300,7 @@ class StubHandler(BaseHTTPRequestHandler):
                 results.append(result)
             return results[0] if single else results
 
-        self._generation(run)
+        self._generation(run, body)
 
     def completions(self, body: dict[str, Any]) -> None:
         state = self.server.state
@@ -329,7 +336,7 @@ class StubHandler(BaseHTTPRequestHandler):
                           "total_tokens": prompt_tokens + completion_tokens},
             }  # fmt: skip
 
-        self._generation(run)
+        self._generation(run, body)
 
 
 ROUTES = {
@@ -355,15 +362,3 @@ class StubHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], state: StubState) -> None:
         self.state = state
         super().__init__(address, StubHandler)
-
-
-class BootstrapHandler(BaseHTTPRequestHandler):
-    """The prefill role's bootstrap port: held like SGLang's, answering health only."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
