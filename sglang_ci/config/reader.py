@@ -29,7 +29,11 @@ _SUITE_KEYS = (
     "thresholds",
     "verify",
     "est-time",
+    "occupancy-ranks",
 )
+# How the fwd_occupancy probe combines the ranks of one scrape: "min" (ours: a degraded
+# rank cannot hide) or "max" (SGLang's fwd_occupancy_kit at 1bd4f94598).
+OCCUPANCY_RANKS = ("min", "max")
 _STAGE_KEYS = ("description", "gpus", "runner", "timeout", "after", "label", "jobs")
 _EVAL_KEYS = ("num-examples", "num-shots", "threads")
 
@@ -166,6 +170,11 @@ def _read_suite(table: Table, name: str) -> Suite:
             f"thresholds.{score}",
         )
     est_time = table.positive("est-time", float) if "est-time" in table else None
+    ranks = table.get("occupancy-ranks", str, OCCUPANCY_RANKS[0])
+    if ranks not in OCCUPANCY_RANKS:
+        table.fail(
+            f"expected one of {', '.join(OCCUPANCY_RANKS)}, got {ranks!r}", "occupancy-ranks"
+        )
     return Suite(
         name=name,
         description=table.get("description", str, ""),
@@ -177,6 +186,7 @@ def _read_suite(table: Table, name: str) -> Suite:
         thresholds=thresholds,
         verify=_read_verify(table),
         est_time=est_time,
+        occupancy_ranks=ranks,
     )
 
 

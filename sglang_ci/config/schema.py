@@ -58,6 +58,7 @@ class Suite:
     thresholds: tuple[tuple[str, float], ...]
     verify: tuple[str, ...]
     est_time: float | None
+    occupancy_ranks: str = "min"  # reader.OCCUPANCY_RANKS
 
 
 @dataclass(frozen=True)

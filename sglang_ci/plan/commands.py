@@ -19,7 +19,8 @@ READY_POLL_S = 0.1
 # check (nox -s contract) confirms each is a route of the pinned SGLang release.
 ENDPOINTS = (
     "/health", "/health_generate", "/flush_cache", "/server_info", "/get_server_info",
-    "/v1/models", "/generate", "/v1/completions", "/metrics",
+    "/get_model_info", "/v1/models", "/generate", "/v1/completions", "/v1/chat/completions",
+    "/metrics",
 )  # fmt: skip
 
 ENGINE_MODULES = {
