@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from sglang_ci.config.errors import FatalError, JobFailedError
+from sglang_ci.config.errors import JobFailedError
 from sglang_ci.launch.process_tree import ProcessTree
 from sglang_ci.run.probes import measure_fwd_occupancy
 
