@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from sglang_ci.config.errors import FatalError, JobFailedError
+from sglang_ci.config.errors import JobFailedError
 from sglang_ci.launch.process_tree import ProcessTree
 from sglang_ci.run.probes import measure_fwd_occupancy
 
@@ -76,19 +76,33 @@ def test_probe_wakes_its_scraper_when_the_request_ends() -> None:
 
 
 def test_probe_joins_its_scraper_when_the_request_fails() -> None:
+    """As in SGLang's kit a failed request is no failure by itself (the samples are the
+    signal); too few samples name it."""
     before = set(threading.enumerate())
     server = FakeServer(request_s=0.1)
     server.long_request_error = requests.ConnectionError("connection reset")
-    with pytest.raises(FatalError, match="2048-token request failed: connection reset"):
-        measure(server)
+    assert measure(server).samples
+    server.scrapes = 0
+    with pytest.raises(JobFailedError, match="2048-token request ConnectionError: connection"):
+        measure_fwd_occupancy(server, "http://x", interval=0.02, min_samples=1000, settle=0)
     assert threads_started_since(before) == []
 
 
-def test_probe_joins_its_scraper_when_a_scrape_fails() -> None:
+def test_a_failed_scrape_is_no_sample_and_the_scraper_goes_on() -> None:
     before = set(threading.enumerate())
-    # Scrape 1 is the presence check before the request; scrape 3 (in the thread) fails.
-    with pytest.raises(JobFailedError, match="/metrics answered 404"):
-        measure(FakeServer(request_s=0.3, metrics=[200, 200, 404]))
+    # Scrape 1 is the presence check before the request; scrapes 2-4 (in the thread) fail.
+    result = measure(FakeServer(request_s=0.3, metrics=[200, 404, 500, 503]))
+    assert result.scrapes > 3 and len(result.samples) == result.scrapes - 3
+    assert threads_started_since(before) == []
+
+
+def test_probe_joins_its_scraper_when_it_breaks() -> None:
+    before = set(threading.enumerate())
+    server = FakeServer(request_s=0.3)
+    calls = iter([response(200, EXPOSITION)])
+    server.get = lambda url, **kwargs: next(calls)  # type: ignore[method-assign]
+    with pytest.raises(StopIteration):  # the scraper's own bug reaches the caller
+        measure(server)
     assert threads_started_since(before) == []
 
 

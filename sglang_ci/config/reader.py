@@ -30,7 +30,11 @@ _SUITE_KEYS = (
     "comparators",
     "verify",
     "est-time",
+    "occupancy-ranks",
 )
+# How the fwd_occupancy probe combines the ranks of one scrape: "min" (ours: a degraded
+# rank cannot hide) or "max" (SGLang's fwd_occupancy_kit at 1bd4f94598).
+OCCUPANCY_RANKS = ("min", "max")
 _STAGE_KEYS = ("description", "gpus", "runner", "timeout", "after", "label", "jobs")
 _EVAL_KEYS = ("num-examples", "num-shots", "threads")
 
@@ -179,6 +183,11 @@ def _read_suite(table: Table, name: str) -> Suite:
         if problem:
             table.fail(problem, f"thresholds.{check}")
     est_time = table.positive("est-time", float) if "est-time" in table else None
+    ranks = table.get("occupancy-ranks", str, OCCUPANCY_RANKS[0])
+    if ranks not in OCCUPANCY_RANKS:
+        table.fail(
+            f"expected one of {', '.join(OCCUPANCY_RANKS)}, got {ranks!r}", "occupancy-ranks"
+        )
     return Suite(
         name=name,
         description=table.get("description", str, ""),
@@ -191,6 +200,7 @@ def _read_suite(table: Table, name: str) -> Suite:
         verify=_read_verify(table),
         est_time=est_time,
         comparators=comparators,
+        occupancy_ranks=ranks,
     )
 
 

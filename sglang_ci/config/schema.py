@@ -67,6 +67,7 @@ class Suite:
     est_time: float | None
     # Only the checks whose SGLang test compares differently from the check's default.
     comparators: tuple[tuple[str, str], ...] = ()
+    occupancy_ranks: str = "min"  # reader.OCCUPANCY_RANKS
 
 
 @dataclass(frozen=True)

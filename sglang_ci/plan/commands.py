@@ -25,7 +25,8 @@ PD_READY_POLL_S = 1.0
 # check (nox -s contract) confirms each is a route of the pinned SGLang release.
 ENDPOINTS = (
     "/health", "/health_generate", "/flush_cache", "/server_info", "/get_server_info",
-    "/v1/models", "/generate", "/v1/completions", "/metrics",
+    "/get_model_info", "/v1/models", "/generate", "/v1/completions", "/v1/chat/completions",
+    "/metrics",
 )  # fmt: skip
 
 ENGINE_MODULES = {

@@ -1,12 +1,19 @@
-"""The fwd_occupancy probe, as SGLang's fwd_occupancy kit runs it, with the review's fixes.
+"""The fwd_occupancy probe, as SGLang's fwd_occupancy kit runs it (python/sglang/test/kits/
+fwd_occupancy_kit.py at 1bd4f94598), with one labelled difference: how ranks combine.
 
 Single-batch decode is where CPU overhead dominates, so overlap-scheduler and CUDA-graph
-regressions show here first. A 64-token warm-up fills the CUDA graphs and moves the
-device timer past its first NaN window; then a 2048-token request runs in the
-background while ``/metrics`` is scraped every 0.5 s. NaN samples (window boundaries)
-are dropped; the ranks of one scrape are aggregated by ``min`` by default (a single
-degraded DP rank must not hide behind a healthy one, as ``max`` would let it); the
-median over scrapes is the result.
+regressions show here first. As in the kit: /metrics must answer 200 and expose the
+gauge; a 64-token warm-up ("warmup " + the kit's story prompt, temperature 0, no
+ignore_eos) fills the CUDA graphs and moves the device timer past its first NaN window,
+then 1 s to settle; one 2048-token request on the story prompt runs while /metrics is
+scraped every 0.5 s until it ends. A scrape that fails, or reads only NaN (window
+boundaries), gives no sample; a failed request is no failure by itself (the kit ignores
+it: too few samples or a low median is the signal). At least 5 samples, and their median
+is the result.
+
+The ranks of one scrape (DP ranks, one label set each) are combined by the suite's
+``occupancy-ranks``: ``min`` by default, so a single degraded rank cannot hide behind a
+healthy one (a review suggestion SGLang did not take), or ``max`` as the kit does.
 """
 
 from __future__ import annotations
@@ -17,28 +24,49 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from sglang_ci.config.errors import FatalError, JobFailedError
+from sglang_ci.config.text import render_table
 
 METRIC = "sglang:fwd_occupancy"
-PROMPT = "Human: Give me a fully functional FastAPI server. Show the python code.\n\nAssistant:"
-AGGREGATES: dict[str, Callable[[list[float]], float]] = {
-    "min": min,
-    "max": max,
-    "mean": statistics.fmean,
-}
+# The kit's numbers (fwd_occupancy_kit.py at 1bd4f94598, FwdOccupancyMixin defaults).
+PROMPT = "Write a long, detailed, multi-paragraph story about "
+WARMUP_PROMPT = "warmup " + PROMPT
+WARMUP_TOKENS = 64
+SETTLE_S = 1.0
+MEASURE_TOKENS = 2048
+INTERVAL_S = 0.5
+MIN_SAMPLES = 5
+GENERATE_TIMEOUT_S = 600.0
+SCRAPE_TIMEOUT_S = 10.0
+# How long stopping the scraper may take: its one scrape in flight, then it sees the stop.
+SCRAPER_JOIN_S = SCRAPE_TIMEOUT_S + 2.0
+
+AGGREGATES: dict[str, Callable[[list[float]], float]] = {"min": min, "max": max}
 
 
 @dataclass(frozen=True)
 class OccupancyResult:
-    median: float
-    samples: list[float]  # one aggregated value per scrape that had a number
+    samples: list[float]  # one combined value per scrape that had a number
     scrapes: int
     aggregate: str
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def table(self, threshold: float | None) -> str:
+        """The kit's triage table: n, median, peak, p10 (its index rule), threshold."""
+        ordered = sorted(self.samples)
+        p10 = ordered[max(0, len(ordered) // 10 - 1)]
+        rows = [["samples (n)", str(len(ordered))], ["median", f"{self.median:.2f}"],
+                ["peak", f"{ordered[-1]:.2f}"], ["p10", f"{p10:.2f}"],
+                ["ranks", self.aggregate],
+                ["threshold", "-" if threshold is None else f"{threshold:.2f}"]]  # fmt: skip
+        return render_table(["fwd_occupancy", "value"], rows)
 
 
 def occupancy_values(exposition: str) -> list[float] | None:
@@ -50,27 +78,48 @@ def occupancy_values(exposition: str) -> list[float] | None:
     return None
 
 
-SCRAPE_TIMEOUT_S = 10.0
-# How long stopping the scraper may take: its one scrape in flight, then it sees the stop.
-SCRAPER_JOIN_S = SCRAPE_TIMEOUT_S + 2.0
+def require_device_timer(session: requests.Session, url: str) -> None:
+    """The kit's first step: without the flag or the env the gauge is absent (or NaN
+    only), which would read as an occupancy regression."""
+    response = session.get(url + "/metrics", timeout=SCRAPE_TIMEOUT_S)
+    if response.status_code != 200:
+        raise JobFailedError(
+            f"fwd_occupancy: /metrics answered {response.status_code}; the server must be"
+            " launched with --enable-metrics"
+        )
+    if METRIC not in response.text:
+        raise JobFailedError(
+            f"fwd_occupancy: {METRIC} is missing from /metrics; the server must run with"
+            " SGLANG_ENABLE_METRICS_DEVICE_TIMER=1 (and --enable-metrics)"
+        )
 
 
 def scrape(session: requests.Session, url: str) -> list[float] | None:
-    response = session.get(url + "/metrics", timeout=SCRAPE_TIMEOUT_S)
-    if response.status_code == 404:
-        raise JobFailedError(
-            "fwd_occupancy: /metrics answered 404; the server must be launched with"
-            " --enable-metrics"
-        )
-    response.raise_for_status()
-    return occupancy_values(response.text)
+    """One scrape's values; None when the scrape failed (transient, as in the kit)."""
+    try:
+        response = session.get(url + "/metrics", timeout=SCRAPE_TIMEOUT_S)
+        if response.status_code != 200:
+            return None
+        return occupancy_values(response.text)
+    except (requests.RequestException, ValueError):
+        return None
+
+
+def fire(session: requests.Session, url: str, prompt: str, tokens: int) -> str | None:
+    """One greedy /generate; what went wrong, if anything (the kit goes on regardless)."""
+    body = {"text": prompt, "sampling_params": {"temperature": 0.0, "max_new_tokens": tokens}}
+    try:
+        response = session.post(url + "/generate", json=body, timeout=GENERATE_TIMEOUT_S)
+    except requests.RequestException as error:
+        return f"{type(error).__name__}: {error}"
+    return None if response.ok else f"answered {response.status_code}"
 
 
 class _Scraper:
     """Scrapes /metrics every ``interval`` seconds on a thread of its own until stopped.
 
-    The long request runs on the caller's thread and the scraper on this one (not the
-    other way round) because a scrape is short and bounded by its timeout, so stopping
+    The long request runs on the caller's thread and the scraper on this one (the kit
+    does the reverse) because a scrape is short and bounded by its timeout, so stopping
     and joining it always finishes; a blocked /generate could not be interrupted.
     """
 
@@ -118,42 +167,30 @@ def measure_fwd_occupancy(
     url: str,
     *,
     aggregate: str = "min",
-    interval: float = 0.5,
-    warmup_tokens: int = 64,
-    measure_tokens: int = 2048,
-    min_samples: int = 5,
-    request_timeout: float = 600.0,
-    settle: float = 1.0,
+    interval: float = INTERVAL_S,
+    measure_tokens: int = MEASURE_TOKENS,
+    min_samples: int = MIN_SAMPLES,
+    settle: float = SETTLE_S,
 ) -> OccupancyResult:
-    if scrape(session, url) is None:
-        raise JobFailedError(
-            f"fwd_occupancy: {METRIC} is missing from /metrics; the server must run with"
-            " SGLANG_ENABLE_METRICS_DEVICE_TIMER=1 (and --enable-metrics)"
-        )
-    generate: dict[str, Any] = {"text": PROMPT, "sampling_params": {
-        "max_new_tokens": warmup_tokens, "temperature": 0.0, "ignore_eos": True}}  # fmt: skip
-    session.post(url + "/generate", json=generate, timeout=request_timeout).raise_for_status()
+    require_device_timer(session, url)
+    fire(session, url, WARMUP_PROMPT, WARMUP_TOKENS)
     time.sleep(settle)  # let the warm-up's window close
 
-    generate["sampling_params"]["max_new_tokens"] = measure_tokens
     scraper = _Scraper(session, url, AGGREGATES[aggregate], interval)
     scraper.start()
     try:
-        session.post(url + "/generate", json=generate, timeout=request_timeout).raise_for_status()
-    except requests.RequestException as error:
-        raise FatalError(
-            f"fwd_occupancy: the {measure_tokens}-token request failed: {error}"
-        ) from None
+        problem = fire(session, url, PROMPT, measure_tokens)
     finally:
         scraper.stop()
     if scraper.running:
         raise FatalError(f"fwd_occupancy: the /metrics scraper did not stop in {SCRAPER_JOIN_S} s")
     if scraper.error is not None:
         raise scraper.error
-    samples = scraper.samples
-    if len(samples) < min_samples:
+    if len(scraper.samples) < min_samples:
+        request = f"; the {measure_tokens}-token request {problem}" if problem else ""
         raise JobFailedError(
-            f"fwd_occupancy: only {len(samples)} usable samples in {scraper.scrapes} scrapes"
-            f" (need {min_samples}); the request ended too soon to measure"
+            f"fwd_occupancy: only {len(scraper.samples)} non-NaN occupancy samples in"
+            f" {scraper.scrapes} scrapes (need >= {min_samples}); the measurement window may"
+            f" be too short or the gauge stuck at NaN{request}"
         )
-    return OccupancyResult(statistics.median(samples), samples, scraper.scrapes, aggregate)
+    return OccupancyResult(scraper.samples, scraper.scrapes, aggregate)

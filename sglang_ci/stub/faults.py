@@ -9,6 +9,8 @@ never_healthy    stay "starting" forever
 crash_after=N    die abruptly (exit 1) on the (N+1)-th generation request
 error_rate=R     answer HTTP 500 to a fraction R of generation requests
 slow_answer=S    delay every generation answer by S seconds
+gibberish        answer in non-ASCII token salad (a broken weight load)
+looping          answer one short n-gram over and over (corrupted KV cache / attention)
 ignore_sigterm   ignore SIGTERM (this process and its orphans): only SIGKILL works
 orphans=N        fork N helpers that re-parent away at once (as SGLang's schedulers do
                  when their parent dies), keeping the listening socket open
@@ -35,6 +37,8 @@ class Faults:
     crash_after: int | None = None
     error_rate: float = 0.0
     slow_answer: float = 0.0
+    gibberish: bool = False
+    looping: bool = False
     ignore_sigterm: bool = False
     orphans: int = 0
     escapees: int = 0
@@ -44,7 +48,7 @@ class Faults:
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)]
 
 
-_FLAGS = {"never_healthy", "ignore_sigterm"}
+_FLAGS = {"never_healthy", "ignore_sigterm", "gibberish", "looping"}
 _INTS = {"exit_on_start", "crash_after", "orphans", "escapees"}
 _FLOATS = {"slow_start", "error_rate", "slow_answer"}
 

@@ -1,9 +1,11 @@
 """What the stub "answers": a lookup in an answer key, right with a chosen probability.
 
 Not a model. GSM8K-style prompts are answered from the key (the gold number, or a wrong
-one); every other prompt gets filler text. Whether a question is answered right is a
-hash of (seed, epoch, question). With --enable-deterministic-inference the seed is fixed
-and the epoch stays 0, so every run gives the same answers. Without it the seed is drawn
+one); the sanity kits' fixed prompts from ``sanity_key`` (always right: the accuracy
+setting is for evals); every other prompt gets filler text. Whether a question is
+answered right is a hash of (seed, epoch, question). With
+--enable-deterministic-inference the seed is fixed and the epoch stays 0, so every run
+gives the same answers. Without it the seed is drawn
 at start-up and the epoch moves on at every cache flush: runs vary the way a
 nondeterministic server's do between evals (seed 001's 0.33-0.50 swings), at the same
 expected accuracy, while identical requests within one run still agree.
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sglang_ci.config.stub_env import STUB_DATA_ENV
+from sglang_ci.stub.sanity_key import sanity_answer
 
 DATA_ENV = STUB_DATA_ENV
 ACCURACY_ENV = "SGLANG_CI_STUB_ACCURACY"
@@ -106,6 +109,9 @@ class StubModel:
         question = question_of(prompt)
         gold = self.answers.get(question)
         if gold is None:
+            fixed = sanity_answer(prompt)  # the sanity kits' fixed prompts
+            if fixed is not None:
+                return fixed
             return " I have no answer key entry for this prompt.\n\nQuestion: next"
         if unit_hash(self.draw, question) < self.accuracy:
             answer = gold

@@ -3,159 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from sglang_ci.stub import STUB_ENGINE_NAME
-from sglang_ci.stub.args import StubSettings, server_info_args
-from sglang_ci.stub.bootstrap import BootstrapCheck
-from sglang_ci.stub.faults import Faults
-from sglang_ci.stub.metrics import StubMetrics
-from sglang_ci.stub.model import StubModel, accept_length, unit_hash
+from sglang_ci.stub.generation import (
+    StubState,
+    add_logprobs,
+    chat_prompt,
+    generate_one,
+    stream_events,
+    usage,
+)
+from sglang_ci.stub.model import unit_hash
 
-# Simulated decode speed: long requests (the fwd_occupancy probe's 2048 tokens) take a
-# few seconds, as on a GPU, so probes have something to sample; short ones stay quick.
-SECONDS_PER_TOKEN = 0.002
 OPEN_PATHS = {"/health", "/metrics"}  # answered without the API key, as SGLang does
-
-
-class StubState:
-    def __init__(self, settings: StubSettings, args: dict[str, Any], faults: Faults) -> None:
-        self.settings = settings
-        self.args = args
-        self.faults = faults
-        self.model = StubModel.from_env(settings.deterministic)
-        self.metrics = StubMetrics(
-            settings.served_model_name, settings.tp_size, self.model.seed, settings.enable_metrics
-        )
-        self.bootstrap = BootstrapCheck(settings.disaggregation_mode, settings.bootstrap_port)
-        self.ready = threading.Event()
-        self.lock = threading.Lock()
-        self.in_flight = 0
-        self.generation_requests = 0
-
-    def server_info(self) -> dict[str, Any]:
-        info = server_info_args(self.args)
-        internal: dict[str, Any] = {"engine": STUB_ENGINE_NAME}
-        if self.settings.speculative_algorithm:
-            internal["avg_spec_accept_length"] = accept_length(
-                self.settings.speculative_num_steps,
-                self.settings.speculative_num_draft_tokens,
-                self.model.seed,
-                self.settings.deterministic,
-            )
-        info.update(
-            version=f"{STUB_ENGINE_NAME} (protocol stand-in, not a model)",
-            engine=STUB_ENGINE_NAME,
-            stub=True,
-            internal_states=[internal],
-        )
-        return info
-
-    def begin_generation(self) -> None:
-        """Count a generation request; applies the crash fault."""
-        with self.lock:
-            self.generation_requests += 1
-            self.in_flight += 1
-            count = self.generation_requests
-            self.metrics.running.labels(self.settings.served_model_name).set(self.in_flight)
-        crash_after = self.faults.crash_after
-        if crash_after is not None and count > crash_after:
-            # The wall-clock instant, for benchmarks/server_death.py's death-to-verdict time.
-            print(f"[stub] fault crash_after={crash_after}: crashing on request {count} at"
-                  f" {time.time():.6f}", flush=True)  # fmt: skip
-            os._exit(1)
-
-    def end_generation(self) -> None:
-        with self.lock:
-            self.in_flight -= 1
-            self.metrics.running.labels(self.settings.served_model_name).set(self.in_flight)
-
-
-def _tokens(text: str) -> list[str]:
-    return text.split()
-
-
-def _apply_stop(text: str, stop: object) -> tuple[str, dict[str, Any] | None]:
-    stops = [stop] if isinstance(stop, str) else list(stop or [])  # type: ignore[call-overload]
-    cut = None
-    matched = None
-    for candidate in stops:
-        where = text.find(candidate)
-        if where != -1 and (cut is None or where < cut):
-            cut, matched = where, candidate
-    if cut is None:
-        return text, None
-    return text[:cut], {"type": "stop", "matched": matched}
-
-
-def generate_one(state: StubState, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
-    """One completion: the answer-key text, cut by stop strings and max tokens."""
-    started = time.monotonic()
-    max_tokens = int(params.get("max_new_tokens", params.get("max_tokens", 128)) or 0)
-    if params.get("ignore_eos"):
-        text = " ".join(f"tok{index}" for index in range(max_tokens))
-        finish: dict[str, Any] | None = {"type": "length", "length": max_tokens}
-    else:
-        text, finish = _apply_stop(state.model.complete(prompt), params.get("stop"))
-    words = _tokens(text)
-    if len(words) > max_tokens:
-        text = " " + " ".join(words[:max_tokens]) if max_tokens else ""
-        finish = {"type": "length", "length": max_tokens}
-    completion_tokens = min(len(words), max_tokens)
-    if completion_tokens:
-        state.metrics.decoding.set()
-        time.sleep(completion_tokens * SECONDS_PER_TOKEN + state.faults.slow_answer)
-        state.metrics.decoding.clear()
-    elif state.faults.slow_answer:
-        time.sleep(state.faults.slow_answer)
-    prompt_tokens = len(_tokens(prompt))
-    elapsed = time.monotonic() - started
-    state.metrics.record(prompt_tokens, completion_tokens, elapsed)
-    return {
-        "text": text,
-        "meta_info": {
-            "id": uuid.uuid4().hex,
-            "finish_reason": finish or {"type": "stop", "matched": None},
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "cached_tokens": 0,
-            "e2e_latency": elapsed,
-        },
-    }
-
-
-def add_logprobs(
-    state: StubState, prompt: str, result: dict[str, Any], with_text: bool, start: int
-) -> None:
-    """SGLang's logprob fields: [logprob, token_id, text-or-None] per token, the prompt's
-    from ``logprob_start_len`` on (the very first prompt token has no logprob)."""
-    prompt_tokens = _tokens(prompt)
-    ending = state.model.ending_logprob(prompt)
-    ending_from = len(prompt_tokens) - ending[0] if ending else len(prompt_tokens)
-
-    def entry(token: str, position: int) -> list[Any]:
-        if position == 0:
-            logprob = None
-        elif ending and position >= ending_from:
-            logprob = ending[1]
-        else:
-            logprob = state.model.token_logprob(token, position)
-        token_id = int(unit_hash("id", token) * 128_000)
-        return [logprob, token_id, token if with_text else None]
-
-    meta = result["meta_info"]
-    meta["input_token_logprobs"] = [
-        entry(token, i) for i, token in enumerate(prompt_tokens) if i >= start
-    ]
-    meta["output_token_logprobs"] = [
-        entry(token, len(prompt_tokens) + i) for i, token in enumerate(_tokens(result["text"]))
-    ]
 
 
 class StubHandler(BaseHTTPRequestHandler):
@@ -252,7 +118,23 @@ class StubHandler(BaseHTTPRequestHandler):
             return
         self._send(HTTPStatus.OK, state.metrics.exposition(), "text/plain; version=0.0.4")
 
-    def _generation(self, run: Any, body: dict[str, Any]) -> None:
+    def _send_events(self, events: list[dict[str, Any]]) -> None:
+        """Server-sent events as SGLang's streaming /generate writes them: one
+        ``data: {json}`` per chunk, then ``data: [DONE]``; chunked, so the connection
+        stays usable (HTTP/1.1 keep-alive)."""
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for payload in [*(json.dumps(event) for event in events), "[DONE]"]:
+            data = f"data: {payload}\n\n".encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _generation(
+        self, run: Callable[[], Any], body: dict[str, Any], stream: bool = False
+    ) -> None:
         state = self.server.state
         if not state.ready.is_set():
             self._send(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "server is starting"})
@@ -272,7 +154,10 @@ class StubHandler(BaseHTTPRequestHandler):
             if state.faults.slow_answer:
                 print(f"[stub] fault slow_answer={state.faults.slow_answer:g}: answering late",
                       flush=True)  # fmt: skip
-            self._send(HTTPStatus.OK, run())
+            if stream:
+                self._send_events(run())
+            else:
+                self._send(HTTPStatus.OK, run())
         finally:
             state.end_generation()
 
@@ -289,6 +174,14 @@ class StubHandler(BaseHTTPRequestHandler):
             )
         single = not isinstance(texts, list)
         prompts = [str(texts or "")] if single else [str(t) for t in texts or []]
+        if body.get("stream"):
+            if not single or body.get("return_logprob"):
+                self._send(HTTPStatus.BAD_REQUEST, {"error": "the stub streams one prompt, no"
+                                                    " logprobs"})  # fmt: skip
+                return
+            self._generation(lambda: stream_events(generate_one(state, prompts[0], params)), body,
+                             True)  # fmt: skip
+            return
 
         def run() -> Any:
             results = []
@@ -331,9 +224,38 @@ class StubHandler(BaseHTTPRequestHandler):
             return {
                 "id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion",
                 "created": int(time.time()), "model": state.settings.served_model_name,
-                "choices": choices,
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens},
+                "choices": choices, "usage": usage(prompt_tokens, completion_tokens),
+            }  # fmt: skip
+
+        self._generation(run, body)
+
+    def chat_completions(self, body: dict[str, Any]) -> None:
+        """OpenAI chat, non-streaming: SGLang's response shape. The stub has no chat
+        template; it answers the last user message from its key."""
+        state = self.server.state
+        if body.get("stream"):
+            self._send(HTTPStatus.BAD_REQUEST, {"error": "the stub answers chat unstreamed"})
+            return
+        prompt = chat_prompt(body.get("messages"))
+        if prompt is None:
+            self._send(HTTPStatus.BAD_REQUEST, {"error": "messages: no user message"})
+            return
+        limit = body.get("max_completion_tokens") or body.get("max_tokens") or 128
+        params = {"max_new_tokens": limit, "stop": body.get("stop")}
+
+        def run() -> Any:
+            result = generate_one(state, prompt, params)
+            meta = result["meta_info"]
+            return {
+                "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
+                "created": int(time.time()), "model": state.settings.served_model_name,
+                "choices": [{
+                    "index": 0, "logprobs": None,
+                    "message": {"role": "assistant", "content": result["text"]},
+                    "finish_reason": "length" if meta["finish_reason"]["type"] == "length"
+                    else "stop",
+                }],
+                "usage": usage(meta["prompt_tokens"], meta["completion_tokens"]),
             }  # fmt: skip
 
         self._generation(run, body)
@@ -351,6 +273,7 @@ ROUTES = {
     "/metrics": StubHandler.metrics,
     "/generate": StubHandler.generate,
     "/v1/completions": StubHandler.completions,
+    "/v1/chat/completions": StubHandler.chat_completions,
 }
 
 
