@@ -32,9 +32,9 @@ from typing import Any
 import requests
 
 from sglang_ci.config.errors import FailureKind, FatalError
+from sglang_ci.evals.defaults import SGLANG_REQUEST_TIMEOUT_S
 
-# httpx.Timeout(3600) of SGLang's LargerHttpxClient: connect, read, write and pool each.
-SGLANG_REQUEST_TIMEOUT_S = 3600.0
+__all__ = ["SGLANG_REQUEST_TIMEOUT_S"]  # re-exported: gsm8k, hellaswag take it from here
 
 
 @dataclass(frozen=True)

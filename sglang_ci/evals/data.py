@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from sglang_ci.config.errors import UsageError
 
 HUB = "hub"  # --data hub: the hub's copy through datasets, not SGLang's file
@@ -114,6 +112,8 @@ def cache_dir(env: Mapping[str, str]) -> Path:
 def download(source: DataSource, folder: Path, how: str) -> Path:
     """SGLang's download_and_cache_file, kept in our own cache (SGLang keeps it as
     /tmp/<basename> and reads whatever file already has that name)."""
+    import requests  # here: the CLI reads DataSource in dry runs, which import no requests
+
     target = folder / f"{source.name}-{source.url.rsplit('/', 1)[-1]}"
     if target.is_file() and _verified(target.read_bytes(), source):
         return target
