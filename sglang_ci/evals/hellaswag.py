@@ -133,6 +133,9 @@ def run_hellaswag(
     prefix = few_shot_prefix(lines, num_shots)
 
     def send(body: dict[str, Any]) -> Any:
+        # sglang.utils.http_request calls urlopen with no timeout at all; a request that
+        # never ends is cut at request_timeout here instead (a deliberate difference: a
+        # hang fails either way, here as a named request timeout).
         return post_json(session, url, body, request_timeout, stop, SGLANG_SELECT)
 
     def score(sample: HellaswagSample) -> SampleRecord:
