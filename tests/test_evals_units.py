@@ -68,7 +68,7 @@ def test_hellaswag_choice_is_length_normalized() -> None:
         [[-0.4, 1, "a"], [-0.4, 5, "e"]],
         [[None, 1, "a"], [-2.0, 6, "f"]],
     ]
-    assert hellaswag.choose("prefix ", per_choice) == 1
+    assert hellaswag.choose("prefix ", per_choice, ["a", "b", "c"]) == 1
     assert hellaswag.normalized_logprob([[None, 1, "a"], [0.0, 2, "b"], [-1.0, 3, "c"]]) == -1.0
 
 
@@ -76,8 +76,8 @@ def test_hellaswag_token_healing_drops_the_prefix_token() -> None:
     # The first scored token ("x") ends the prefix: its logprob is removed from the mean.
     healed = [[-3.0, 1, "x"], [-0.1, 2, "y"]]
     plain = [[-0.1, 1, "q"], [-1.0, 2, "z"]]
-    assert hellaswag.choose("the prefix ends with x", [plain, healed]) == 1
-    assert hellaswag.choose("the prefix ends otherwise", [plain, healed]) == 0
+    assert hellaswag.choose("the prefix ends with x", [plain, healed], ["p", "h"]) == 1
+    assert hellaswag.choose("the prefix ends otherwise", [plain, healed], ["p", "h"]) == 0
 
 
 EXPOSITION = """\

@@ -10,6 +10,7 @@ from pathlib import Path
 from sglang_ci.config.checks import CHECKS, EvalOptions
 from sglang_ci.config.errors import FatalError, UsageError
 from sglang_ci.evals.data import GSM8K, HELLASWAG
+from sglang_ci.evals.defaults import SGLANG_REQUEST_TIMEOUT_S
 
 EVALS = sorted(name for name, check in CHECKS.items() if check.eval_defaults)
 
@@ -23,14 +24,16 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> None:  # type: igno
     parser.add_argument("eval_name", choices=EVALS, metavar="EVAL",
                         help="gsm8k or hellaswag")  # fmt: skip
     parser.add_argument("--base-url", required=True, help="the server, e.g. http://127.0.0.1:30000")
-    parser.add_argument("--data", metavar="PATH", help="local JSONL instead of the hub"
-                        f" (or ${GSM8K.env} / ${HELLASWAG.env})")  # fmt: skip
+    parser.add_argument("--data", metavar="PATH", help="local JSONL instead of the file"
+                        f" SGLang downloads (or ${GSM8K.env} / ${HELLASWAG.env});"
+                        " 'hub': the hub's copy through datasets")  # fmt: skip
     parser.add_argument("--num-examples", type=int, help="evaluated samples (default 200)")
     parser.add_argument("--num-shots", type=int, help="few-shot examples (default 5 / 20)")
     parser.add_argument("--threads", type=int, help="concurrent requests (default 128 / 64)")
     parser.add_argument("--output", metavar="DIR", default=".", help="where records go")
     parser.add_argument("--api-key", default=os.environ.get("SGLANG_API_KEY"))
-    parser.add_argument("--request-timeout", type=float, default=600.0)
+    parser.add_argument("--request-timeout", type=float, default=SGLANG_REQUEST_TIMEOUT_S,
+                        help="seconds one request may take (default: SGLang's 3600)")  # fmt: skip
 
 
 def check_numbers(num_examples: int | None, num_shots: int | None, threads: int | None) -> None:

@@ -1,12 +1,22 @@
-"""Eval data: a local JSONL file when given, else the hub through ``datasets``.
+"""Eval data: the file SGLang's eval reads, a local JSONL, or the hub's copy.
 
-Offline runners pass ``--data PATH`` or set the eval's environment variable; with
-neither, an offline runner gets one clear error naming both instead of a hub timeout.
+SGLang reads raw JSONL files from GitHub, not the hub: GSM8K from
+grade-school-math's ``test.jsonl`` (GSM8K_URL of python/sglang/test/simple_eval_gsm8k.py
+at 9040feebd8; simple_eval_mixed_prefix_gsm8k.py at 6ed5780c4f), HellaSwag from
+``hellaswag_val.jsonl`` (python/sglang/test/test_programs.py at 1bd4f94598), each through
+``download_and_cache_file`` and ``read_jsonl``. That download is the default here (cached;
+GSM8K checked against the file's known SHA-256). ``--data PATH`` or the eval's
+environment variable names a local file instead; ``--data hub`` loads the hub's copy
+through ``datasets`` (HF ``openai/gsm8k`` main/test was built from the same test.jsonl,
+line by line, by its original loading script; HellaSwag's labels are strings there).
+Offline, with no file named, one clear error names both options instead of a timeout.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +24,17 @@ from typing import Any
 
 from sglang_ci.config.errors import UsageError
 
+HUB = "hub"  # --data hub: the hub's copy through datasets, not SGLang's file
+CACHE_ENV = "SGLANG_CI_DATA_CACHE"  # where downloads are kept (default ~/.cache/sglang-ci)
+DOWNLOAD_TIMEOUT_S = 120.0
+
 
 @dataclass(frozen=True)
 class DataSource:
     name: str  # the eval, for messages
     env: str  # the environment variable naming a local file
+    url: str  # the raw file SGLang's eval downloads
+    sha256: str | None  # of that file, where known: a changed download is refused
     hub_path: str
     hub_config: str | None
     hub_split: str
@@ -26,11 +42,17 @@ class DataSource:
 
 
 GSM8K = DataSource(
-    "gsm8k", "SGLANG_CI_GSM8K_DATA", "openai/gsm8k", "main", "test",
+    "gsm8k", "SGLANG_CI_GSM8K_DATA",
+    "https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/test.jsonl",
+    # grade_school_math/data/test.jsonl, unchanged since its release commit b0bb162.
+    "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14",
+    "openai/gsm8k", "main", "test",
     "JSONL lines {\"question\", \"answer\"} as grade_school_math/data/test.jsonl",
 )  # fmt: skip
 HELLASWAG = DataSource(
-    "hellaswag", "SGLANG_CI_HELLASWAG_DATA", "Rowan/hellaswag", None, "validation",
+    "hellaswag", "SGLANG_CI_HELLASWAG_DATA",
+    "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl", None,
+    "Rowan/hellaswag", None, "validation",
     "JSONL lines {\"activity_label\", \"ctx\", \"endings\", \"label\"} as hellaswag_val.jsonl",
 )  # fmt: skip
 
@@ -42,7 +64,9 @@ def read_jsonl(path: Path, source: DataSource) -> list[dict[str, Any]]:
     try:
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
-                if not line.strip():
+                # sglang.utils.read_jsonl skips lines starting with "#"; a blank line,
+                # which it would fail on, is skipped too.
+                if line.startswith("#") or not line.strip():
                     continue
                 try:
                     record = json.loads(line)
@@ -65,13 +89,59 @@ def read_jsonl(path: Path, source: DataSource) -> list[dict[str, Any]]:
 def load_lines(
     source: DataSource, path: str | None, env: Mapping[str, str]
 ) -> list[dict[str, Any]]:
+    """``path`` (or the eval's variable): a local JSONL or "hub"; neither: SGLang's file."""
     chosen = path or env.get(source.env)
-    if chosen:
+    if chosen and chosen != HUB:
         return read_jsonl(Path(chosen), source)
     how = f"pass --data PATH ({source.file_format}) or set {source.env}"
     if any(env.get(var, "") not in ("", "0") for var in _OFFLINE_VARS):
         raise UsageError(f"{source.name} data: offline ({'/'.join(_OFFLINE_VARS)} set) and no"
                          f" local file; {how}")  # fmt: skip
+    if chosen == HUB:
+        return load_hub(source, how)
+    return read_jsonl(download(source, cache_dir(env), how), source)
+
+
+def cache_dir(env: Mapping[str, str]) -> Path:
+    if env.get(CACHE_ENV):
+        return Path(env[CACHE_ENV])
+    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".cache")
+    return Path(base) / "sglang-ci"
+
+
+def download(source: DataSource, folder: Path, how: str) -> Path:
+    """SGLang's download_and_cache_file, kept in our own cache (SGLang keeps it as
+    /tmp/<basename> and reads whatever file already has that name)."""
+    import requests  # here: the CLI reads DataSource in dry runs, which import no requests
+
+    target = folder / f"{source.name}-{source.url.rsplit('/', 1)[-1]}"
+    if target.is_file() and _verified(target.read_bytes(), source):
+        return target
+    try:
+        response = requests.get(source.url, timeout=DOWNLOAD_TIMEOUT_S)
+        response.raise_for_status()
+    except requests.RequestException as error:
+        raise UsageError(f"{source.name} data: cannot download {source.url}"
+                         f" ({type(error).__name__}); {how}") from None  # fmt: skip
+    if not _verified(response.content, source):
+        raise UsageError(f"{source.name} data: {source.url} is not the file SGLang's eval"
+                         f" was checked against (SHA-256 differs); {how}")  # fmt: skip
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+        partial.write_bytes(response.content)
+        partial.replace(target)  # whole or absent, with parallel jobs sharing the cache
+    except OSError as error:
+        raise UsageError(f"{source.name} data: cannot keep it in {folder} ({error.strerror});"
+                         f" set {CACHE_ENV}") from None  # fmt: skip
+    return target
+
+
+def _verified(content: bytes, source: DataSource) -> bool:
+    return source.sha256 is None or hashlib.sha256(content).hexdigest() == source.sha256
+
+
+def load_hub(source: DataSource, how: str) -> list[dict[str, Any]]:
     try:
         import datasets  # heavy; only when the hub is the source
     except ImportError:

@@ -20,7 +20,15 @@ from typing import Any
 import requests
 
 from sglang_ci.config.errors import UsageError
-from sglang_ci.evals.client import RequestFailed, complete, served_model
+from sglang_ci.evals.client import (
+    SGLANG_REQUEST_TIMEOUT_S,
+    SGLANG_SAMPLER,
+    RequestFailed,
+    RetryPolicy,
+    complete,
+    completion_body,
+    served_model,
+)
 from sglang_ci.evals.data import require_fields
 from sglang_ci.evals.pool import map_in_threads
 from sglang_ci.evals.records import EvalOutcome, SampleRecord
@@ -86,8 +94,9 @@ def run_gsm8k(
     num_examples: int | None = 200,
     num_shots: int = 5,
     threads: int = 128,
-    request_timeout: float = 600.0,
+    request_timeout: float = SGLANG_REQUEST_TIMEOUT_S,
     model: str | None = None,
+    policy: RetryPolicy = SGLANG_SAMPLER,
     on_record: Callable[[SampleRecord], None] | None = None,
     stop: threading.Event,
 ) -> EvalOutcome:
@@ -99,11 +108,11 @@ def run_gsm8k(
         error: str | None = None
         error_kind: str | None = None
         try:
-            output = complete(
-                session, base_url, model=model_id, prompt=sample.prompt,
-                max_tokens=MAX_TOKENS, stop=STOP, timeout=request_timeout, cancel=stop,
-            )  # fmt: skip
+            body = completion_body(model_id, sample.prompt, MAX_TOKENS, STOP)
+            output = complete(session, base_url, body, timeout=request_timeout, cancel=stop,
+                              policy=policy)  # fmt: skip
         except RequestFailed as failure:
+            # SGLang's sampler returns "" for a 400 and after its last try: scored wrong.
             output, error, error_kind = "", str(failure), failure.kind.value
         extracted = answer_value(output)
         return SampleRecord(
@@ -115,5 +124,7 @@ def run_gsm8k(
     started = time.monotonic()
     records = map_in_threads(score, samples, threads, "gsm8k", stop, on_record)
     settings = {"num_shots": num_shots, "threads": threads, "model": model_id,
-                "max_tokens": MAX_TOKENS, "temperature": 0.0, "stop": STOP}  # fmt: skip
+                "max_tokens": MAX_TOKENS, "temperature": 0.0, "top_p": 1.0, "stop": STOP,
+                "request_timeout": request_timeout, "tries": policy.tries,
+                "attempts": policy.attempts}  # fmt: skip
     return EvalOutcome("gsm8k", records, time.monotonic() - started, settings)

@@ -3,15 +3,26 @@ suites and calibrate."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 
 from sglang_ci.config.checks import EvalOptions
+from sglang_ci.config.errors import UsageError
 from sglang_ci.evals.data import GSM8K, HELLASWAG, load_lines
 from sglang_ci.evals.gsm8k import run_gsm8k
 from sglang_ci.evals.hellaswag import run_hellaswag
-from sglang_ci.evals.records import EvalOutcome, SampleRecord
+from sglang_ci.evals.records import ALL_FAILED_CHOICES, ALL_FAILED_ENV, EvalOutcome, SampleRecord
 from sglang_ci.launch.http_client import make_session
+
+
+def all_failed_is_error(env: Mapping[str, str]) -> bool:
+    """The switch of the labelled improvement in records.py (default: error)."""
+    value = env.get(ALL_FAILED_ENV, "error") or "error"
+    if value not in ALL_FAILED_CHOICES:
+        choices = ", ".join(ALL_FAILED_CHOICES)
+        raise UsageError(f"{ALL_FAILED_ENV}={value!r}: expected one of {choices}")
+    return value == "error"
 
 
 def run_eval(
@@ -26,12 +37,17 @@ def run_eval(
     stop: threading.Event,
     on_record: Callable[[SampleRecord], None] | None = None,
 ) -> EvalOutcome:
-    """``data``: a local JSONL; without it the eval's environment variable, else the hub."""
+    """``data``: a local JSONL or "hub"; without it the eval's environment variable, else
+    the file SGLang's eval downloads."""
+    strict = all_failed_is_error(env)
     lines = load_lines(GSM8K if name == "gsm8k" else HELLASWAG, data, env)
     runner = run_gsm8k if name == "gsm8k" else run_hellaswag
-    with make_session(api_key) as session:
-        return runner(
+    # No connection retries in the session: the eval's own policy (client.py) is SGLang's
+    # whole retry schedule, and httpx / urllib under SGLang's clients retry nothing more.
+    with make_session(api_key, connect_retries=0) as session:
+        outcome = runner(
             session, url.rstrip("/"), lines, num_examples=options.num_examples,
             num_shots=options.num_shots, threads=options.threads,
             request_timeout=request_timeout, on_record=on_record, stop=stop,
         )  # fmt: skip
+    return dataclasses.replace(outcome, all_failed_is_error=strict)
