@@ -165,7 +165,7 @@ def test_cancel_during_the_eval(tmp_path: Path, tag: str) -> None:
     try:
         # HellaSwag runs first (SGLang's order), twice; a few quick probes, the probe's
         # warm-up and 1 s settle follow, then its 4-second measurement.
-        repeat = tmp_path / job_dir_name(job) / "hellaswag-repeat.json"
+        repeat = tmp_path / job_dir_name(job) / "hellaswag.json"  # written after both passes
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not repeat.exists():
             time.sleep(0.05)
