@@ -40,6 +40,8 @@ class FakeServer(requests.Session):
         self.long_request_error: Exception | None = None
 
     def get(self, url: str | bytes, **kwargs: Any) -> requests.Response:
+        if not str(url).endswith("/metrics"):  # the context-length look-up: not a scrape
+            return response(404, "{}")
         status = self.metrics[self.scrapes] if self.scrapes < len(self.metrics) else 200
         self.scrapes += 1
         return response(status, EXPOSITION)

@@ -63,6 +63,23 @@ class TeardownReport:
     killed: int  # needed SIGKILL
     survivors: tuple[str, ...]  # "pid name" of processes still alive at the end
     seconds: float
+    how: str = ""  # how the main process ended: see ending()
+    exit_code: int | None = None  # the main process's
+
+
+def ending(was_running: bool, exit_code: int | None, killed_by_us: bool) -> str:
+    """How the main process ended, in words. SGLang's launch_server answers SIGTERM by
+    SIGKILLing its own tree, itself last, so -9 after our SIGTERM alone is its own handler
+    at work, not a kill of ours."""
+    if not was_running:
+        return f"had exited before teardown (code {exit_code})"
+    if killed_by_us:
+        return "killed by us (SIGKILL after the grace period)"
+    if exit_code == -signal.SIGKILL:
+        return "ended by its own handler after SIGTERM (exit -9)"
+    if exit_code is None:
+        return "still running"
+    return f"exited after SIGTERM (code {exit_code})"
 
 
 class ProcessTree:
@@ -148,10 +165,13 @@ class ProcessTree:
     ) -> list[psutil.Process]:
         alive = processes
         while alive:
-            for process in alive:
-                _reap(process)
+            # The main process is reaped by its Popen, which keeps its exit status; a
+            # waitpid of ours would take it (Popen then reports 0).
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=0)
+            for process in alive:
+                if process.pid != self.pid:
+                    _reap(process)
             alive = [process for process in alive if _alive(process)]
             if not alive or time.monotonic() >= deadline or (hurry and hurry.is_set()):
                 break
@@ -173,6 +193,7 @@ class ProcessTree:
         self, started: float, grace: float, kill_wait: float, hurry: threading.Event | None
     ) -> TeardownReport:
         self._stop.set()  # no walk races the scans below; close() joins the walker after
+        was_running = self.popen.poll() is None
         targets = self.members()
         self._signal(targets, signal.SIGTERM)
         left = self._wait_gone(targets, time.monotonic() + grace, hurry)
@@ -191,7 +212,10 @@ class ProcessTree:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
         survivors = tuple(f"{p.pid} {_name(p)}" for p in self.members())
-        return TeardownReport(terminated, len(killed), survivors, time.monotonic() - started)
+        code = self.popen.poll()
+        how = ending(was_running, code, self.pid in killed)
+        return TeardownReport(terminated, len(killed), survivors, time.monotonic() - started,
+                              how, code)  # fmt: skip
 
 
 def _name(process: psutil.Process) -> str:

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -35,6 +36,7 @@ METRIC = "sglang:fwd_occupancy"
 # The kit's numbers (fwd_occupancy_kit.py at 1bd4f94598, FwdOccupancyMixin defaults).
 PROMPT = "Write a long, detailed, multi-paragraph story about "
 WARMUP_PROMPT = "warmup " + PROMPT
+CONTEXT_MARGIN_TOKENS = 8  # the kit's prompt differs from the warm-up's by a token or two
 WARMUP_TOKENS = 64
 SETTLE_S = 1.0
 MEASURE_TOKENS = 2048
@@ -115,6 +117,41 @@ def fire(session: requests.Session, url: str, prompt: str, tokens: int) -> str |
     return None if response.ok else f"answered {response.status_code}"
 
 
+def warm_up(session: requests.Session, url: str) -> int | None:
+    """The kit's warm-up request; the prompt's token count as the server counted it."""
+    body = {"text": WARMUP_PROMPT,
+            "sampling_params": {"temperature": 0.0, "max_new_tokens": WARMUP_TOKENS}}  # fmt: skip
+    try:
+        response = session.post(url + "/generate", json=body, timeout=GENERATE_TIMEOUT_S)
+        return int(response.json()["meta_info"]["prompt_tokens"]) if response.ok else None
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return None
+
+
+def context_length(session: requests.Session, url: str) -> int | None:
+    """The served model's context length: /v1/models' max_model_len (the model config's
+    context_len), else the --context-length in /server_info; None when neither says."""
+    for path, keys in (("/v1/models", ("data", 0, "max_model_len")),
+                       ("/server_info", ("context_length",))):  # fmt: skip
+        try:
+            value: Any = session.get(url + path, timeout=SCRAPE_TIMEOUT_S).json()
+            for key in keys:
+                value = value[key]
+        except (requests.RequestException, ValueError, KeyError, IndexError, TypeError):
+            continue
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def fitting_tokens(wanted: int, limit: int | None, prompt_tokens: int | None) -> int:
+    """``wanted`` new tokens, or as many as fit in the context beside the prompt (a model
+    with a 2048-token context answers a 2048-token request with HTTP 400)."""
+    if limit is None:
+        return wanted
+    return max(1, min(wanted, limit - (prompt_tokens or 0) - CONTEXT_MARGIN_TOKENS))
+
+
 class _Scraper:
     """Scrapes /metrics every ``interval`` seconds on a thread of its own until stopped.
 
@@ -173,8 +210,15 @@ def measure_fwd_occupancy(
     settle: float = SETTLE_S,
 ) -> OccupancyResult:
     require_device_timer(session, url)
-    fire(session, url, WARMUP_PROMPT, WARMUP_TOKENS)
+    prompt_tokens = warm_up(session, url)
     time.sleep(settle)  # let the warm-up's window close
+    limit = context_length(session, url)
+    fitted = fitting_tokens(measure_tokens, limit, prompt_tokens)
+    if fitted < measure_tokens:
+        print(f"fwd_occupancy: the server's context is {limit} tokens and the prompt"
+              f" {prompt_tokens}: decoding {fitted} tokens instead of {measure_tokens}",
+              flush=True)  # fmt: skip
+        measure_tokens = fitted
 
     scraper = _Scraper(session, url, AGGREGATES[aggregate], interval)
     scraper.start()

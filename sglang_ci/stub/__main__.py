@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -54,6 +55,19 @@ def become_ready(state: StubState, faults: Faults) -> None:
     log(f"ready at {time.time():.6f}")
 
 
+def end_like_sglang(_signum: int, _frame: object) -> None:
+    """SGLang's launch_server on SIGTERM: kill_process_tree of itself, children first and
+    then itself, all with SIGKILL, so its exit status is -9 (a clean stop, not a crash).
+    Helpers that re-parented away are no children any more and stay for the runner."""
+    import psutil  # the runner's dependency; only needed here
+
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def main() -> int:
     try:
         args = parse_server_args(sys.argv[1:])
@@ -89,6 +103,8 @@ def main() -> int:
         log(f"faults: {', '.join(faults.active())}")
     if faults.ignore_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    else:
+        signal.signal(signal.SIGTERM, end_like_sglang)
 
     server = StubHTTPServer((settings.host, settings.port), state)
     servers: list[ThreadingHTTPServer] = [server]

@@ -61,6 +61,9 @@ class StubSettings:
     tp_size: int
     transfer_backend: str = "mooncake"
     ib_device: str | None = None
+    # SGLang takes it from the model's config unless --context-length says otherwise; the
+    # stub has no model, so a config of 8192 tokens stands in (a token is a word here).
+    context_length: int = 8192
 
 
 def settings_from(args: dict[str, Any]) -> StubSettings:
@@ -89,6 +92,7 @@ def settings_from(args: dict[str, Any]) -> StubSettings:
         ib_device=(
             str(args["disaggregation_ib_device"]) if "disaggregation_ib_device" in args else None
         ),
+        context_length=int(args.get("context_length") or 8192),
     )
 
 

@@ -103,10 +103,34 @@ def _faulty(faults: Faults, text: str) -> str:
     return text
 
 
+class ContextTooLong(ValueError):
+    """SGLang's tokenizer manager refuses it (HTTP 400) with this message."""
+
+
+def check_context(context_length: int, prompt_tokens: int, max_new_tokens: int) -> None:
+    """TokenizerManager._validate_one_request (6ed5780c4f): the input must be shorter than
+    the context length, and input + max_new_tokens must fit in it."""
+    if prompt_tokens >= context_length:
+        raise ContextTooLong(
+            f"The input ({prompt_tokens} tokens) is longer than the model's context length"
+            f" ({context_length} tokens)."
+        )
+    if prompt_tokens + max_new_tokens > context_length:
+        raise ContextTooLong(
+            "Requested token count exceeds the model's maximum context length of"
+            f" {context_length} tokens. You requested a total of"
+            f" {prompt_tokens + max_new_tokens} tokens: {prompt_tokens} tokens from the input"
+            f" messages and {max_new_tokens} tokens for the completion. Please reduce the"
+            " number of tokens in the input messages or the completion to fit within the"
+            " limit."
+        )
+
+
 def generate_one(state: StubState, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
     """One completion: the answer-key text, cut by stop strings and max tokens."""
     started = time.monotonic()
     max_tokens = int(params.get("max_new_tokens", params.get("max_tokens", 128)) or 0)
+    check_context(state.settings.context_length, len(_tokens(prompt)), max_tokens)
     if params.get("ignore_eos") or runs_to_length(prompt):
         text = " ".join(f"tok{index}" for index in range(max_tokens))
         finish: dict[str, Any] | None = {"type": "length", "length": max_tokens}

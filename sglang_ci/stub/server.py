@@ -12,6 +12,7 @@ from typing import Any
 
 from sglang_ci.stub import STUB_ENGINE_NAME
 from sglang_ci.stub.generation import (
+    ContextTooLong,
     StubState,
     add_logprobs,
     chat_prompt,
@@ -108,7 +109,7 @@ class StubHandler(BaseHTTPRequestHandler):
         name = self.server.state.settings.served_model_name
         self._send(HTTPStatus.OK, {"object": "list", "data": [
             {"id": name, "object": "model", "created": 0, "owned_by": STUB_ENGINE_NAME,
-             "root": name},
+             "root": name, "max_model_len": self.server.state.settings.context_length},
         ]})  # fmt: skip
 
     def metrics(self, _body: dict[str, Any]) -> None:
@@ -154,10 +155,17 @@ class StubHandler(BaseHTTPRequestHandler):
             if state.faults.slow_answer:
                 print(f"[stub] fault slow_answer={state.faults.slow_answer:g}: answering late",
                       flush=True)  # fmt: skip
+            try:
+                answer = run()
+            except ContextTooLong as error:  # SGLang answers a ValueError with 400
+                refusal = {"object": "error", "message": str(error), "type": "BadRequestError",
+                           "code": 400}  # fmt: skip
+                self._send(HTTPStatus.BAD_REQUEST, refusal)
+                return
             if stream:
-                self._send_events(run())
+                self._send_events(answer)
             else:
-                self._send(HTTPStatus.OK, run())
+                self._send(HTTPStatus.OK, answer)
         finally:
             state.end_generation()
 
