@@ -10,6 +10,8 @@ import threading
 import time
 from http.server import ThreadingHTTPServer
 
+import psutil
+
 from sglang_ci.stub import STUB_ENGINE_NAME
 from sglang_ci.stub.args import parse_server_args, settings_from
 from sglang_ci.stub.bootstrap import BootstrapHandler
@@ -58,9 +60,8 @@ def become_ready(state: StubState, faults: Faults) -> None:
 def end_like_sglang(_signum: int, _frame: object) -> None:
     """SGLang's launch_server on SIGTERM: kill_process_tree of itself, children first and
     then itself, all with SIGKILL, so its exit status is -9 (a clean stop, not a crash).
-    Helpers that re-parented away are no children any more and stay for the runner."""
-    import psutil  # the runner's dependency; only needed here
-
+    Helpers that re-parented away are no children any more and stay for the runner. A
+    second SIGTERM while this runs (a group and a session signalled) only repeats it."""
     with contextlib.suppress(psutil.Error):
         for child in psutil.Process().children(recursive=True):
             with contextlib.suppress(psutil.Error):
