@@ -35,6 +35,7 @@ def test_arguments_are_checked(tmp_path: Path) -> None:
     assert args.cases == "kill9" and args.engine == "sglang"
 
 
+@pytest.mark.real_process
 def test_the_tiny_stages_are_valid(tmp_path: Path) -> None:
     config = load().write_config(tmp_path / "config", tmp_path / "model")
     result = run_python("-m", "sglang_ci", "validate", "--config", str(config))
