@@ -118,10 +118,11 @@ def wait_for(result: Path, runner: subprocess.Popen[bytes], phase: str) -> bool:
 def leftovers(marker: str) -> list[str]:
     import psutil
 
+    ours = {os.getpid(), *(p.pid for p in psutil.Process().parents())}  # whoever ran us
     found = []
     for process in psutil.process_iter(["pid", "cmdline"]):
         command = " ".join(process.info["cmdline"] or [])
-        if marker in command and process.pid != os.getpid():
+        if marker in command and process.pid not in ours:
             found.append(f"{process.pid} {command[:80]}")
     return found
 
