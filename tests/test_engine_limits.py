@@ -32,14 +32,14 @@ def test_stub_refuses_requests_past_its_context_length(start_stub: StartStub) ->
 
 
 def test_the_probe_fits_its_request_into_the_context(
-    start_stub: StartStub, capsys: pytest.CaptureFixture[str]
+    start_stub: StartStub, capfd: pytest.CaptureFixture[str]
 ) -> None:
     stub = start_stub("--context-length", "1700", "--enable-metrics",
                       env={"SGLANG_ENABLE_METRICS_DEVICE_TIMER": "1"})  # fmt: skip
     with make_session() as session:
         result = measure_fwd_occupancy(session, stub.url, settle=0.1)
     assert len(result.samples) >= 5
-    line = capsys.readouterr().out
+    line = capfd.readouterr().out  # the process's stdout: pytest's capture cannot hide it
     assert "fwd_occupancy: the server's context is 1700 tokens and the prompt" in line
     assert "instead of 2048" in line
 
