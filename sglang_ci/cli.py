@@ -11,10 +11,10 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sglang_ci.config.errors import FatalError, RunInterrupted
+from sglang_ci.config.errors import FatalError, RunInterrupted, UsageError
 from sglang_ci.config.model import load_config
 from sglang_ci.run.options import (
     ENGINES,
@@ -78,7 +78,56 @@ def build_parser() -> argparse.ArgumentParser:
                    " partitions (pytest-split's algorithm), as JSON", config=False)  # fmt: skip
     part.add_argument("--durations", metavar="FILE", required=True)
     part.add_argument("--partitions", type=int, required=True)
+    add_registered_parsers(command)
     return parser
+
+
+def add_registered_parsers(command: Callable[..., argparse.ArgumentParser]) -> None:
+    listing = command("registered", "the CUDA test files an SGLang checkout registers"
+                      " (register_cuda_ci), read by AST as run_suite.py reads them",
+                      config=False)  # fmt: skip
+    parts = command("registered-partitions", "SGLang's LPT split of registered suites next"
+                    " to ours, each against the lower bound max(total/n, longest)",
+                    config=False)  # fmt: skip
+    for sub in (listing, parts):
+        sub.add_argument("checkout", metavar="CHECKOUT", help="an SGLang checkout's root")
+        sub.add_argument("--suite", help="one suite, e.g. base-b-test-1-gpu-small")
+        sub.add_argument("--nightly", action="store_true", help="nightly registrations")
+    listing.add_argument("--json", action="store_true",
+                         help='{"suites": {suite: {file: est_time}}, "nightly": {...},'
+                         ' "disabled": N}')  # fmt: skip
+    parts.add_argument("--partitions", type=int, default=None,
+                       help="N shards (default: compute_partitions.py's size from"
+                       " pr-test*.yml)")  # fmt: skip
+    parts.add_argument("--durations", metavar="FILE",
+                       help="measured {file: seconds} overriding est_time, as"
+                       " run_suite's live_est")  # fmt: skip
+    parts.add_argument("--min-files", type=int, default=1,
+                       help="without --suite: only suites with this many files")  # fmt: skip
+
+
+def registered_command(args: argparse.Namespace) -> int:
+    from sglang_ci.config.registered import read_registry
+    from sglang_ci.plan.partition import read_durations
+    from sglang_ci.plan.registered_view import (
+        partition_detail,
+        partition_summary,
+        registered_listing,
+    )
+
+    registry = read_registry(args.checkout)
+    if args.command == "registered":
+        print(registered_listing(registry, args.suite, args.nightly, args.json))
+        return 0
+    if args.partitions is not None and args.partitions < 1:
+        raise UsageError(f"--partitions {args.partitions}: must be 1 or more")
+    measured = read_durations(Path(args.durations)) if args.durations else {}
+    if args.suite is None:
+        print(partition_summary(registry, args.nightly, args.partitions, args.min_files,
+                                measured))  # fmt: skip
+    else:
+        print(partition_detail(registry, args.suite, args.nightly, args.partitions, measured))
+    return 0
 
 
 def add_partition_options(parser: argparse.ArgumentParser) -> None:
@@ -113,6 +162,8 @@ def run(argv: Sequence[str]) -> int:
 
         print(partition_json(Path(args.durations), args.partitions))
         return 0
+    if args.command in ("registered", "registered-partitions"):
+        return registered_command(args)
     if args.command == "report":
         from sglang_ci.results.report import report_command
 
