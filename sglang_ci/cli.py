@@ -19,6 +19,7 @@ from sglang_ci.config.model import load_config
 from sglang_ci.run.options import (
     ENGINES,
     CalibrateOptions,
+    PolicyOptions,
     RunOptions,
     StageOptions,
     add_arguments,
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = command("plan", "the dry run of every job of a stage")
     plan.add_argument("--stage", required=True)
     plan.add_argument("--engine", choices=ENGINES, default="sglang")
+    add_arguments(plan, PolicyOptions)
     from sglang_ci.evals.cli import add_eval_parser
 
     add_eval_parser(commands)
@@ -63,8 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("job_id", metavar="JOB", help="the job's session id, as `list` shows it")
     add_arguments(job, RunOptions)
     matrix = command("matrix", "the GitHub matrix of stages: one entry per partition (JSON)")
-    matrix.add_argument("--stage", action="append", required=True, help="repeatable")
+    matrix.add_argument("--stage", action="append", help="repeatable")
+    matrix.add_argument(
+        "--github-output", action="store_true",
+        help="every stage of stages.toml (or those of --stage), one `name=<matrix>` line"
+        " each for $GITHUB_OUTPUT (name: the stage with '_' for '-')",
+    )  # fmt: skip
     add_partition_options(matrix)
+    matrix.add_argument(
+        "--full-parallel", action="store_true",
+        help="no max-parallel throttle (scheduled runs, the `high priority` label), as"
+        " compute_partitions.py --full-parallel",
+    )  # fmt: skip
+    add_arguments(matrix, PolicyOptions)
     run_stage = command("run", "run the jobs of a stage, or of one CI partition of it, in order")
     add_arguments(run_stage, StageOptions)
     report = command("report", "merge the result.json files of a run into stage summaries",
@@ -74,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", metavar="FILE", help="also write the markdown here")
     command("cleanup", "end what a killed runner left on this machine (its run ledger) and"
             " mark its unfinished results `runner died`", config=False)  # fmt: skip
+    command("changes", "read changed paths (one a line) on stdin; print gpu=true when any"
+            " is not documentation (for $GITHUB_OUTPUT)", config=False)  # fmt: skip
     part = command("partition", "split the ids of a durations file ({id: seconds}) over N"
                    " partitions (pytest-split's algorithm), as JSON", config=False)  # fmt: skip
     part.add_argument("--durations", metavar="FILE", required=True)
@@ -157,6 +172,11 @@ def run(argv: Sequence[str]) -> int:
 
         print(cleanup().summary())
         return 0
+    if args.command == "changes":
+        from sglang_ci.plan.changes import needs_gpu_stages
+
+        print(f"gpu={'true' if needs_gpu_stages(sys.stdin) else 'false'}")
+        return 0
     if args.command == "partition":
         from sglang_ci.plan.partition import partition_json
 
@@ -180,14 +200,24 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "plan":
         from sglang_ci.plan.dry_run import render_stage_plan
 
-        print(render_stage_plan(config, args.stage, args.engine))
+        policy = from_namespace(PolicyOptions, args)
+        print(render_stage_plan(config, args.stage, args.engine, policy))
         return 0
     if args.command == "matrix":
         from sglang_ci.plan.github_matrix import durations_for, matrix, plan_stage
 
         measured = durations_for(config, args.durations)
-        plans = [plan_stage(config, stage, args.partitions, measured) for stage in args.stage]
-        print(json.dumps(matrix(config, plans)))
+        stages = args.stage or (list(config.stages) if args.github_output else None)
+        if not stages:
+            raise UsageError("matrix: --stage NAME (repeatable) or --github-output")
+        policy = from_namespace(PolicyOptions, args)
+        plans = [plan_stage(config, stage, args.partitions, measured,
+                            full_parallel=args.full_parallel) for stage in stages]  # fmt: skip
+        if not args.github_output:
+            print(json.dumps(matrix(config, plans, policy)))
+            return 0
+        for plan in plans:  # a stage's jobs in the workflow read its output by this name
+            print(f"{plan.stage.replace('-', '_')}={json.dumps(matrix(config, [plan], policy))}")
         return 0
     if args.command == "calibrate":
         from sglang_ci.run.calibrate_runner import calibrate_command

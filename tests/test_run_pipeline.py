@@ -130,8 +130,9 @@ def test_timeout_then_a_healthy_job_in_one_run(project: Path, tmp_path: Path, ta
     results = tmp_path / "results"
     run = run_python(
         "-m", "sglang_ci", "run", "--stage", "timeouts", "--engine", "stub", "--config",
-        str(project), "--results", str(results), "--timeout", "2", "--attempts", "2",
-        env=env_for(tmp_path, tag), timeout=120,
+        str(project), "--results", str(results), "--timeout", "2", "--enable-retry",
+        "--max-attempts", "2", "--retry-wait", "0", "--retry-timeout-increase", "0",
+        "--continue-on-error", env=env_for(tmp_path, tag), timeout=120,
     )  # fmt: skip
     output = run.stdout + run.stderr
     assert run.returncode == 1, output
@@ -145,6 +146,31 @@ def test_timeout_then_a_healthy_job_in_one_run(project: Path, tmp_path: Path, ta
     assert sum(slow["phases"].values()) >= 1.9, slow["phases"]
     assert fast["status"] == "passed", fast["reason"]
     assert fast["score"] == 1.0
+    assert tagged_processes(tag) == []
+
+
+@pytest.mark.real_process
+def test_fail_fast_skips_the_rest_of_the_partition(project: Path, tmp_path: Path, tag: str) -> None:
+    """ci_utils.py run_unittest_files @ 6ed5780c4f: without --continue-on-error the
+    first failing file ends the run (`if not continue_on_error: break`); here the jobs
+    left are recorded as skipped, with why, in the table and in their result files."""
+    results = tmp_path / "results"
+    run = run_python(
+        "-m", "sglang_ci", "run", "--stage", "timeouts", "--engine", "stub", "--config",
+        str(project), "--results", str(results), "--timeout", "2",
+        env=env_for(tmp_path, tag), timeout=120,
+    )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert run.returncode == 1, output
+    slow, fast = (
+        result_of(results, "quick(model='slow')"),
+        result_of(results, "quick(model='fast')"),
+    )
+    assert [a["status"] for a in slow["attempts"]] == ["timeout"]  # one attempt: no retry
+    assert fast["status"] == "skipped" and fast["exit_code"] == 0
+    why = "not run: fail-fast after quick(model='slow') timeout (continue-on-error is off)"
+    assert fast["reason"] == why
+    assert f"quick(model='fast'): skipped: {why}" in run.stdout
     assert tagged_processes(tag) == []
 
 

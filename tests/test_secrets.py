@@ -108,7 +108,7 @@ def test_planted_secrets_never_leave_the_run(tmp_path: Path, tag: str) -> None:
     run = run_python(
         "-m", "sglang_ci", "run", "--stage", "s", "--engine", "stub", "--config",
         str(tmp_path / "stages.toml"), "--results", str(results), "--timeout", "3",
-        "--attempts", "1",
+        "--continue-on-error",
         env={**PLANTED, TAG_ENV: tag, "SGLANG_CI_PORT_LOCKS": str(tmp_path / "locks"),
              "SGLANG_CI_STUB_ACCURACY": "0.2", "GITHUB_STEP_SUMMARY": str(summary)},
         timeout=120,

@@ -13,8 +13,9 @@ import re
 from sglang_ci.config.axes import AXES
 from sglang_ci.config.checks import CHECKS, COMPARATORS, EvalOptions
 from sglang_ci.config.deployment import PD_ROLES, Env
-from sglang_ci.config.schema import PD_ROUTERS, Model, Role, Stage, Suite
+from sglang_ci.config.schema import PD_ROUTERS, Model, Role, Stage, StagePolicy, Suite
 from sglang_ci.config.server_args import Args, ArgValue, flag_problem
+from sglang_ci.config.text import number
 from sglang_ci.config.toml_reader import Table, kind_name, suggestion
 
 ROOT_KEYS = ("models", "suites", "stages")
@@ -35,7 +36,11 @@ _SUITE_KEYS = (
 # How the fwd_occupancy probe combines the ranks of one scrape: "min" (ours: a degraded
 # rank cannot hide) or "max" (SGLang's fwd_occupancy_kit at 1bd4f94598).
 OCCUPANCY_RANKS = ("min", "max")
-_STAGE_KEYS = ("description", "gpus", "runner", "timeout", "after", "label", "jobs")
+_STAGE_KEYS = (
+    "description", "gpus", "runner", "timeout", "after", "label", "jobs", "timeout-per-job",
+    "enable-retry", "max-attempts", "retry-wait", "retry-timeout-increase",
+    "continue-on-error", "partitions", "partition-fit",
+)  # fmt: skip
 _EVAL_KEYS = ("num-examples", "num-shots", "threads")
 
 _PARALLEL_FLAGS = ("tp-size", "pp-size", "dp-size")
@@ -287,5 +292,33 @@ def read_stage(stages: Table, name: str) -> tuple[Stage, Table]:
         label=table.get("label", str, "") or None,
         jobs=(),
         description=table.get("description", str, ""),
+        policy=read_policy(table),
     )
     return stage, table
+
+
+def read_policy(table: Table) -> StagePolicy:
+    """A stage's run policy (schema.StagePolicy): SGLang's defaults where it sets none."""
+    default = StagePolicy()
+
+    def seconds(key: str, fallback: float) -> float:
+        value = table.get(key, float, fallback)
+        if value < 0:
+            table.fail(f"must be 0 or more seconds, got {number(value)}", key)
+        return value
+
+    fit = (table.child("partition-fit", allowed=("coeff", "bias"))
+           if "partition-fit" in table else None)  # fmt: skip
+    return StagePolicy(
+        timeout_per_job=(table.positive("timeout-per-job", float) if "timeout-per-job" in table
+                         else default.timeout_per_job),
+        enable_retry=table.get("enable-retry", bool, default.enable_retry),
+        max_attempts=(table.positive("max-attempts", int) if "max-attempts" in table
+                      else default.max_attempts),
+        retry_wait=seconds("retry-wait", default.retry_wait),
+        retry_timeout_increase=seconds("retry-timeout-increase", default.retry_timeout_increase),
+        continue_on_error=table.get("continue-on-error", bool, default.continue_on_error),
+        partitions=table.positive("partitions", int) if "partitions" in table else None,
+        fit_coeff=fit.get("coeff", float, default.fit_coeff) if fit else default.fit_coeff,
+        fit_bias=fit.get("bias", float, default.fit_bias) if fit else default.fit_bias,
+    )  # fmt: skip

@@ -133,6 +133,33 @@ class Job:
 
 
 @dataclass(frozen=True)
+class StagePolicy:
+    """How a stage's jobs run, as SGLang's CI runs a suite (test/run_suite.py and
+    ci_utils.run_unittest_files @ 6ed5780c4f); every value a stage may set in
+    stages.toml, defaults SGLang's."""
+
+    # run_suite.py --timeout-per-file (default 1200 s); pr-test.yml passes 1800 to some
+    # stages (timeout_per_file).
+    timeout_per_job: float = 1200.0
+    # --enable-retry is off: _pr-test-stage.yml never passes it, so CUDA PR CI runs each
+    # file once. The rest applies only with retries on: --max-attempts 2,
+    # --retry-wait-seconds 60, --retry-timeout-increase 600.
+    enable_retry: bool = False
+    max_attempts: int = 2
+    retry_wait: float = 60.0
+    retry_timeout_increase: float = 600.0
+    # --continue-on-error: off on PRs (stop at the first failing job), on for
+    # scheduled runs (_pr-test-check-changes.yml set-continue-on-error).
+    continue_on_error: bool = False
+    # A pinned shard count (compute_partitions.py _BASE_A_OVERRIDES: base-a is 1 shard,
+    # max_parallel = size); None = sized from the stage timeout.
+    partitions: int | None = None
+    # compute_partitions.py's per-suite fit of wall time on est time (default 1, 0).
+    fit_coeff: float = 1.0
+    fit_bias: float = 0.0
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     gpus: int
@@ -142,6 +169,7 @@ class Stage:
     label: str | None
     jobs: tuple[str, ...]
     description: str = ""
+    policy: StagePolicy = StagePolicy()
 
 
 @dataclass(frozen=True)

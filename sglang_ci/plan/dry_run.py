@@ -23,6 +23,8 @@ from sglang_ci.plan.commands import (
     server_command,
     url,
 )
+from sglang_ci.plan.github_matrix import Policies, durations_for, plan_stage
+from sglang_ci.plan.policy import resolve
 
 
 def server_info_expectations(job: Job) -> list[str]:
@@ -113,11 +115,21 @@ def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> 
     return "\n".join(out)
 
 
-def render_stage_plan(config: Config, stage_name: str, engine: str) -> str:
+def render_stage_plan(
+    config: Config, stage_name: str, engine: str, options: Policies | None = None
+) -> str:
+    """Every job's dry run, after a header with what SGLang's rules give the stage: its
+    shards and their throttle, and each job's attempts, time limit and fail-fast."""
     jobs = config.stage_jobs(stage_name)
     stage = config.stages[stage_name]
+    plan = plan_stage(config, stage_name, None, durations_for(config, None))
+    runs = options.policy(stage.policy) if options else resolve(stage.policy)
+    shards = len(plan.partitions)
     header = (
         f"stage {stage.name}: {len(jobs)} jobs on runner {stage.runner} ({stage.gpus} GPUs),"
         f" timeout {stage.timeout_minutes} min, est total {number(sum(j.est_time for j in jobs))} s"
+        f"\n  {shards} shard{'s' if shards > 1 else ''}"
+        f" ({'pinned' if stage.policy.partitions else '0.75 x timeout each'}, at most"
+        f" {plan.max_parallel} at once); each job: {runs.describe()}"
     )
     return "\n\n".join([header, *(render_plan(job, stage, engine) for job in jobs)])

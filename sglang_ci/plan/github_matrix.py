@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sglang_ci.config.errors import UsageError
-from sglang_ci.config.schema import Config
+from sglang_ci.config.schema import Config, StagePolicy
 from sglang_ci.plan.partition import (
     Partition,
-    partitions_for_timeout,
+    max_parallel_for,
     read_durations,
+    shard_count,
     split,
     units_of,
 )
+from sglang_ci.plan.policy import RunPolicy, resolve
 
 DURATIONS_FILE = "durations.json"
 GITHUB_MATRIX_CAP = 256  # GitHub refuses a matrix with more entries
@@ -29,6 +31,7 @@ GITHUB_MATRIX_CAP = 256  # GitHub refuses a matrix with more entries
 class StagePlan:
     stage: str
     partitions: list[Partition]
+    max_parallel: int = 1
 
 
 def durations_for(config: Config, path: str | None) -> dict[str, float]:
@@ -40,29 +43,50 @@ def durations_for(config: Config, path: str | None) -> dict[str, float]:
 
 
 def plan_stage(
-    config: Config, stage: str, count: int | None, measured: dict[str, float]
-) -> StagePlan:
+    config: Config, stage: str, count: int | None, measured: dict[str, float],
+    *, full_parallel: bool = False,
+) -> StagePlan:  # fmt: skip
+    """The stage's partitions: ``count`` of them, else as many as compute_partitions.py
+    sizes (plan.partition.shard_count); measured durations override est-time."""
     jobs = config.stage_jobs(stage)
     seconds = {job.id: measured.get(job.id, job.est_time) for job in jobs}
     groups = {job.id: job.launch_key for job in jobs}
     ids = [job.id for job in jobs]
     units = len(units_of(ids, seconds, groups))
     if count is None:
-        timeout = config.stages[stage].timeout_minutes
-        count = min(partitions_for_timeout(sum(seconds.values()), timeout), units)
+        settings = config.stages[stage]
+        policy = settings.policy
+        shards = shard_count(
+            stage, sum(seconds.values()), units, settings.timeout_minutes,
+            coeff=policy.fit_coeff, bias=policy.fit_bias, pinned=policy.partitions,
+            full_parallel=full_parallel,
+        )  # fmt: skip
+        count, parallel = shards.size, shards.max_parallel
     elif count > units:
         raise UsageError(
             f"stage {stage}: {count} partitions but only {units} units of work"
             f" ({len(ids)} jobs); use {units} or fewer"
         )
-    return StagePlan(stage, split(ids, seconds, count, groups))
+    else:
+        parallel = count if full_parallel else max_parallel_for(count)
+    return StagePlan(stage, split(ids, seconds, count, groups), parallel)
 
 
-def matrix(config: Config, plans: list[StagePlan]) -> dict[str, Any]:
-    """``{"include": [...]}`` for $GITHUB_OUTPUT: one entry per partition."""
+class Policies(Protocol):
+    def policy(self, stage: StagePolicy) -> RunPolicy: ...
+
+
+def matrix(
+    config: Config, plans: list[StagePlan], options: Policies | None = None
+) -> dict[str, Any]:
+    """``{"include": [...], "max_parallel": N}`` for $GITHUB_OUTPUT: one entry per
+    partition, with the attempts, time limit and fail-fast its run has (``policy``: as
+    resolved with the command line's ``options``, else each stage's own), and how many partitions
+    may run at once (the smallest of the stages' throttles)."""
     entries = []
     for plan in plans:
         stage = config.stages[plan.stage]
+        runs = options.policy(stage.policy) if options else resolve(stage.policy)
         count = len(plan.partitions)
         for part in plan.partitions:
             entries.append({
@@ -76,10 +100,14 @@ def matrix(config: Config, plans: list[StagePlan]) -> dict[str, Any]:
                 "reproduce": f"nox -s \"stage(name='{plan.stage}')\" -- --partition"
                 f" {part.index + 1}/{count}",
                 "predicted_seconds": round(part.seconds, 1),
+                "attempts": runs.attempts,
+                "time_limit_s": runs.time_limit,
+                "fail_fast": runs.fail_fast,
             })  # fmt: skip
     if len(entries) > GITHUB_MATRIX_CAP:
         raise UsageError(
             f"the matrix has {len(entries)} entries; GitHub accepts at most"
             f" {GITHUB_MATRIX_CAP}: use fewer partitions or split the stage"
         )
-    return {"include": entries}
+    throttle = min((plan.max_parallel for plan in plans), default=1)
+    return {"include": entries, "max_parallel": throttle}

@@ -125,9 +125,51 @@ def split(
     return partitions
 
 
-def partitions_for_timeout(total_seconds: float, timeout_minutes: int) -> int:
-    """SGLang's compute_partitions sizing: ceil(total / (0.75 * timeout))."""
-    return max(1, math.ceil(total_seconds / (TIMEOUT_FILL * timeout_minutes * 60)))
+@dataclass(frozen=True)
+class Shards:
+    """A stage's shard count and how many of them GitHub may run at once."""
+
+    size: int
+    max_parallel: int
+
+
+def shard_budget(timeout_minutes: int) -> float:
+    """compute_partitions.py per_shard_target_seconds: 0.75 x the stage's timeout."""
+    return TIMEOUT_FILL * timeout_minutes * 60
+
+
+def max_parallel_for(size: int) -> int:
+    """compute_partitions.py compute_max_parallel: a third of the shards, at least one
+    (self-hosted GPU runners are scarce)."""
+    return max(size // 3, 1)
+
+
+def shard_count(
+    stage: str, total_seconds: float, units: int, timeout_minutes: int, *,
+    coeff: float = 1.0, bias: float = 0.0, pinned: int | None = None,
+    full_parallel: bool = False,
+) -> Shards:  # fmt: skip
+    """compute_partitions.py's sizing of one suite: a pinned count as is (base-a's
+    override; max_parallel = size); else ceil(coeff x total / (budget - bias)), an error
+    when that needs more shards than there are units, throttled to size // 3 at once
+    unless full_parallel (scheduled runs, the `high priority` label)."""
+    if pinned is not None:
+        return Shards(pinned, pinned)
+    if coeff <= 0:  # a non-positive slope is regression noise: the static estimate
+        coeff, bias = 1.0, 0.0
+    target = shard_budget(timeout_minutes)
+    budget = target - bias
+    if budget <= 0:
+        raise UsageError(f"stage {stage}: fit bias {bias:g} s >= the shard budget"
+                         f" {target:g} s (0.75 x timeout); raise the stage's timeout")  # fmt: skip
+    size = max(1, math.ceil(coeff * total_seconds / budget))
+    if size > units:
+        raise UsageError(
+            f"stage {stage}: needs {size} shards but has only {units} units of work"
+            f" (budget {target:.0f} s per shard, coeff {coeff:g}, bias {bias:g} s, total"
+            f" {total_seconds:.0f} s); raise its timeout"
+        )
+    return Shards(size, size if full_parallel else max_parallel_for(size))
 
 
 def read_durations(path: Path) -> dict[str, float]:

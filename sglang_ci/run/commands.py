@@ -39,7 +39,7 @@ def stage_command(config: Config, options: StageOptions, env: Mapping[str, str])
     title = f"stage {stage}" + (f", partition {partition}" if partition else "")
     if options.dry_run:
         if not partition:
-            print(render_stage_plan(config, stage, options.engine))
+            print(render_stage_plan(config, stage, options.engine, options))
             return 0
         plans = [render_plan(config.jobs[i], config.stages[stage], options.engine) for i in ids]
         print(f"{title}: {len(ids)} jobs\n")

@@ -13,8 +13,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sglang_ci.config.errors import UsageError
+from sglang_ci.config.schema import StagePolicy
 from sglang_ci.plan.commands import ENGINE_MODULES
 from sglang_ci.plan.partition import parse_partition
+from sglang_ci.plan.policy import RunPolicy, resolve
 
 ENGINES = tuple(ENGINE_MODULES)
 DEFAULT_RESULTS = "results"
@@ -30,8 +32,14 @@ def positive_seconds(value: float | None) -> str | None:
     return f"must be a positive number of seconds, got {value:g}"
 
 
-def at_least_one(value: int) -> str | None:
-    return None if value >= 1 else f"must be 1 or more, got {value}"
+def at_least_one(value: int | None) -> str | None:
+    return None if value is None or value >= 1 else f"must be 1 or more, got {value}"
+
+
+def zero_or_more(value: float | None) -> str | None:
+    if value is None or (math.isfinite(value) and value >= 0):
+        return None
+    return f"must be 0 or more seconds, got {value:g}"
 
 
 def a_folder(value: str) -> str | None:
@@ -74,20 +82,53 @@ class LaunchOptions:
 
 
 @dataclasses.dataclass(frozen=True)
-class RunOptions(LaunchOptions):
+class PolicyOptions:
+    """How jobs run (plan.policy): what `plan` and `matrix` show and `job`/`run` do."""
+
+    enable_retry: bool = option(
+        False,
+        "retry a job whose failure is retriable (accuracy or check assertions, time"
+        " limits; never crashes, OOM, import or config errors), as run_suite.py"
+        " --enable-retry (default: the stage's enable-retry, off as in SGLang's PR CI)",
+    )
+    max_attempts: int | None = option(
+        None, "attempts of a job with retries on, the first included (default: the stage's,"
+        " else 2)", metavar="N", check=at_least_one,
+    )  # fmt: skip
+    retry_wait: float | None = option(
+        None, "seconds between attempts (default: the stage's, else 60)", metavar="SECONDS",
+        check=zero_or_more,
+    )  # fmt: skip
+    retry_timeout_increase: float | None = option(
+        None, "seconds added to the time limit with retries on (default: the stage's, else"
+        " 600)", metavar="SECONDS", check=zero_or_more,
+    )  # fmt: skip
+    timeout: float | None = option(
+        None, "a job's time limit, run_suite.py's --timeout-per-file (default: the stage's"
+        " timeout-per-job, else 1200)", metavar="SECONDS", check=positive_seconds,
+    )  # fmt: skip
+    continue_on_error: bool = option(
+        False,
+        "run the remaining jobs after a failure (default: the stage's; scheduled CI"
+        " runs set it); without it the first failure stops the run and the rest are skipped",
+    )
+
+    def policy(self, stage: StagePolicy) -> RunPolicy:
+        """Attempts, time limit, wait and fail-fast of a job of ``stage`` in this run."""
+        return resolve(
+            stage, timeout=self.timeout, enable_retry=self.enable_retry,
+            max_attempts=self.max_attempts, retry_wait=self.retry_wait,
+            retry_timeout_increase=self.retry_timeout_increase,
+            continue_on_error=self.continue_on_error,
+        )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions(LaunchOptions, PolicyOptions):
     """Options of `job` and `run`, and what a job or stage session takes after ``--``."""
 
     dry_run: bool = option(False, "print the resolved commands, env, endpoints and eval plan;"
                            " start nothing")  # fmt: skip
-    attempts: int = option(
-        2, "runs of a job whose failure is retriable (threshold miss, timeout, transient"
-        " HTTP); never retried: crashes, OOM, import or config errors (default: 2)",
-        check=at_least_one,
-    )  # fmt: skip
-    timeout: float | None = option(
-        None, "a job's time limit (default: max(1.5 x est-time, est-time + 30 min))",
-        metavar="SECONDS", check=positive_seconds,
-    )  # fmt: skip
 
 
 def a_partition(value: str | None) -> str | None:
@@ -123,16 +164,16 @@ class CalibrateOptions(LaunchOptions):
     )
 
 
-Options = TypeVar("Options", RunOptions, StageOptions, CalibrateOptions)
+Options = TypeVar("Options", PolicyOptions, RunOptions, StageOptions, CalibrateOptions)
 
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_arguments(parser: argparse.ArgumentParser, kind: type[LaunchOptions]) -> None:
+def add_arguments(parser: argparse.ArgumentParser, kind: type[object]) -> None:
     """Declare every field of ``kind`` on ``parser``."""
-    for field in dataclasses.fields(kind):
+    for field in dataclasses.fields(kind):  # type: ignore[arg-type]
         meta = field.metadata
         if field.type in (bool, "bool"):
             parser.add_argument(_flag(field.name), action="store_true", help=meta["help"])
@@ -154,8 +195,8 @@ def from_namespace(kind: type[Options], namespace: argparse.Namespace) -> Option
     return options
 
 
-def validate(options: LaunchOptions) -> None:
-    for field in dataclasses.fields(options):
+def validate(options: object) -> None:
+    for field in dataclasses.fields(options):  # type: ignore[arg-type]
         check = field.metadata.get("check")
         problem = check(getattr(options, field.name)) if check else None
         if problem:

@@ -1,7 +1,9 @@
 """The one orchestrator: `job`, `run --stage`, the nox sessions and `calibrate` all come
 here. ``run_jobs`` checks everything that can be checked before a process starts,
 groups consecutive jobs whose servers start identically into one launch, retries what
-is retriable, and prints the stage table."""
+is retriable when retries are on, stops at the first failure unless continue-on-error
+(the jobs not run are recorded as skipped), and prints the stage table. The policy is
+SGLang's run_suite.py (plan.policy)."""
 
 from __future__ import annotations
 
@@ -19,12 +21,12 @@ from sglang_ci.config.stub_env import STUB_DATA_ENV
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.launch.launcher import LaunchSettings
 from sglang_ci.results.job_folder import claimed, require_writable
-from sglang_ci.results.result_file import JobResult, Status
+from sglang_ci.results.result_file import JobResult, Status, Verdict
 from sglang_ci.results.summary import stage_table
 from sglang_ci.run.cleanup import cleanup_before_run
 from sglang_ci.run.job_runner import report, run_group
 from sglang_ci.run.options import LaunchOptions, RunOptions
-from sglang_ci.run.retry import classify, job_timeout
+from sglang_ci.run.retry import classify
 
 
 def say(message: str) -> None:
@@ -96,23 +98,26 @@ def _attempt_row(attempt: int, result: JobResult, retriable: bool, why: str) -> 
 
 def run_with_retries(config: Config, job: Job, options: RunOptions, env: Mapping[str, str]
                      ) -> JobResult:  # fmt: skip
-    """One job, attempted until it passes, fails for good, or runs out of attempts; each
-    attempt has a fresh cancel token, and the earlier attempts' folders stay on disk."""
+    """One job, attempted until it passes, fails for good, or runs out of attempts (one
+    unless retries are on); each attempt has a fresh cancel token and the full time
+    limit, and the earlier attempts' folders stay on disk."""
+    policy = options.policy(config.stages[job.stage].policy)
     with claimed(Path(options.results), job.id) as out_dir:
-        timeout = options.timeout or job_timeout(job.est_time)
         earlier: list[dict[str, object]] = []
-        for attempt in range(1, options.attempts + 1):
+        for attempt in range(1, policy.attempts + 1):
             settings = launch_settings(options, out_dir, env)
-            result = run_group([job], settings, [out_dir], suites_dir(config), timeout)[0]
+            result = run_group([job], settings, [out_dir], suites_dir(config),
+                               policy.time_limit)[0]  # fmt: skip
             retriable, why = classify(result.verdict)
             row = _attempt_row(attempt, result, retriable, why)
-            if result.status is Status.PASSED or not retriable or attempt == options.attempts:
+            if result.status is Status.PASSED or not retriable or attempt == policy.attempts:
                 break
             earlier.append(row)
             kept = out_dir.with_name(f"{out_dir.name}-attempt-{attempt}")
             out_dir.rename(kept)  # the failed attempt's logs and records stay on disk
-            say(f"{job.id}: attempt {attempt} {result.status} ({why}); retrying (its files:"
-                f" {kept})")  # fmt: skip
+            say(f"{job.id}: attempt {attempt} {result.status} ({why}); retrying in"
+                f" {policy.retry_wait:g} s (its files: {kept})")  # fmt: skip
+            time.sleep(policy.retry_wait)  # ci_utils.py: retry_wait_seconds between attempts
         result.attempts = [*earlier, row]
         result.write(out_dir / "result.json")
     report(result, out_dir / "result.json")
@@ -127,7 +132,10 @@ def run_shared(config: Config, jobs: Sequence[Job], options: RunOptions, env: Ma
     with contextlib.ExitStack() as folders:
         out_dirs = [folders.enter_context(claimed(Path(options.results), job.id))
                     for job in jobs]  # fmt: skip
-        timeout = options.timeout or sum(job_timeout(job.est_time) for job in jobs)
+        # SGLang's limit is per file, and one file may launch once for several tests:
+        # here each job sharing the launch adds its own limit.
+        policy = options.policy(config.stages[jobs[0].stage].policy)
+        timeout = policy.time_limit * len(jobs)
         settings = launch_settings(options, out_dirs[0], env)
         results = run_group(jobs, settings, out_dirs, suites_dir(config), timeout)
         for result, out_dir in zip(results, out_dirs, strict=True):
@@ -151,20 +159,46 @@ def run_jobs(
     cleanup_before_run()  # a runner killed earlier on this machine may hold ports and GPUs
     started = time.monotonic()
     results: list[JobResult] = []
-    for group in launch_groups(jobs):
+    groups = launch_groups(jobs)
+    for index, group in enumerate(groups):
         if len(group) == 1:
             results.append(run_with_retries(config, group[0], options, env))
         else:
             results += run_shared(config, group, options, env)
         if any(result.failure_kind is FailureKind.CANCELLED for result in results):
             break  # cancelled: stop the stage
+        failed = next((r for r in results if r.status not in _GOOD), None)
+        if failed and not options.policy(config.stages[group[0].stage].policy).continue_on_error:
+            rest = [job for later in groups[index + 1 :] for job in later]
+            results += skip_jobs(rest, options, f"not run: fail-fast after {failed.job}"
+                                 f" {failed.status} (continue-on-error is off)")  # fmt: skip
+            break
     if title is not None:
         print(f"\n{title}, engine {options.engine}:\n{stage_table(results)}")
+        for result in results:
+            if result.status is Status.SKIPPED:
+                print(f"{result.job}: skipped: {result.reason}")
         if options.engine == "stub":
             print("(stub engine: scores come from its answer key and set accuracy, not from a"
                   " model)")  # fmt: skip
         print(f"wall time: {time.monotonic() - started:.1f} s")
     return overall_exit_code(results, title is not None)
+
+
+_GOOD = (Status.PASSED, Status.SKIPPED)
+
+
+def skip_jobs(jobs: Sequence[Job], options: RunOptions, why: str) -> list[JobResult]:
+    """Result files for jobs that fail-fast left unrun: `skipped`, and why."""
+    skipped = []
+    for job in jobs:
+        with claimed(Path(options.results), job.id) as out_dir:
+            result = JobResult(job.id, job.stage, options.engine, job.gpus)
+            result.finish(Verdict.skipped(why))
+            result.write(out_dir / "result.json")
+        say(f"{job.id}: skipped ({why})")
+        skipped.append(result)
+    return skipped
 
 
 def overall_exit_code(results: Sequence[JobResult], several: bool) -> int:
