@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sglang_ci.config.errors import UsageError
+from sglang_ci.config.stub_env import is_stub_engine
 from sglang_ci.config.text import Cell, markdown_table, number
 from sglang_ci.results.job_folder import is_earlier_run
 from sglang_ci.results.result_file import JobResult, Status
@@ -43,8 +44,14 @@ def render(results: Sequence[JobResult]) -> str:
     for stage, rows in sorted(by_stage.items()):
         passed = sum(r.status is Status.PASSED for r in rows)
         ordered = sorted(rows, key=lambda r: r.job)
-        lines = [f"### {stage}: {passed}/{len(rows)} passed", "",
-                 markdown_table(_HEADER, [_row(r) for r in ordered])]  # fmt: skip
+        engines = sorted({r.engine for r in rows})
+        # One engine: named in the heading; several: a column, so no row passes for another.
+        mixed = len(engines) > 1
+        header = ("engine", *_HEADER) if mixed else _HEADER
+        table = [((r.engine, *_row(r)) if mixed else _row(r)) for r in ordered]
+        heading = f"### {stage}: {passed}/{len(rows)} passed"
+        heading += ", engines mixed" if mixed else f", engine {engines[0]}"
+        lines = [heading, "", markdown_table(header, table)]
         for r in rows:
             if r.status is not Status.PASSED:
                 reason = (r.reason or str(r.status)).splitlines()[0][:300]
@@ -75,7 +82,10 @@ def update_durations(path: Path, results: Sequence[JobResult]) -> int:
         from sglang_ci.plan.partition import read_durations  # the same format checks
 
         current = read_durations(path)
-    finished = [r for r in results if r.status in (Status.PASSED, Status.FAILED)]
+    # Stub runs never: a stub job takes seconds, and would tell partitioning a 300 s stage
+    # takes 2 s.
+    finished = [r for r in results if r.status in (Status.PASSED, Status.FAILED)
+                and not is_stub_engine(r.engine)]  # fmt: skip
     for result in finished:
         current[result.job] = round(result.seconds, 1)
     path.write_text(json.dumps(dict(sorted(current.items())), indent=2) + "\n")
@@ -95,5 +105,9 @@ def report_command(
             handle.write(text + "\n")
     if durations:
         written = update_durations(Path(durations), results)
-        print(f"\n{written} durations written to {durations}")
+        stub = sum(is_stub_engine(r.engine) for r in results)
+        print(
+            f"\n{written} durations written to {durations}"
+            + (f" ({stub} stub-engine results left out: never evidence)" if stub else "")
+        )
     return 0 if results and all(r.status is Status.PASSED for r in results) else 1
