@@ -11,8 +11,9 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sglang_ci.config.errors import FatalError, RunInterrupted, UsageError
 from sglang_ci.config.model import load_config
@@ -25,6 +26,9 @@ from sglang_ci.run.options import (
     add_arguments,
     from_namespace,
 )
+
+if TYPE_CHECKING:
+    from sglang_ci.results.planned import Plan
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results_dir", metavar="DIR")
     report.add_argument("--durations", metavar="FILE", help="update this durations file")
     report.add_argument("--output", metavar="FILE", help="also write the markdown here")
+    report.add_argument("--plan", metavar="FILE", help="what should have run: a `matrix`"
+                        " output, or the report job's toJSON(needs)")  # fmt: skip
+    report.add_argument("--stage", action="append", help="what should have run: every job of"
+                        " this stage in stages.toml (repeatable)")  # fmt: skip
+    report.add_argument("--config", metavar="PATH", help="stages.toml for --stage")
     command("cleanup", "end what a killed runner left on this machine (its run ledger) and"
             " mark its unfinished results `runner died`", config=False)  # fmt: skip
     command("changes", "read changed paths (one a line) on stdin; print gpu=true when any"
@@ -187,7 +196,8 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "report":
         from sglang_ci.results.report import report_command
 
-        return report_command(Path(args.results_dir), args.durations, args.output, env)
+        return report_command(Path(args.results_dir), args.durations, args.output, env,
+                              report_plan(args, env))  # fmt: skip
     # A calibration is how a new scored job gets the baseline its threshold needs.
     lenient = args.command == "calibrate"
     config = load_config(args.config, env, Path.cwd(), lenient_scores=lenient)
@@ -229,6 +239,20 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "run":
         return stage_command(config, from_namespace(StageOptions, args), env)
     return job_command(config, config.find_job(args.job_id), from_namespace(RunOptions, args), env)
+
+
+def report_plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan | None:
+    """The plan `report` checks the results against: --plan FILE, or --stage from stages.toml."""
+    from sglang_ci.results.planned import from_stages, read_plan
+
+    if args.plan and args.stage:
+        raise UsageError("report: give --plan or --stage, not both")
+    if args.plan:
+        return read_plan(Path(args.plan))
+    if not args.stage:
+        return None
+    config = load_config(args.config, env, Path.cwd())
+    return from_stages((s, [job.id for job in config.stage_jobs(s)]) for s in args.stage)
 
 
 def main_exit_code(argv: Sequence[str] | None = None) -> int:

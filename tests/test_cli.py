@@ -53,13 +53,12 @@ def test_unknown_job_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_gpu_job_without_gpus_fails_with_the_count(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # The one seam: the physical GPU probe (NVML / nvidia-smi) reports none.
     monkeypatch.setattr(gpus, "count_gpus", lambda: gpus.GpuCount(0, "no NVIDIA driver"))
-    code = main_exit_code(
-        ["job", "spec(model='gemma4-31b', topk=3)", "--config", str(FIXTURE_TOML)]
-    )
+    code = main_exit_code(["job", "spec(model='gemma4-31b', topk=3)", "--config",
+                           str(FIXTURE_TOML), "--results", str(tmp_path)])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 3
     assert "needs 2 GPUs but 0 are visible" in err and "--engine stub" in err

@@ -17,6 +17,7 @@ from sglang_ci.config.secrets import (
 )
 
 from .conftest import TAG_ENV, run_python, tagged_processes
+from .test_junit import check_schema
 
 PLANTED = {
     "HF_TOKEN": "hf_PLANTEDhuggingface",
@@ -121,6 +122,12 @@ def test_planted_secrets_never_leave_the_run(tmp_path: Path, tag: str) -> None:
     planted = [*PLANTED.values(), API_KEY, "PLANTEDconfigsecret"]
     written = [path for path in [*results.rglob("*"), summary] if path.is_file()]
     assert any(path.name == "junit.xml" for path in written)
+    # Every job's junit.xml is merge-ready: its suite is the job, a time limit and a server
+    # death are errors with their kind (issue 15, item 4).
+    errors = {path.parent.name: [e.get("type") for e in check_schema(path).iter("error")]
+              for path in results.rglob("junit.xml")}  # fmt: skip
+    assert errors == {"quick-model-keyed": [], "quick-model-keyed-slow": ["time limit"],
+                      "quick-model-keyed-crash": ["server died"]}  # fmt: skip
     assert any(path.name == "server.log" for path in written)
     hits = [f"{path}: {value}" for path in written for value in planted
             if value in path.read_text(errors="replace")]  # fmt: skip

@@ -64,7 +64,7 @@ def test_suite_passes_on_the_stub(tmp_path: Path, tag: str, job: str, checks: li
     assert record["threshold"] == scored["threshold"]
     out = tmp_path / job_dir_name(job)
     suite = ElementTree.parse(out / "junit.xml").getroot().find("testsuite")
-    assert suite is not None and suite.get("failures") == "0"
+    assert suite is not None and suite.get("failures") == "0" and suite.get("name") == job
     for server in record["servers"]:
         assert (out / f"{server['role']}.log").is_file()
     assert record["server_args"]

@@ -99,10 +99,39 @@ def _shown(answer: Any) -> str:
     return "-" if answer is None else str(answer)
 
 
+def eval_of(path: Path) -> str:
+    """The eval a record file belongs to: its summary's "eval" (<eval>.json beside it, as
+    every writer leaves one), else the file's name (gsm8k.jsonl)."""
+    summary = path.with_suffix(".json")
+    try:
+        name = json.loads(summary.read_text(encoding="utf-8")).get("eval")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return str(name) if name else path.stem
+
+
+def require_comparable(files: Sequence[Path], runs: Sequence[dict[int, dict[str, Any]]]) -> None:
+    """Flips mean something only between runs of one eval over one question set: another
+    eval, another data file or another shot count would show every question as flipped."""
+    first, evals = files[0], [eval_of(path) for path in files]
+    for path, name in zip(files[1:], evals[1:], strict=True):
+        if name != evals[0]:
+            raise UsageError(f"diff: {first} is {evals[0]} but {path} is {name}; compare runs"
+                             " of one eval")  # fmt: skip
+    questions = {index: record.get("question") for index, record in runs[0].items()}
+    for path, run in zip(files[1:], runs[1:], strict=True):
+        other = {index: record.get("question") for index, record in run.items()}
+        if other != questions:
+            differ = len(set(other.items()) ^ set(questions.items()))
+            raise UsageError(f"diff: {first} and {path} hold different question sets ({differ}"
+                             " records differ); compare runs over the same data")  # fmt: skip
+
+
 def cmd_diff(paths: Sequence[str]) -> int:
     """diff(1)'s convention: 0 when no question flipped, 1 when some did."""
     files = record_files([Path(p) for p in paths])
     runs = [load_records(path) for path in files]
+    require_comparable(files, runs)
     found = flips(runs)
     total = len(set.intersection(*(set(run) for run in runs)))
     print(render(files, found, total))

@@ -17,6 +17,7 @@ from typing import Any
 
 from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.stats import RULES, recommended_threshold
+from sglang_ci.config.stub_env import is_stub_engine
 from sglang_ci.config.toml_reader import Table, load_toml, suggestion
 
 if sys.version_info >= (3, 11):
@@ -93,7 +94,12 @@ def _read_run(table: Table) -> Run:
     deterministic = table.data.get("deterministic")
     if deterministic is not None and not isinstance(deterministic, bool):
         table.fail("expected true or false", "deterministic")
-    return Run(score, repeat, examples, table.get("engine", str, ""), table.get("gpu", str, ""),
+    engine = table.get("engine", str, "")
+    if is_stub_engine(engine):
+        # The stub answers from a key at a set accuracy: its scores say nothing about a model.
+        table.fail(f"'{engine}' is the stub engine; its scores are never a model's baseline",
+                   "engine")  # fmt: skip
+    return Run(score, repeat, examples, engine, table.get("gpu", str, ""),
                deterministic, str(date), table.get("source", str, ""))  # fmt: skip
 
 

@@ -10,6 +10,7 @@ against the lower bound max(total / n, longest file).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.registered import Registry
 from sglang_ci.config.text import Cell, render_table
-from sglang_ci.plan.partition import Unit, lower_bound, partitions_for_timeout, split
+from sglang_ci.plan.partition import Unit, lower_bound, shard_budget, split
 
 # compute_partitions.py pins base-a to one shard (_BASE_A_OVERRIDES).
 PINNED_SIZES = {"base-a-test-1-gpu-small": 1}
@@ -69,7 +70,8 @@ def stage_size(checkout: Path, suite: str, total: float) -> int | None:
     for workflow in sorted((checkout / ".github" / "workflows").glob("pr-test*.yml")):
         for match in _STAGE_TIMEOUT.finditer(workflow.read_text(encoding="utf-8")):
             if match.group(1) == suite:
-                return partitions_for_timeout(total, int(match.group(2)))
+                # compute_partitions.py: ceil(total / (0.75 x timeout)), coeff 1, bias 0.
+                return max(1, math.ceil(total / shard_budget(int(match.group(2)))))
     return None
 
 

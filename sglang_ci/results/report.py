@@ -8,12 +8,16 @@ that partitioning reads next time.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sglang_ci.config.errors import UsageError
+from sglang_ci.config.errors import FailureKind, UsageError
+from sglang_ci.config.stub_env import is_stub_engine
 from sglang_ci.config.text import Cell, markdown_table, number
 from sglang_ci.results.job_folder import is_earlier_run
+from sglang_ci.results.planned import Plan
 from sglang_ci.results.result_file import JobResult, Status
 
 
@@ -33,34 +37,101 @@ def collect(folder: Path) -> list[JobResult]:
 
 
 _HEADER = ("session", "status", "score / threshold", "accept length", "duration", "attempts")
+NEVER_STARTED, MISSING = "never started", "missing result"
 
 
-def render(results: Sequence[JobResult]) -> str:
-    by_stage: dict[str, list[JobResult]] = {}
-    for result in results:
-        by_stage.setdefault(result.stage, []).append(result)
-    blocks = []
-    for stage, rows in sorted(by_stage.items()):
-        passed = sum(r.status is Status.PASSED for r in rows)
-        ordered = sorted(rows, key=lambda r: r.job)
-        lines = [f"### {stage}: {passed}/{len(rows)} passed", "",
-                 markdown_table(_HEADER, [_row(r) for r in ordered])]  # fmt: skip
-        for r in rows:
-            if r.status is not Status.PASSED:
-                reason = (r.reason or str(r.status)).splitlines()[0][:300]
-                lines.append(f"\n- `{r.job}`: {reason}")
-        blocks.append("\n".join(lines))
+@dataclass(frozen=True)
+class Row:
+    """One job of the report: planned, found, or both."""
+
+    job: str
+    stage: str
+    outcome: str  # a Status value, "refused (no GPUs)", "never started", "missing result"
+    result: JobResult | None = None
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == Status.PASSED.value
+
+
+def outcome_of(result: JobResult) -> str:
+    if result.failure_kind is FailureKind.GPU_SHORTAGE:
+        return "refused (no GPUs)"
+    if result.status is Status.RUNNING:  # the runner never wrote a verdict
+        return "no verdict (running)"
+    return str(result.status)
+
+
+def rows_of(results: Sequence[JobResult], plan: Plan | None) -> list[Row]:
+    """Every planned job (and every result); a planned job without a result is "never
+    started" when its partition left other results (it stopped before it), else "missing
+    result" (nothing of that partition came back)."""
+    found = {r.job: r for r in results}
+    rows = [Row(r.job, r.stage, outcome_of(r), r) for r in results]
+    if plan is None:
+        return rows
+    planned = {p.job for p in plan.jobs}
+    rows = [row if row.job in planned else replace(row, note="not in the plan") for row in rows]
+    ran = {(p.stage, p.partition) for p in plan.jobs if p.job in found}
+    for p in plan.jobs:
+        if p.job not in found:
+            where = f" (partition {p.partition})" if p.partition else ""
+            outcome = NEVER_STARTED if (p.stage, p.partition) in ran else MISSING
+            rows.append(Row(p.job, p.stage, outcome, note=f"{outcome}{where}"))
+    return rows
+
+
+def render(results: Sequence[JobResult], plan: Plan | None = None) -> str:
+    by_stage: dict[str, list[Row]] = {}
+    for row in rows_of(results, plan):
+        by_stage.setdefault(row.stage, []).append(row)
+    blocks = [_stage_block(stage, rows) for stage, rows in sorted(by_stage.items())]
+    if plan is not None and plan.gated_off:
+        blocks.append(f"not run by this workflow (gated off): {', '.join(plan.gated_off)}")
+    if plan is None and blocks:
+        blocks.append("(no --plan: only jobs that left a result are shown)")
     return "\n\n".join(blocks) if blocks else "no job results found"
 
 
-def _row(result: JobResult) -> tuple[Cell, ...]:
-    status = str(result.status)
+def _stage_block(stage: str, rows: list[Row]) -> str:
+    passed = sum(row.passed for row in rows)
+    ordered = sorted(rows, key=lambda row: row.job)
+    engines = sorted({row.result.engine for row in rows if row.result})
+    # One engine: named in the heading; several: a column, so no row passes for another.
+    mixed = len(engines) > 1
+    header = ("engine", *_HEADER) if mixed else _HEADER
+    table = [((row.result.engine if row.result else "", *_row(row)) if mixed else _row(row))
+             for row in ordered]  # fmt: skip
+    counts = Counter(row.outcome for row in rows if not row.passed)
+    heading = f"### {stage}: {passed}/{len(rows)} passed"
+    if counts:
+        heading += " (" + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) + ")"
+    if mixed:
+        heading += ", engines mixed"
+    elif engines:
+        heading += f", engine {engines[0]}"
+    lines = [heading, "", markdown_table(header, table)]
+    for row in ordered:
+        if not row.passed:
+            reason = row.note or (row.result.reason if row.result else "") or row.outcome
+            lines.append(f"\n- `{row.job}`: {reason.splitlines()[0][:300]}")
+        elif row.note:
+            lines.append(f"\n- `{row.job}`: {row.note}")
+    return "\n".join(lines)
+
+
+def _row(row: Row) -> tuple[Cell, ...]:
+    status = row.outcome if row.passed else f"**{row.outcome}**"
+    result = row.result
+    if result is None:
+        return (f"`{row.job}`", status, "", None, "", "")
     score = ""
     if result.score is not None:
         score = f"{number(result.score)} / {result.pass_when}"
     return (
         f"`{result.job}`",
-        status if result.status is Status.PASSED else f"**{status}**",
+        status,
         score,
         result.accept_length,
         f"{number(result.seconds)} s",
@@ -75,7 +146,10 @@ def update_durations(path: Path, results: Sequence[JobResult]) -> int:
         from sglang_ci.plan.partition import read_durations  # the same format checks
 
         current = read_durations(path)
-    finished = [r for r in results if r.status in (Status.PASSED, Status.FAILED)]
+    # Stub runs never: a stub job takes seconds, and would tell partitioning a 300 s stage
+    # takes 2 s.
+    finished = [r for r in results if r.status in (Status.PASSED, Status.FAILED)
+                and not is_stub_engine(r.engine)]  # fmt: skip
     for result in finished:
         current[result.job] = round(result.seconds, 1)
     path.write_text(json.dumps(dict(sorted(current.items())), indent=2) + "\n")
@@ -83,17 +157,27 @@ def update_durations(path: Path, results: Sequence[JobResult]) -> int:
 
 
 def report_command(
-    results_dir: Path, durations: str | None, output: str | None, env: Mapping[str, str]
+    results_dir: Path,
+    durations: str | None,
+    output: str | None,
+    env: Mapping[str, str],
+    plan: Plan | None = None,
 ) -> int:
     """`report`: print the merged tables, append them to the step summary (and --output),
-    update the durations file; exit 0 only when every result found passed."""
+    update the durations file; exit 0 only when every planned job (without a plan: every
+    result found) passed."""
     results = collect(results_dir)
-    text = render(results)
+    text = render(results, plan)
     print(text)
     for target in filter(None, (output, env.get("GITHUB_STEP_SUMMARY"))):
         with open(target, "a", encoding="utf-8") as handle:
             handle.write(text + "\n")
     if durations:
         written = update_durations(Path(durations), results)
-        print(f"\n{written} durations written to {durations}")
-    return 0 if results and all(r.status is Status.PASSED for r in results) else 1
+        stub = sum(is_stub_engine(r.engine) for r in results)
+        print(
+            f"\n{written} durations written to {durations}"
+            + (f" ({stub} stub-engine results left out: never evidence)" if stub else "")
+        )
+    rows = [row for row in rows_of(results, plan) if plan is None or row.note != "not in the plan"]
+    return 0 if rows and all(row.passed for row in rows) else 1

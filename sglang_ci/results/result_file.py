@@ -149,7 +149,10 @@ class JobResult:
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(asdict(self), indent=2, default=_plain) + "\n"
+        values = asdict(self)
+        # The engine first: a reader sees at once whether this is a model or the stub.
+        values = {"engine": values.pop("engine"), **values}
+        text = json.dumps(values, indent=2, default=_plain) + "\n"
         # A temporary file of this writer's own: two writers never share one.
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(handle, "w") as out:

@@ -21,6 +21,7 @@ from sglang_ci.calibration.calibrate import (
 from sglang_ci.config.baselines import BASELINES_FILE, append_runs
 from sglang_ci.config.errors import RunInterrupted, TeardownError, UsageError
 from sglang_ci.config.model import Config, Job
+from sglang_ci.config.stub_env import is_stub_engine
 from sglang_ci.evals.pool import EvalStopped
 from sglang_ci.evals.run import run_eval
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
@@ -100,6 +101,10 @@ def calibrate_command(
     config: Config, job: Job, options: CalibrateOptions, env: Mapping[str, str]
 ) -> int:
     """`calibrate`: the runs, the report, the plot, and with --write the baselines."""
+    if options.write and is_stub_engine(options.engine):
+        # Refused before any run: stub scores come from its answer key, never from a model.
+        raise UsageError("calibrate --write records a model's baseline; the stub engine's"
+                         " scores are never one (drop --write to rehearse)")  # fmt: skip
     if options.engine == "sglang":
         require_gpus(job.id, job.gpus, visible_gpus(env))
     folder = Path(options.results) / "calibrate"
@@ -120,9 +125,6 @@ def calibrate_command(
     print(f"  records      {out_dir}/run-*/{result.eval_name}.jsonl  (compare: python -m"
           f" sglang_ci diff {out_dir})")  # fmt: skip
     if options.write:
-        if options.engine == "stub":
-            print("  warning      stub-engine scores (its answer key and set accuracy): for"
-                  " rehearsals only, never commit them as a model's baseline")  # fmt: skip
         baselines = config.source.parent / BASELINES_FILE
         append_runs(baselines, job.id, baseline_entries(result))
         print(f"  written      {len(result.runs)} runs to {baselines};"

@@ -30,6 +30,7 @@ from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
 from sglang_ci.launch.lifecycle import launched
 from sglang_ci.launch.liveness import LivenessWatch
 from sglang_ci.launch.server_api import flush_cache, server_info, smoke_generate
+from sglang_ci.results.junit import write_junit
 from sglang_ci.results.result_file import JobResult, Status, Verdict
 from sglang_ci.results.scrub import scrub_folder
 from sglang_ci.results.summary import append_step_summary
@@ -256,6 +257,7 @@ def run_group(
         member.verdict = replace(verdict, diagnostics=scrubber.text(verdict.diagnostics))
         member.result.finish(member.verdict)
         member.write()
+        write_junit(member.result, member.out_dir / "junit.xml")
         scrub_folder(member.out_dir, scrubber)  # the server's own log prints its api key
         append_step_summary(member.result, settings.env)
     return [member.result for member in members]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sglang_ci.config.errors import ConfigError, FailureKind, exit_code
+from sglang_ci.config.errors import ConfigError, FailureKind, GpuShortageError, exit_code
 from sglang_ci.config.model import Config, Job
 from sglang_ci.config.secrets import Environment
 from sglang_ci.config.stub_env import STUB_DATA_ENV
@@ -26,6 +26,7 @@ from sglang_ci.results.summary import stage_table
 from sglang_ci.run.cleanup import cleanup_before_run
 from sglang_ci.run.job_runner import report, run_group
 from sglang_ci.run.options import LaunchOptions, RunOptions
+from sglang_ci.run.refused import record_refused
 from sglang_ci.run.retry import classify
 
 
@@ -154,7 +155,11 @@ def run_jobs(
     stage table. Returns the exit code: 0, the one failure's code, 1 for several, 130
     when cancelled (the jobs after a cancellation are not started)."""
     jobs = [config.jobs[job_id] for job_id in job_ids]
-    check_runnable(jobs, options.engine, env)
+    try:
+        check_runnable(jobs, options.engine, env)
+    except GpuShortageError as error:
+        record_refused(jobs, Path(options.results), options.engine, error)
+        raise
     require_writable(Path(options.results))
     cleanup_before_run()  # a runner killed earlier on this machine may hold ports and GPUs
     started = time.monotonic()

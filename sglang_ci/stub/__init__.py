@@ -6,4 +6,6 @@ from an answer key with a chosen accuracy. It is never a model and says so in
 ``/server_info`` and ``/v1/models``.
 """
 
-STUB_ENGINE_NAME = "sglang-ci-stub"
+from sglang_ci.config.stub_env import STUB_ENGINE_NAME
+
+__all__ = ["STUB_ENGINE_NAME"]
