@@ -134,7 +134,7 @@ def run_case(name: str, config: Path, results: Path, env: dict[str, str], engine
     folder = results / name
     before = gpu_used()
     runner = subprocess.Popen(
-        [sys.executable, "-m", "sglang_ci", "job", job, "--engine", engine, "--attempts", "1",
+        [sys.executable, "-m", "sglang_ci", "job", job, "--engine", engine,
          "--config", str(config), "--results", str(folder)],
         env=env, cwd=ROOT,
     )  # fmt: skip
