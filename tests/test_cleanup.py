@@ -53,7 +53,8 @@ def ledger_pids(tmp_path: Path) -> list[int]:
 
 def cleanup(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return run_python("-m", "sglang_ci", "cleanup",
-                      env={"SGLANG_CI_LEDGER": str(tmp_path / "ledger")})  # fmt: skip
+                      env={"SGLANG_CI_LEDGER": str(tmp_path / "ledger"),
+                           "SGLANG_CI_PORT_LOCKS": str(tmp_path / "locks")})  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -86,6 +87,7 @@ def test_kill_9_then_cleanup_leaves_nothing(
     final = json.loads(result.read_text())
     assert final["status"] == "error" and final["failure_kind"] == "runner died"
     assert list((tmp_path / "ledger").glob("*.json")) == []
+    assert list((tmp_path / "locks").glob("*.lock")) == []  # the dead run's port locks
     assert "no run left anything behind" in cleanup(tmp_path).stdout
 
 

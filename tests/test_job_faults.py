@@ -46,7 +46,10 @@ FAULTS = [
      r"server not ready after \d+\.\d s", "fault never_healthy"),
     ("slow_start=30", ["--launch-timeout", "1.5"], 5, "launch timeout",
      r"server not ready after \d+\.\d s", "faults: slow_start"),
-    ("crash_after=0", [], 5, "server died", "server died during the run; .*connection lost",
+    # The smoke request dies with the server: the liveness watch (or the failed request
+    # seeing the exit) names the death, not the lost connection.
+    ("crash_after=0", [], 5, "server died",
+     "server (exited with code 1 during the run|died during the run; .*connection lost)",
      "fault crash_after=0: crashing"),
     ("error_rate=1", [], 1, "transient HTTP", "/generate answered 500",
      "fault error_rate=1: answering 500"),
@@ -95,3 +98,31 @@ def test_healthy_stub_job_records_its_phases(tmp_path: Path, tag: str) -> None:
     assert record["server_info"]["server"]["speculative_eagle_topk"] == 3
     assert "ready at" in (tmp_path / "spec-model-gemma4-31b-topk-3" / "server.log").read_text()
     assert_nothing_left(tag, record)
+
+
+def test_one_transient_500_on_the_smoke_request_is_sent_again(tmp_path: Path, tag: str) -> None:
+    """The smoke /generate gets the eval requests' transient policy: one 500 is no verdict."""
+    exit_code, output, record = run_job(tmp_path, tag, "fail_first=1")
+    assert exit_code == 0, output
+    assert record["status"] == "passed"
+    assert "fault fail_first=1: answering 500 to request 1" in (
+        tmp_path / "spec-model-gemma4-31b-topk-3" / "server.log").read_text()  # fmt: skip
+    assert_nothing_left(tag, record)
+
+
+def test_an_html_answer_is_one_clear_line(tmp_path: Path, tag: str) -> None:
+    exit_code, output, record = run_job(tmp_path, tag, "html_answers")
+    assert exit_code == 1, output
+    assert record["failure_kind"] == "check failed"
+    assert record["reason"].endswith("/generate answered without a 'text' field")
+    assert "Traceback" not in output
+    assert_nothing_left(tag, record)
+
+
+def test_a_crash_mid_eval_prints_one_short_block(tmp_path: Path, tag: str) -> None:
+    """One failure, one clear block: the verdict, the exit code, the log tail; no pages of
+    warnings and tracebacks."""
+    exit_code, output, _record = run_job(tmp_path, tag, "crash_after=10")
+    assert exit_code == 5
+    assert len(output.splitlines()) < 40, output
+    assert "Traceback" not in output

@@ -36,12 +36,18 @@ def flush_cache(session: requests.Session, url: str) -> int:
     Returns the number of attempts it took.
     """
     for attempt in range(1, FLUSH_ATTEMPTS + 1):
-        response = session.post(url + "/flush_cache", timeout=30)
+        try:
+            response = session.post(url + "/flush_cache", timeout=30)
+        except requests.RequestException as error:
+            raise FatalError(f"{url}/flush_cache failed ({type(error).__name__})",
+                             kind=FailureKind.TRANSIENT_HTTP) from None  # fmt: skip
         if response.status_code == 200:
             return attempt
         if response.status_code != 400:
+            kind = FailureKind.TRANSIENT_HTTP if response.status_code >= 500 else None
             raise FatalError(
-                f"{url}/flush_cache answered {response.status_code}: {response.text[:200]}"
+                f"{url}/flush_cache answered {response.status_code}: {response.text[:200]}",
+                kind=kind,
             )
         time.sleep(FLUSH_RETRY_S)
     raise FatalError(

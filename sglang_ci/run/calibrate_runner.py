@@ -76,7 +76,7 @@ def run_calibration(job: Job, settings: LaunchSettings, runs: int, relaunch: boo
         number = 0
         while number < runs:
             with launched(job, settings, watch) as run, LivenessWatch(run.processes, token):
-                run_checks(run, JobResult(job.id, job.stage, settings.engine, job.gpus))
+                run_checks(run, JobResult(job.id, job.stage, settings.engine, job.gpus), token.stop)
                 for _ in range(1 if relaunch else runs - number):
                     number += 1
                     completed, version = _one_eval(job, run, settings, token, number)

@@ -14,7 +14,9 @@ from typing import Any
 import psutil
 
 from sglang_ci.config.errors import FailureKind
+from sglang_ci.launch.file_locks import try_lock, unlock
 from sglang_ci.launch.ledger import alive, ledger_dir, read
+from sglang_ci.launch.ports import lock_path
 from sglang_ci.results.result_file import JobResult, Status, Verdict
 
 GRACE_S = 5.0
@@ -82,6 +84,17 @@ def _mark(path: Path) -> bool:
     return True
 
 
+def _drop_port_locks(data: dict[str, Any]) -> None:
+    """The dead runner's port lock files: the kernel released its locks, the files stay.
+    Removed only when nobody holds them (another run may have taken the port since)."""
+    for entry in data.get("entries", []):
+        for port in entry.get("ports") or []:
+            path = lock_path(int(port))
+            fd = try_lock(path) if path.exists() else None
+            if fd is not None:
+                unlock(path, fd)
+
+
 def cleanup() -> Reclaimed:
     reclaimed = Reclaimed()
     for path in sorted(ledger_dir().glob("*.json")):
@@ -96,6 +109,7 @@ def cleanup() -> Reclaimed:
         _end([process for process, _ in leftovers.values()])
         reclaimed.ended += [f"{pid} {label}" for pid, (_, label) in sorted(leftovers.items())]
         reclaimed.marked += [r for r in data.get("results", []) if _mark(Path(r))]
+        _drop_port_locks(data)
         with contextlib.suppress(OSError):
             path.unlink()
     return reclaimed

@@ -9,11 +9,14 @@ run saw (a timeout, a signal) can reach the next.
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from sglang_ci.config.errors import (
     FailureKind,
@@ -24,6 +27,7 @@ from sglang_ci.config.errors import (
 )
 from sglang_ci.config.model import Job
 from sglang_ci.config.secrets import Scrubber, redacted, redacted_argv
+from sglang_ci.evals.client import SGLANG_SAMPLER
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
 from sglang_ci.launch.http_client import make_session
 from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
@@ -43,14 +47,35 @@ def say(message: str) -> None:
     print(f"sglang-ci: {message}", flush=True)
 
 
-def run_checks(run: DeploymentRun, result: JobResult) -> None:
+T = TypeVar("T")
+
+
+def with_transient_retries(call: Callable[[], T], stop: threading.Event) -> T:
+    """``call`` sent again on a transient failure (5xx, a lost connection) as an eval
+    request is within one sampler try: up to SGLANG_SAMPLER.attempts sends, waiting 0.5,
+    1, ... s (capped); ``stop`` (the run's token) ends the wait."""
+    policy = SGLANG_SAMPLER
+    for attempt in range(policy.attempts):
+        try:
+            return call()
+        except FatalError as error:
+            if error.kind is not FailureKind.TRANSIENT_HTTP or attempt + 1 == policy.attempts:
+                raise
+        stop.wait(min(policy.attempt_initial_s * 2**attempt, policy.attempt_max_s))
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def run_checks(run: DeploymentRun, result: JobResult, stop: threading.Event) -> None:
     """One smoke generation through the entry point, then each server's cache flushed and
-    its /server_info recorded (the suite verifies the requested settings in it)."""
+    its /server_info recorded (the suite verifies the requested settings in it). The
+    smoke and flush requests get the eval requests' policy for transient failures."""
     with make_session(run.api_key, connect_retries=0) as session:
-        smoke_generate(session, run.url, run.settings.request_timeout)
+        with_transient_retries(
+            lambda: smoke_generate(session, run.url, run.settings.request_timeout), stop
+        )
     for process in run.servers:
         with make_session(process.api_key) as session:
-            flush_cache(session, process.url)
+            with_transient_retries(functools.partial(flush_cache, session, process.url), stop)
             # /server_info lists every server arg, api_key included: hidden before it is kept.
             result.server_info[process.role] = redacted(server_info(session, process.url))
 
@@ -166,7 +191,7 @@ def run_member(member: Member, run: DeploymentRun, suites_dir: Path, token: Canc
     member.write()
     with LivenessWatch(run.processes, token):
         with result.phase("checks"):
-            run_checks(run, result)
+            run_checks(run, result, token.stop)
         member.write()
         with result.phase("eval"):
             run_suite(member.job, run, result, suites_dir, member.out_dir, token)

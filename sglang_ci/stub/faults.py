@@ -16,6 +16,8 @@ orphans=N        fork N helpers that re-parent away at once (as SGLang's schedul
                  when their parent dies), keeping the listening socket open
 escapees=N       like orphans, but they also leave the process group and session
                  (setsid): no group or session scan finds them
+fail_first=N     answer HTTP 500 to the first N generation requests (a transient glitch)
+html_answers     answer generation requests 200 with an HTML page (a proxy's error page)
 """
 
 from __future__ import annotations
@@ -42,14 +44,16 @@ class Faults:
     ignore_sigterm: bool = False
     orphans: int = 0
     escapees: int = 0
+    fail_first: int = 0
+    html_answers: bool = False
 
     def active(self) -> list[str]:
         default = Faults()
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)]
 
 
-_FLAGS = {"never_healthy", "ignore_sigterm", "gibberish", "looping"}
-_INTS = {"exit_on_start", "crash_after", "orphans", "escapees"}
+_FLAGS = {"never_healthy", "ignore_sigterm", "html_answers", "gibberish", "looping"}
+_INTS = {"exit_on_start", "crash_after", "orphans", "escapees", "fail_first"}
 _FLOATS = {"slow_start", "error_rate", "slow_answer"}
 
 

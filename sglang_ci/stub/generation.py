@@ -56,8 +56,8 @@ class StubState:
         )
         return info
 
-    def begin_generation(self) -> None:
-        """Count a generation request; applies the crash fault."""
+    def begin_generation(self) -> int:
+        """Count a generation request (its number is returned); applies the crash fault."""
         with self.lock:
             self.generation_requests += 1
             self.in_flight += 1
@@ -69,6 +69,7 @@ class StubState:
             print(f"[stub] fault crash_after={crash_after}: crashing on request {count} at"
                   f" {time.time():.6f}", flush=True)  # fmt: skip
             os._exit(1)
+        return count
 
     def end_generation(self) -> None:
         with self.lock:

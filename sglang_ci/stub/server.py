@@ -145,8 +145,16 @@ class StubHandler(BaseHTTPRequestHandler):
             print(f"[stub] {problem}", flush=True)
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": problem})
             return
-        state.begin_generation()
+        count = state.begin_generation()
         try:
+            if count <= state.faults.fail_first:
+                print(f"[stub] fault fail_first={state.faults.fail_first}: answering 500 to"
+                      f" request {count}", flush=True)  # fmt: skip
+                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "stub fault: fail_first"})
+                return
+            if state.faults.html_answers:
+                self._send(HTTPStatus.OK, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+                return
             if state.faults.error_rate and unit_hash(uuid.uuid4().hex) < state.faults.error_rate:
                 print(f"[stub] fault error_rate={state.faults.error_rate:g}: answering 500",
                       flush=True)  # fmt: skip

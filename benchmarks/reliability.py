@@ -1,0 +1,163 @@
+"""The fault matrix, as a hostile CI day would run it: every stub fault (and the
+combinations that matter), kill -9 of the runner followed by `cleanup`, N concurrent
+copies of one job, all with planted secrets in the environment. Per case: the verdict,
+seconds, what was left (processes, listening ports, port locks, ledger files) and how
+many planted secret values turned up in the run's files or output. Target: every
+leftover and every hit 0.
+
+    python benchmarks/reliability.py [--copies 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # runnable from a checkout without installing
+
+from sglang_ci.config.text import render_table  # noqa: E402
+from sglang_ci.launch.ports import listening  # noqa: E402
+
+JOB = "spec(model='gemma4-e4b-frozen-kv', topk=1)"
+FOLDER = "spec-model-gemma4-e4b-frozen-kv-topk-1"
+SECRETS = {"HF_TOKEN": "hf_PLANTEDreliability", "GITHUB_TOKEN": "ghp_PLANTEDreliability"}
+MARK = "SGLANG_CI_RELIABILITY_MARK"
+FAULTS: list[tuple[str, str, list[str]]] = [  # case, faults, extra runner options
+    ("healthy", "", []),
+    ("exit_on_start", "exit_on_start=3", []),
+    ("never_healthy", "never_healthy", ["--launch-timeout", "2"]),
+    ("slow_start", "slow_start=30", ["--launch-timeout", "1.5"]),
+    ("crash_after", "crash_after=10", []),
+    ("crash+orphans", "crash_after=10,orphans=2", []),
+    ("error_rate", "error_rate=1", []),
+    ("slow_answer", "slow_answer=5", ["--request-timeout", "1"]),
+    ("timeout", "slow_answer=30", ["--timeout", "3"]),
+    ("ignore_sigterm", "ignore_sigterm", []),
+    ("orphans", "orphans=3", []),
+    ("orphans+ignore", "orphans=2,ignore_sigterm", []),
+    ("escapees", "escapees=2", []),
+]
+
+
+def marked(mark: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.pid != os.getpid() and process.environ().get(MARK) == mark:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+def env_for(scratch: Path, mark: str, faults: str) -> dict[str, str]:
+    return {**os.environ, **SECRETS, MARK: mark, "SGLANG_CI_STUB_FAULTS": faults,
+            "SGLANG_CI_PORT_LOCKS": str(scratch / "locks"),
+            "SGLANG_CI_LEDGER": str(scratch / "ledger"), "PYTHONPATH": str(ROOT)}  # fmt: skip
+
+
+def command(results: Path, extra: Sequence[str]) -> list[str]:
+    return [sys.executable, "-m", "sglang_ci", "job", JOB, "--engine", "stub", "--results",
+            str(results), "--config", str(ROOT / "stages.toml"), *extra]  # fmt: skip
+
+
+def measure(case: str, scratch: Path, results: list[Path], output: str, mark: str,
+            seconds: float, verdict: str) -> tuple[str, ...]:  # fmt: skip
+    ports: list[int] = []
+    for folder in results:
+        path = folder / FOLDER / "result.json"
+        if path.exists():
+            ports += list(json.loads(path.read_text()).get("ports", {}).values())
+    files = [p for folder in results if folder.exists() for p in folder.rglob("*") if p.is_file()]
+    texts = [output, *(p.read_text(errors="replace") for p in files)]
+    hits = sum(text.count(value) for text in texts for value in SECRETS.values())
+    locks = len(list((scratch / "locks").glob("*.lock")))
+    ledgers = len(list((scratch / "ledger").glob("*.json")))
+    return (case, verdict, f"{seconds:.1f}", str(len(marked(mark))), str(len(listening(ports))),
+            str(locks), str(ledgers), str(hits))  # fmt: skip
+
+
+def verdict_of(folder: Path, code: int) -> str:
+    path = folder / FOLDER / "result.json"
+    if not path.exists():
+        return f"exit {code}, no result"
+    record: dict[str, Any] = json.loads(path.read_text())
+    kind = record.get("failure_kind")
+    return f"{record['status']}" + (f" ({kind})" if kind else "") + f", exit {code}"
+
+
+def fault_case(scratch: Path, case: str, faults: str, extra: list[str]) -> tuple[str, ...]:
+    mark, folder = uuid.uuid4().hex, scratch / case
+    started = time.monotonic()
+    run = subprocess.run(command(folder, extra), env=env_for(scratch, mark, faults), cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    return measure(case, scratch, [folder], run.stdout + run.stderr, mark,
+                   time.monotonic() - started, verdict_of(folder, run.returncode))  # fmt: skip
+
+
+def kill9_case(scratch: Path) -> tuple[str, ...]:
+    mark, folder = uuid.uuid4().hex, scratch / "kill9"
+    env = env_for(scratch, mark, "slow_answer=30,orphans=2")
+    started = time.monotonic()
+    runner = subprocess.Popen(command(folder, []), env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    result = folder / FOLDER / "result.json"
+    while runner.poll() is None and not (
+        result.exists() and "launch" in json.loads(result.read_text() or "{}").get("phases", {})
+    ):
+        time.sleep(0.05)
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    cleanup = subprocess.run([sys.executable, "-m", "sglang_ci", "cleanup"], env=env, cwd=ROOT,
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    return measure("kill -9 + cleanup", scratch, [folder], cleanup.stdout, mark,
+                   time.monotonic() - started, verdict_of(folder, cleanup.returncode))  # fmt: skip
+
+
+def concurrent_case(scratch: Path, copies: int) -> tuple[str, ...]:
+    mark, folder = uuid.uuid4().hex, scratch / "concurrent"
+    env = env_for(scratch, mark, "slow_start=0.5")
+    started = time.monotonic()
+    runners = [subprocess.Popen(command(folder, []), env=env, cwd=ROOT, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+               for _ in range(copies)]  # fmt: skip
+    outputs = [runner.communicate(timeout=300)[0] for runner in runners]
+    codes = sorted(runner.returncode for runner in runners)
+    verdict = f"exit codes {codes} ({codes.count(0)} ran, {codes.count(2)} refused)"
+    return measure(f"{copies} concurrent copies", scratch, [folder], "".join(outputs), mark,
+                   time.monotonic() - started, verdict)  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=4)
+    copies = parser.parse_args().copies
+    rows = []
+    with tempfile.TemporaryDirectory() as temporary:
+        scratch = Path(temporary)
+        for case, faults, extra in FAULTS:
+            rows.append(fault_case(scratch, case, faults, extra))
+            print(f"reliability: {case}: {rows[-1][1]}", file=sys.stderr, flush=True)
+        rows.append(kill9_case(scratch))
+        rows.append(concurrent_case(scratch, copies))
+    header = ("CASE", "VERDICT", "SECONDS", "PROCESSES LEFT", "PORTS LEFT", "LOCKS LEFT",
+              "LEDGERS LEFT", "SECRET HITS")  # fmt: skip
+    print(render_table(header, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
