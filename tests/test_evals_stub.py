@@ -84,3 +84,12 @@ def test_eval_cli_prints_and_writes_records(start_stub: StartStub, tmp_path: Pat
     assert set(record) == {"index", "question", "output", "extracted", "gold", "correct",
                            "latency", "error", "error_kind"}  # fmt: skip
     assert json.loads((tmp_path / "gsm8k.json").read_text())["num_shots"] == 3
+
+
+@pytest.mark.real_process
+def test_a_failed_eval_leaves_no_empty_records_file(tmp_path: Path) -> None:
+    result = run_python("-m", "sglang_ci", "eval", "gsm8k", "--base-url", "http://127.0.0.1:9",
+                        "--data", str(GSM8K_SAMPLE), "--output", str(tmp_path))  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "is the server up?" in result.stderr
+    assert list(tmp_path.iterdir()) == []

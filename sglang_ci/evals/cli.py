@@ -76,6 +76,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         stop.set()  # the pool's workers stop retrying and sending
         print(f"{args.eval_name}: interrupted; the samples scored so far are in {sink.path}")
         return 130
+    except BaseException:
+        sink.close()
+        if sink.path.stat().st_size == 0:  # nothing was scored: leave no empty file behind
+            sink.path.unlink()
+        raise
     finally:
         sink.close()
     records = outcome.write(Path(args.output))
