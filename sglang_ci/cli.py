@@ -103,7 +103,43 @@ def build_parser() -> argparse.ArgumentParser:
     part.add_argument("--durations", metavar="FILE", required=True)
     part.add_argument("--partitions", type=int, required=True)
     add_registered_parsers(command)
+    add_run_file_parser(command)
     return parser
+
+
+def add_run_file_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
+    sub = command("run-file", "run one registered SGLang test file as run_suite.py runs it"
+                  " (cd CHECKOUT/test; python3 FILE -f), then end everything it left and"
+                  " confirm its ports and GPU memory released; writes result.json",
+                  config=False)  # fmt: skip
+    sub.add_argument("checkout", metavar="CHECKOUT", help="an SGLang checkout's root")
+    sub.add_argument("file", metavar="FILE", help="e.g. test/registered/core/test_x.py")
+    sub.add_argument("--timeout", type=float, default=1200.0,
+                     help="per-file time limit in seconds (run_suite's --timeout-per-file;"
+                     " default 1200)")  # fmt: skip
+    sub.add_argument(
+        "--results",
+        metavar="DIR",
+        default="results",
+        help="where <file>/result.json and output.log go (default: results)",
+    )
+    sub.add_argument("--suite", help="the suite the file runs in (base-a turns off"
+                     " SGLANG_ENABLE_ASYNC_ASSERT, as the stage workflow does)")  # fmt: skip
+    sub.add_argument("--no-ci-env", action="store_true",
+                     help="this shell's environment alone, without the stage workflow's"
+                     " SGLANG_IS_IN_CI=true and the rest")  # fmt: skip
+
+
+def run_file_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from sglang_ci.run.registered_file import FileRequest, run_file, summary
+
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout {args.timeout}: must be more than 0 seconds")
+    request = FileRequest(Path(args.checkout), args.file, args.timeout, Path(args.results),
+                          args.suite, not args.no_ci_env)  # fmt: skip
+    result = run_file(request, env)
+    print(summary(result), flush=True)
+    return result.exit_code or 0
 
 
 def add_registered_parsers(command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -191,6 +227,8 @@ def run(argv: Sequence[str]) -> int:
 
         print(partition_json(Path(args.durations), args.partitions))
         return 0
+    if args.command == "run-file":
+        return run_file_command(args, env)
     if args.command in ("registered", "registered-partitions"):
         return registered_command(args)
     if args.command == "report":

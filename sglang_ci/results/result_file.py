@@ -118,6 +118,11 @@ class JobResult:
     server_info: dict[str, Any] = field(default_factory=dict)
     # Long text that explains the reason: the servers' exit codes and log tails.
     diagnostics: str = ""
+    # A registered SGLang file (run-file): the argv it ran, its test counts as its output
+    # reported them, and what the sweep after it found and ended.
+    command: list[str] = field(default_factory=list)
+    tests: dict[str, int] = field(default_factory=dict)
+    sweep: dict[str, Any] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:

@@ -1,0 +1,195 @@
+"""``run-file``: one registered SGLang test file, run as run_suite runs it, then swept.
+
+The command, working directory, environment and per-file time limit are run_suite's
+(``config/registered_env.py``). Unlike run_suite, the file runs in a session of its own
+under the runner's subreaper, and whatever it ended with (passed, failed, timed out,
+cancelled) everything it left is ended and its ports and GPU memory confirmed released
+before the runner returns (``launch/file_sweep.py``); result.json records the outcome,
+the unittest/pytest counts from its output and what the sweep found.
+
+Differences from run_suite, each deliberate: a timed-out file's tree gets SIGTERM and
+``grace`` seconds before SIGKILL (run_suite: SIGKILL at once via kill_process_tree),
+and the sweep after a file that passed (run_suite: none).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from sglang_ci.config.errors import FailureKind, JobTimedOut, RunInterrupted, UsageError
+from sglang_ci.config.registered_env import TIMEOUT_PER_FILE_S, ci_env, file_command, workdir
+from sglang_ci.config.text import number
+from sglang_ci.launch import gpu_memory
+from sglang_ci.launch.cancel import CancelToken, CancelWatch
+from sglang_ci.launch.file_sweep import PortSampler, SweepFindings, sweep_file
+from sglang_ci.launch.gpus import visible_gpus
+from sglang_ci.launch.process_tree import ProcessTree, become_subreaper
+from sglang_ci.results.job_folder import claimed, require_writable
+from sglang_ci.results.result_file import JobResult, Verdict
+from sglang_ci.results.test_counts import count_tests
+
+# A cancel must end the tree inside GitHub's window (SIGINT, SIGTERM 7.5 s later, SIGKILL
+# 2.5 s after that): SIGTERM, this long, then SIGKILL.
+GRACE_S = 5.0
+GPU_IDLE_S = 120.0
+OUTPUT_TAIL_LINES = 4000
+LOG_NAME = "output.log"
+
+
+@dataclass(frozen=True)
+class FileRequest:
+    checkout: Path
+    file: str  # as given: relative to the checkout, or absolute inside it
+    timeout: float = TIMEOUT_PER_FILE_S
+    results: Path = Path("results")
+    suite: str | None = None  # sets SGLANG_ENABLE_ASYNC_ASSERT as the stage workflow does
+    ci_env: bool = True  # add the stage workflow's environment (registered_env.ci_env)
+    grace: float = GRACE_S
+
+
+def resolve(checkout: Path, file: str) -> tuple[Path, str]:
+    """The file's absolute path and its id (the path relative to the checkout)."""
+    root = checkout.resolve()
+    if not (root / "test").is_dir():
+        raise UsageError(f"{checkout}: no test/ folder; name an SGLang checkout's root")
+    path = Path(file) if Path(file).is_absolute() else root / file
+    path = path.resolve()
+    if not path.is_file():
+        raise UsageError(f"{file}: no such file in {checkout}")
+    try:
+        return path, path.relative_to(root).as_posix()
+    except ValueError:
+        raise UsageError(f"{file}: not inside the checkout {checkout}") from None
+
+
+class Tee:
+    """The file's output to our stdout (as run_suite lets it through) and to its log,
+    keeping the last lines for the test counts. Ends when every holder of the pipe is
+    gone: the sweep ends orphans that inherited it."""
+
+    def __init__(self, pipe: IO[bytes], log: Path) -> None:
+        self.pipe, self.log = pipe, log
+        self.tail: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
+        self._thread = threading.Thread(target=self._copy, name="file-output", daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        with self.log.open("wb") as log, contextlib.suppress(OSError, ValueError):
+            for raw in iter(self.pipe.readline, b""):
+                log.write(raw)
+                log.flush()
+                sys.stdout.buffer.write(raw)
+                sys.stdout.flush()
+                self.tail.append(raw.decode(errors="replace"))
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+def _gpus(env: Mapping[str, str]) -> list[str]:
+    """Every GPU the file can see: it picks its own, so all of them are watched."""
+    count = visible_gpus(env).count
+    return gpu_memory.physical_gpus(range(count), env) if count else []
+
+
+def _verdict(token: CancelToken, code: int | None, request: FileRequest,
+             tests: dict[str, int], findings: SweepFindings) -> Verdict:  # fmt: skip
+    counts = ", ".join(f"{value} {name}" for name, value in tests.items())
+    problems = "; ".join(findings.problems)
+    if token.timed_out:
+        limit = number(request.timeout)
+        verdict = Verdict.failure(FailureKind.TIME_LIMIT, f"past its time limit of {limit} s")
+    elif token.cancelled:
+        verdict = Verdict.failure(FailureKind.CANCELLED, f"cancelled ({token.interruption})")
+    elif code != 0:
+        verdict = Verdict.failure(FailureKind.CHECK_FAILED, f"exit code {code}"
+                                  + (f" ({counts})" if counts else ""))  # fmt: skip
+    elif problems:
+        return Verdict.failure(FailureKind.TEARDOWN_INCOMPLETE, f"passed, but {problems}")
+    else:
+        return Verdict.passed()
+    return Verdict(verdict.status, verdict.kind, verdict.reason, problems)
+
+
+def _start(command: list[str], cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True,  # its own session: we end it
+    )  # fmt: skip
+
+
+def _wait(popen: subprocess.Popen[bytes], token: CancelToken, timeout: float) -> None:
+    """Until the file exits or its time limit; a cancel signal raises out of here."""
+    try:
+        popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        token.trip(JobTimedOut("timeout"))
+
+
+def run_file(request: FileRequest, env: Mapping[str, str]) -> JobResult:
+    path, job_id = resolve(request.checkout, request.file)
+    run_env = ci_env(request.suite, env) if request.ci_env else dict(env)
+    command = file_command(path)
+    require_writable(request.results)
+    gpus = _gpus(env)
+    result = JobResult(job_id, request.suite or "registered", "sglang", len(gpus),
+                       command=command)  # fmt: skip
+    with claimed(request.results, job_id) as folder:
+        folder.mkdir(parents=True)
+        result_path = folder / "result.json"
+        result.write(result_path)
+        if gpus:  # the file must not share its GPUs with what an earlier one left
+            with result.phase("gpu_idle"):
+                gpu_memory.wait_idle(gpus, GPU_IDLE_S)
+        baseline = gpu_memory.usage(gpus) or {}
+        adopting = become_subreaper()  # orphans of the file re-parent to us, not to init
+        token = CancelToken()
+        started = time.monotonic()
+        cwd = workdir(request.checkout.resolve())
+        print(f"sglang-ci: {job_id}: cd {cwd} && {' '.join(command)}", flush=True)
+        with CancelWatch(token) as watch:
+            with watch.deferred():  # a signal before the tree is known would leak the file
+                popen = _start(command, cwd, run_env)
+                tree = ProcessTree(popen)
+                sampler = PortSampler(tree)
+                assert popen.stdout is not None
+                tee = Tee(popen.stdout, folder / LOG_NAME)
+            try:
+                _wait(popen, token, request.timeout)
+            except RunInterrupted:
+                pass  # recorded on the token; the sweep below ends the tree
+            finally:
+                result.phases["file"] = round(time.monotonic() - started, 3)
+                with watch.shielded():
+                    grace = request.grace if popen.poll() is None else min(request.grace, 1.0)
+                    findings = sweep_file(tree, sampler, grace=grace, adopting=adopting,
+                                          gpus=gpus, gpu_baseline=baseline,
+                                          hurry=token.hurry)  # fmt: skip
+                    tee.join(timeout=5.0)
+        result.phases["sweep"] = round(findings.seconds, 3)
+        result.tests = count_tests(tee.tail)
+        result.sweep = findings.as_dict()
+        result.finish(_verdict(token, popen.returncode, request, result.tests, findings))
+        result.write(result_path)
+    return result
+
+
+def summary(result: JobResult) -> str:
+    """One line: how the file ended, its counts, and what the sweep ended."""
+    sweep = result.sweep
+    ended = len(sweep.get("left_behind", [])) + len(sweep.get("adopted", []))
+    counts = ", ".join(f"{value} {name}" for name, value in result.tests.items())
+    return (f"sglang-ci: {result.job}: {result.status}"
+            + (f" ({result.reason})" if result.reason else "")
+            + (f"; tests: {counts}" if counts else "; no test summary in its output")
+            + f"; {number(result.phases.get('file', 0.0))} s; sweep: {ended} left-over"
+            f" process(es) ended, ports seen {sweep.get('ports_seen', [])}")  # fmt: skip
