@@ -130,3 +130,23 @@ def test_rehearsal_drops_what_the_stub_refuses() -> None:
     assert stub_rehearsal(cast(nox_module.Session, session)) == (
         "nox -s \"calibrate(model='m', topk=3)\" -- --runs 5 --engine stub"
     )
+
+
+def test_job_session_where_the_project_is_not_installed(tmp_path: Path) -> None:
+    """Issue 15, item 10: the environment's `python` (here one that sees no site-packages)
+    lacks the runner's dependencies: one line naming the fix, no traceback."""
+    import os
+    import sys
+
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "python").write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    (bare / "python").chmod(0o755)
+    result = nox("-s", "sanity(model='llama3-8b')", "--", "--engine", "stub",
+                 env={"PATH": f"{bare}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("sglang-ci: error:")]
+    assert len(ours) == 1, result.stderr
+    assert "sglang-ci is not installed in this environment" in ours[0]
+    assert ours[0].endswith(f"python -m pip install -e {ROOT}")
