@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -26,6 +28,11 @@ def not_installed(error: ModuleNotFoundError) -> str | None:
 def main() -> None:
     try:
         code = main_exit_code()
+    except BrokenPipeError:
+        # The reader went away (`list | head`): end quietly, as a command killed by SIGPIPE
+        # does; stdout goes to /dev/null so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 128 + signal.SIGPIPE
     except ModuleNotFoundError as error:
         line = not_installed(error)
         if line is None:
