@@ -52,11 +52,27 @@ def session_options(session: nox.Session, kind: type[Options], prog: str) -> Opt
         session.error(str(error))
 
 
+def stub_rehearsal(session: nox.Session) -> str:
+    """This very session on the stub engine: its name, its arguments without ``--engine``
+    (and ``--write``, which the stub refuses), then ``--engine stub``."""
+    kept: list[str] = []
+    args = iter(session.posargs)
+    for arg in args:
+        if arg in ("--engine", "--write") or arg.startswith("--engine="):
+            if arg == "--engine":
+                next(args, None)
+            continue
+        kept.append(arg)
+    # Double quotes, as the README writes sessions: their names hold single quotes only.
+    return f'nox -s "{session.name}" -- {shlex.join([*kept, "--engine", "stub"])}'
+
+
 def require_session_gpus(session: nox.Session, what: str, needed: int,
                          env: Mapping[str, str]) -> None:  # fmt: skip
-    """A GPU shortage stops here, before any subprocess: a GPU-less box fails at once."""
+    """A GPU shortage stops here, before any subprocess: a GPU-less box fails at once,
+    naming the command that rehearses this session without GPUs."""
     try:
-        require_gpus(what, needed, visible_gpus(env))
+        require_gpus(what, needed, visible_gpus(env), stub_rehearsal(session))
     except FatalError as error:
         session.error(str(error))
 

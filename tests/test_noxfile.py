@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,23 @@ def test_missing_gpus_fail_before_anything_starts() -> None:
     assert "needs 8 GPUs but 0 are visible" in aborted[0] and "--engine stub" in aborted[0]
 
 
+def test_stage_gpu_refusal_suggests_a_session_that_exists() -> None:
+    """Issue 15, item 9: the refusal of `stage(...)` names a command that runs, with the
+    user's own arguments kept; run as suggested (dry), it plans the same partition."""
+    result = nox("-s", "stage(name='base-b')", "--", "--partition", "2/2",
+                 env={"CUDA_VISIBLE_DEVICES": ""})  # fmt: skip
+    assert result.returncode != 0
+    aborted = [line for line in result.stderr.splitlines() if "aborted" in line]
+    assert len(aborted) == 1 and "needs 1 GPU but 0 are visible" in aborted[0], result.stderr
+    suggested = aborted[0].split("without GPUs: `", 1)[1].split("`")[0]
+    assert suggested == "nox -s \"stage(name='base-b')\" -- --partition 2/2 --engine stub"
+    argv = shlex.split(suggested)
+    assert argv[0] == "nox"
+    rehearsal = nox(*argv[1:], "--dry-run")
+    assert rehearsal.returncode == 0, rehearsal.stderr
+    assert rehearsal.stdout.startswith("stage base-b"), rehearsal.stdout
+
+
 def test_bad_session_argument_is_one_line() -> None:
     result = nox("-s", "sanity(model='llama3-8b')", "--", "--engin", "stub")
     assert result.returncode != 0
@@ -96,3 +114,39 @@ def test_invalid_config_stops_nox_with_one_line(
         "sglang-ci: error: stages.toml: stages.extra-a.jobs[2]: unknown key 'modle'."
         " Perhaps you meant 'model'?"
     ]
+
+
+def test_rehearsal_drops_what_the_stub_refuses() -> None:
+    """A calibrate session's --write (refused on the stub) and an explicit engine go."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    import nox as nox_module
+
+    from sglang_ci.nox_sessions import stub_rehearsal
+
+    session = SimpleNamespace(name="calibrate(model='m', topk=3)",
+                              posargs=["--runs", "5", "--engine", "sglang", "--write"])  # fmt: skip
+    assert stub_rehearsal(cast(nox_module.Session, session)) == (
+        "nox -s \"calibrate(model='m', topk=3)\" -- --runs 5 --engine stub"
+    )
+
+
+def test_job_session_where_the_project_is_not_installed(tmp_path: Path) -> None:
+    """Issue 15, item 10: the environment's `python` (here one that sees no site-packages)
+    lacks the runner's dependencies: one line naming the fix, no traceback."""
+    import os
+    import sys
+
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "python").write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    (bare / "python").chmod(0o755)
+    result = nox("-s", "sanity(model='llama3-8b')", "--", "--engine", "stub",
+                 env={"PATH": f"{bare}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("sglang-ci: error:")]
+    assert len(ours) == 1, result.stderr
+    assert "sglang-ci is not installed in this environment" in ours[0]
+    assert ours[0].endswith(f"python -m pip install -e {ROOT}")

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -146,6 +148,12 @@ def test_timeout_then_a_healthy_job_in_one_run(project: Path, tmp_path: Path, ta
     assert sum(slow["phases"].values()) >= 1.9, slow["phases"]
     assert fast["status"] == "passed", fast["reason"]
     assert fast["score"] == 1.0
+    # Provenance (issue 15, item 3): the runner's own commit, as git itself reports it.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    assert fast["provenance"]["runner_commit"] == head
+    assert fast["provenance"]["python"] == platform.python_version()
+    assert fast["provenance"]["host"] == socket.gethostname()
     assert tagged_processes(tag) == []
 
 

@@ -17,6 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
+import threading
+import urllib.parse
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +31,9 @@ from sglang_ci.config.errors import UsageError
 HUB = "hub"  # --data hub: the hub's copy through datasets, not SGLang's file
 CACHE_ENV = "SGLANG_CI_DATA_CACHE"  # where downloads are kept (default ~/.cache/sglang-ci)
 DOWNLOAD_TIMEOUT_S = 120.0
+# Name lookup and TCP connect to the host (or the proxy) before a download: with no
+# network, one clear line at once instead of a resolver's or a connect's long timeouts.
+REACH_TIMEOUT_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -117,8 +124,9 @@ def download(source: DataSource, folder: Path, how: str) -> Path:
     target = folder / f"{source.name}-{source.url.rsplit('/', 1)[-1]}"
     if target.is_file() and _verified(target.read_bytes(), source):
         return target
+    require_network(source, source.url, how)
     try:
-        response = requests.get(source.url, timeout=DOWNLOAD_TIMEOUT_S)
+        response = requests.get(source.url, timeout=(REACH_TIMEOUT_S * 4, DOWNLOAD_TIMEOUT_S))
         response.raise_for_status()
     except requests.RequestException as error:
         raise UsageError(f"{source.name} data: cannot download {source.url}"
@@ -137,11 +145,44 @@ def download(source: DataSource, folder: Path, how: str) -> Path:
     return target
 
 
+def unreachable(url: str, timeout: float = REACH_TIMEOUT_S) -> str | None:
+    """Why ``url``'s host (or the proxy that reaches it) cannot be connected to within
+    ``timeout`` seconds, DNS included; None when it can. The look-up runs in a daemon
+    thread: a hung resolver ignores socket timeouts, and must not hold the caller."""
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxied = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = proxied.hostname or "", proxied.port or 80
+    outcome: list[str | None] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as error:
+            outcome.append(f"{host}:{port}: {error.strerror or type(error).__name__}")
+
+    worker = threading.Thread(target=connect, name="sglang-ci-reach", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return outcome[0] if outcome else f"{host}:{port}: no answer within {timeout:g} s"
+
+
+def require_network(source: DataSource, url: str, how: str) -> None:
+    why = unreachable(url)
+    if why is not None:
+        raise UsageError(f"{source.name} data: no network ({why}); {how}")
+
+
 def _verified(content: bytes, source: DataSource) -> bool:
     return source.sha256 is None or hashlib.sha256(content).hexdigest() == source.sha256
 
 
 def load_hub(source: DataSource, how: str) -> list[dict[str, Any]]:
+    # datasets retries an unreachable hub for most of a minute before it gives up.
+    require_network(source, os.environ.get("HF_ENDPOINT", "https://huggingface.co"), how)
     try:
         import datasets  # heavy; only when the hub is the source
     except ImportError:

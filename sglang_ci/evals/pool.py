@@ -3,11 +3,12 @@ the results in sample order."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from typing import Protocol, TextIO, TypeVar
 
 from tqdm import tqdm
 
@@ -21,6 +22,40 @@ class EvalStopped(Exception):
 
 
 R = TypeVar("R")
+
+
+class Bar(Protocol):
+    def update(self) -> object: ...
+
+
+LOG_STEP_PERCENT = 25  # off a terminal: a line at each quarter
+
+
+class LogProgress:
+    """Progress for a log (CI): one plain line each time another LOG_STEP_PERCENT of the
+    samples is done, never a redrawn bar's control characters."""
+
+    def __init__(self, total: int, label: str, out: TextIO) -> None:
+        self.total, self.label, self.out = total, label, out
+        self.done, self.reported = 0, 0
+
+    def update(self) -> None:
+        self.done += 1
+        step = self.done * 100 // max(1, self.total) // LOG_STEP_PERCENT
+        if step > self.reported:
+            self.reported = step
+            print(f"{self.label}: {self.done}/{self.total} ({self.done * 100 // self.total}%)",
+                  file=self.out, flush=True)  # fmt: skip
+
+
+@contextlib.contextmanager
+def progress(total: int, label: str, out: TextIO) -> Iterator[Bar]:
+    """A bar on a terminal, log lines elsewhere."""
+    if out.isatty():
+        with tqdm(total=total, desc=label, mininterval=0.1, file=out) as bar:
+            yield bar
+    else:
+        yield LogProgress(total, label, out)
 
 
 def map_in_threads(
@@ -38,9 +73,7 @@ def map_in_threads(
     executor = ThreadPoolExecutor(max_workers=max(1, min(threads, len(items) or 1)))
     try:
         futures = {executor.submit(function, item): index for index, item in enumerate(items)}
-        # On a terminal the bar redraws in place; in a CI log it prints a line every 10 s.
-        interval = 0.1 if sys.stderr.isatty() else 10.0
-        with tqdm(total=len(items), desc=label, mininterval=interval, file=sys.stderr) as bar:
+        with progress(len(items), label, sys.stderr) as bar:
             pending: set[Future[R]] = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)

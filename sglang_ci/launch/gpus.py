@@ -116,11 +116,14 @@ def visible_gpus(env: Mapping[str, str], probe: Callable[[], GpuCount] | None = 
     )
 
 
-def require_gpus(job_id: str, needed: int, found: GpuCount) -> None:
+def require_gpus(job_id: str, needed: int, found: GpuCount, rehearse: str | None = None) -> None:
+    """Refuse a shortage, naming the command that rehearses the same work on the stub
+    (``rehearse``; by default the job's own session): it must be one that exists."""
     if found.count >= needed:
         return
+    rehearse = rehearse or f'nox -s "{job_id}" -- --engine stub'
     raise GpuShortageError(
         f"{job_id} needs {needed} GPU{'s' if needed != 1 else ''} but {found.count}"
         f" {'is' if found.count == 1 else 'are'} visible ({found.source}); to rehearse it"
-        f' without GPUs: nox -s "{job_id}" -- --engine stub'
+        f" without GPUs: `{rehearse}`"  # quoted: nox ends the line with a period
     )

@@ -18,6 +18,7 @@ from sglang_ci.config.stub_env import is_stub_engine
 from sglang_ci.config.text import Cell, markdown_table, number
 from sglang_ci.results.job_folder import is_earlier_run
 from sglang_ci.results.planned import Plan
+from sglang_ci.results.provenance import render_provenance
 from sglang_ci.results.result_file import JobResult, Status
 
 
@@ -112,6 +113,11 @@ def _stage_block(stage: str, rows: list[Row]) -> str:
     elif engines:
         heading += f", engine {engines[0]}"
     lines = [heading, "", markdown_table(header, table)]
+    found = [row.result for row in rows if row.result]
+    ran_with = render_provenance([r.provenance for r in found], [r.started_at for r in found],
+                                 [r.finished_at for r in found if r.finished_at])  # fmt: skip
+    if ran_with:
+        lines += ["", ran_with]
     for row in ordered:
         if not row.passed:
             reason = row.note or (row.result.reason if row.result else "") or row.outcome

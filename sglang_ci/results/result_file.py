@@ -116,6 +116,9 @@ class JobResult:
     # Earlier attempts of this job in this run (retries), oldest first; this one is last.
     attempts: list[dict[str, Any]] = field(default_factory=list)
     server_info: dict[str, Any] = field(default_factory=dict)
+    # Runner, SGLang and sgl-kernel versions and commits, host, GPUs, driver, CUDA, Python
+    # (results.provenance): what a score can be traced to.
+    provenance: dict[str, Any] = field(default_factory=dict)
     # Long text that explains the reason: the servers' exit codes and log tails.
     diagnostics: str = ""
     # A registered SGLang file (run-file): the argv it ran, its test counts as its output

@@ -35,6 +35,7 @@ from sglang_ci.launch.lifecycle import launched
 from sglang_ci.launch.liveness import LivenessWatch
 from sglang_ci.launch.server_api import flush_cache, server_info, smoke_generate
 from sglang_ci.results.junit import write_junit
+from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult, Status, Verdict
 from sglang_ci.results.scrub import scrub_folder
 from sglang_ci.results.summary import append_step_summary
@@ -231,8 +232,10 @@ def run_group(
         for job, out_dir in zip(jobs, out_dirs, strict=True)
     ]
     first = members[0]
+    provenance = collect_provenance(settings.env)  # the servers' env: its GPU mask counts
     for member in members:
         member.result.threshold_evidence = member.job.evidence()
+        member.result.provenance = provenance
         if member is not first:
             member.result.launched_by = first.job.id
         member.write()

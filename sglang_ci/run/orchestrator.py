@@ -21,6 +21,7 @@ from sglang_ci.config.stub_env import STUB_DATA_ENV
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.launch.launcher import LaunchSettings
 from sglang_ci.results.job_folder import claimed, require_writable
+from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult, Status, Verdict
 from sglang_ci.results.summary import stage_table
 from sglang_ci.run.cleanup import cleanup_before_run
@@ -196,9 +197,11 @@ _GOOD = (Status.PASSED, Status.SKIPPED)
 def skip_jobs(jobs: Sequence[Job], options: RunOptions, why: str) -> list[JobResult]:
     """Result files for jobs that fail-fast left unrun: `skipped`, and why."""
     skipped = []
+    provenance = collect_provenance(os.environ)
     for job in jobs:
         with claimed(Path(options.results), job.id) as out_dir:
             result = JobResult(job.id, job.stage, options.engine, job.gpus)
+            result.provenance = provenance
             result.finish(Verdict.skipped(why))
             result.write(out_dir / "result.json")
         say(f"{job.id}: skipped ({why})")
