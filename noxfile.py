@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import nox
@@ -20,7 +21,14 @@ sys.path.insert(0, str(ROOT))  # the runner's own package, importable without in
 
 from sglang_ci.config.errors import ConfigError  # noqa: E402
 from sglang_ci.config.model import load_config  # noqa: E402
-from sglang_ci.contract import PARSER_IMPORTS, SGLANG_ROUTER_VERSION, SGLANG_VERSION  # noqa: E402
+from sglang_ci.contract import (  # noqa: E402
+    CONTRACT_PYTHON,
+    PARSER_IMPORTS,
+    SGLANG_RELEASES,
+    SGLANG_ROUTER_VERSION,
+    TORCH_CPU,
+    TORCH_CPU_INDEX,
+)
 from sglang_ci.nox_sessions import (  # noqa: E402
     register_calibrate_sessions,
     register_demo_session,
@@ -44,13 +52,31 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "-n", "4", *session.posargs)
 
 
-@nox.session(reuse_venv=True)
-def contract(session: nox.Session) -> None:
-    """Our flags, endpoints and router arguments against the pinned SGLang release."""
-    # sglang without its GPU dependencies, then only what importing its parser needs.
-    session.install("--no-deps", f"sglang=={SGLANG_VERSION}")
-    session.install(*PARSER_IMPORTS, f"sglang-router=={SGLANG_ROUTER_VERSION}")
+@nox.session(python=CONTRACT_PYTHON, reuse_venv=True)
+@nox.parametrize("sglang", SGLANG_RELEASES)
+def contract(session: nox.Session, sglang: str) -> None:
+    """Our flags, endpoints and router arguments against one pinned SGLang release."""
+    start = time.monotonic()
+    # The CPU build of torch first, pinned by its local version: pip finds it on the
+    # find-links path or the PyTorch CPU index, or fails here, before anything could pull
+    # the multi-GB CUDA build.
+    try:
+        session.install(TORCH_CPU, silent=True)
+    except nox.command.CommandFailed:
+        session.error(
+            f"contract: no CPU build of torch ({TORCH_CPU}) reachable for Python"
+            f" {CONTRACT_PYTHON}: put its wheel in a directory on PIP_FIND_LINKS, or set"
+            f" PIP_EXTRA_INDEX_URL={TORCH_CPU_INDEX}"
+        )
+    # sglang without its GPU dependencies, then only what importing its parser needs; the
+    # torch pin again, so that nothing in the set can swap it for another build.
+    session.install("--no-deps", f"sglang=={sglang}")
+    session.install(TORCH_CPU, *PARSER_IMPORTS[sglang], f"sglang-router=={SGLANG_ROUTER_VERSION}")
     session.install("--no-deps", "-e", ".")
+    location = Path(str(session.virtualenv.location))
+    size = sum(f.stat().st_size for f in location.rglob("*") if f.is_file() and not f.is_symlink())
+    ready = time.monotonic() - start
+    session.log(f"contract venv {location.name}: {size / 1e9:.1f} GB, ready in {ready:.0f} s")
     session.run("python", "-m", "sglang_ci.contract", *session.posargs)
 
 

@@ -20,6 +20,7 @@ from sglang_ci.config.reader import (
     read_comparators,
     read_env,
     read_eval,
+    read_min_sglang,
     read_thresholds,
 )
 from sglang_ci.config.rules import check_gpu_overlap, check_job_fits
@@ -27,7 +28,9 @@ from sglang_ci.config.schema import Job, Model, Role, Stage, Suite
 from sglang_ci.config.server_args import ArgValue, merge
 from sglang_ci.config.toml_reader import Table, kind_name, suggestion, type_name
 
-_JOB_BASE_KEYS = ("suite", "thresholds", "comparators", "est-time", "eval", "args", "env")
+_JOB_BASE_KEYS = (
+    "suite", "thresholds", "comparators", "est-time", "eval", "args", "env", "min-sglang",
+)  # fmt: skip
 
 
 def read_stage_jobs(
@@ -154,6 +157,7 @@ def _build_job(
         missing_threshold=f"{entry.source}: {where}: {thresholds.missing}"
         if suite.score and not thresholds.origin
         else "",
+        min_sglang=read_min_sglang(entry, model.min_sglang),
     )
 
 

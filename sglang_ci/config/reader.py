@@ -13,13 +13,23 @@ import re
 from sglang_ci.config.axes import AXES
 from sglang_ci.config.checks import CHECKS, COMPARATORS, EvalOptions
 from sglang_ci.config.deployment import PD_ROLES, Env
-from sglang_ci.config.schema import PD_ROUTERS, Model, Role, Stage, StagePolicy, Suite
+from sglang_ci.config.schema import (
+    PD_ROUTERS,
+    Model,
+    Role,
+    Stage,
+    StagePolicy,
+    Suite,
+    release_order,
+)
 from sglang_ci.config.server_args import Args, ArgValue, flag_problem
 from sglang_ci.config.text import number
 from sglang_ci.config.toml_reader import Table, kind_name, suggestion
 
 ROOT_KEYS = ("models", "suites", "stages")
-_MODEL_KEYS = ("model-path", "description", "args", "env", "roles", "pd-router")
+_MODEL_KEYS = ("model-path", "description", "args", "env", "roles", "pd-router", "min-sglang")
+# A release number as the package index spells SGLang's: 0.5.12, 0.5.12.post1.
+RELEASE = re.compile(r"^[0-9]+(\.[0-9]+){1,3}(\.post[0-9]+)?$")
 _SUITE_KEYS = (
     "description",
     "deployment",
@@ -102,7 +112,19 @@ def _read_model(table: Table, alias: str) -> Model:
         tuple(roles),
         table.get("description", str, ""),
         pd_router,
+        read_min_sglang(table, ""),
     )
+
+
+def read_min_sglang(table: Table, model_min: str) -> str:
+    """``min-sglang = "0.5.12"``: the oldest release a model or job claims to run on; a
+    job may raise its model's, not lower it (the model's features need that release)."""
+    value = table.get("min-sglang", str, model_min)
+    if value and not RELEASE.match(value):
+        table.fail(f'expected a release number such as "0.5.12", got {value!r}', "min-sglang")
+    if model_min and release_order(value) < release_order(model_min):
+        table.fail(f"{value} is older than its model's min-sglang {model_min}", "min-sglang")
+    return value
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -33,6 +33,12 @@ class Role:
 PD_ROUTERS = ("mini-lb", "rust")
 
 
+def release_order(version: str) -> tuple[int, ...]:
+    """``0.5.12.post1`` -> (0, 5, 12, 1): orders the release numbers ``min-sglang`` takes
+    (reader.RELEASE checks their form), so 0.5.12 < 0.5.12.post1 < 0.5.13."""
+    return tuple(int(part) for part in version.replace("post", "").split("."))
+
+
 @dataclass(frozen=True)
 class Model:
     alias: str
@@ -42,6 +48,9 @@ class Model:
     roles: tuple[Role, ...]
     description: str = ""
     pd_router: str = PD_ROUTERS[0]
+    # The oldest SGLang release the model's features need ("" = any): the contract checks
+    # its jobs only against releases at least this new.
+    min_sglang: str = ""
 
     @property
     def speculative(self) -> bool:
@@ -92,6 +101,8 @@ class Job:
     # Set only when loaded leniently (calibrate, the noxfile): the error this job would
     # raise for a score without a threshold. Such a job can be calibrated, not run.
     missing_threshold: str = ""
+    # The job's own min-sglang, else its model's ("" = any release).
+    min_sglang: str = ""
 
     @property
     def gpus(self) -> int:

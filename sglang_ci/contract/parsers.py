@@ -1,4 +1,4 @@
-"""The real parsers of the pinned releases, built inside the contract environment."""
+"""The real parsers of the pinned release, built inside its contract environment."""
 
 from __future__ import annotations
 
@@ -9,26 +9,22 @@ import sys
 from pathlib import Path
 
 STANDIN = Path(__file__).resolve().parent / "standin"
-# The modules of the parser's import chain that import torchvision at module level.
-NEEDS_TORCHVISION = ("sglang.srt.utils.common", "sglang.srt.multimodal.internvl_utils")
 
 
 def server_parser() -> argparse.ArgumentParser:
     """``ServerArgs.add_cli_args`` of the installed sglang, unmodified.
 
-    The torchvision stand-in is on sys.path only while the few modules that need it are
-    imported, then withdrawn: transformers decides whether torchvision exists when it is
-    imported, and it must see none, or it would import parts the stand-in lacks.
+    The torchvision stand-in is on sys.path while sglang's parser module is imported:
+    sglang.srt.utils.common imports torchvision, and transformers (>= 5.6, which 0.5.12
+    and later pin) imports it too and refuses to register sglang's image processors
+    (AutoImageProcessor) without it. The stand-in has the names they import at module
+    level; nothing in the parser's import chain calls them.
     """
     sys.path.insert(0, str(STANDIN))
     try:
-        for module in NEEDS_TORCHVISION:
-            importlib.import_module(module)
+        from sglang.srt.server_args import ServerArgs
     finally:
         sys.path.remove(str(STANDIN))
-        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
-            del sys.modules[name]
-    from sglang.srt.server_args import ServerArgs
 
     parser = argparse.ArgumentParser(prog="sglang.launch_server")
     ServerArgs.add_cli_args(parser)
