@@ -102,3 +102,23 @@ def test_dry_runs_import_nothing_that_starts_processes() -> None:
     )
     result = run_python("-c", script)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(["--timeout", "-5"], "--timeout must be a positive number of seconds"),
+     (["--timeout", "0"], "--timeout must be a positive number of seconds"),
+     (["--timeout", "nan"], "--timeout must be a positive number of seconds"),
+     (["--request-timeout", "0"], "--request-timeout must be a positive number of seconds"),
+     (["--launch-timeout", "-1"], "--launch-timeout must be a positive number of seconds"),
+     (["--results", ""], "--results must name a folder")],
+)  # fmt: skip
+def test_bad_options_are_one_line_before_anything_starts(
+    options: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checked before any process starts (the autouse guard would fail a spawn)."""
+    code = main_exit_code(["job", "spec(model='gemma4-31b', topk=3)", "--engine", "stub",
+                           "--config", str(FIXTURE_TOML), *options])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.count("\n") == 1, err
