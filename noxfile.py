@@ -123,6 +123,6 @@ except ConfigError as error:
 
 register_job_sessions(_config)
 register_stage_sessions(_config)
-register_demo_session(_config)
+register_demo_session(_config, ROOT, SGLANG_ROUTER_VERSION)
 register_calibrate_sessions(_config)
 register_matrix_session(_config)

@@ -150,3 +150,32 @@ def test_job_session_where_the_project_is_not_installed(tmp_path: Path) -> None:
     assert len(ours) == 1, result.stderr
     assert "sglang-ci is not installed in this environment" in ours[0]
     assert ours[0].endswith(f"python -m pip install -e {ROOT}")
+
+
+def test_demo_venv_check_wants_this_checkout_and_the_router_pin(tmp_path: Path) -> None:
+    # The warm demo skips its install only when this check passes; run here in the test
+    # venv, which holds this checkout (editable) and the pinned router, as the demo's does.
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    from sglang_ci.nox_sessions import DEMO_READY_CHECK
+
+    def ready(root: Path, router: str) -> int:
+        argv = [sys.executable, "-I", "-c", DEMO_READY_CHECK, root.as_uri(), router]
+        return subprocess.run(argv, cwd=ROOT, check=False).returncode
+
+    router = version("sglang-router")
+    assert ready(ROOT, router) == 0
+    assert ready(ROOT, router + ".post1") == 1  # another router: install again
+    assert ready(tmp_path, router) == 1  # a venv made from another checkout
+
+
+def test_demo_fingerprint_follows_pyproject_and_router_pin(tmp_path: Path) -> None:
+    from sglang_ci.nox_sessions import demo_fingerprint
+
+    (tmp_path / "pyproject.toml").write_text('dependencies = ["requests"]\n')
+    first = demo_fingerprint(tmp_path, "0.3.2")
+    assert demo_fingerprint(tmp_path, "0.3.3") != first
+    (tmp_path / "pyproject.toml").write_text('dependencies = ["requests", "psutil"]\n')
+    assert demo_fingerprint(tmp_path, "0.3.2") != first
