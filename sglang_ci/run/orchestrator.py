@@ -25,14 +25,10 @@ from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult, Status, Verdict
 from sglang_ci.results.summary import stage_table
 from sglang_ci.run.cleanup import cleanup_before_run
-from sglang_ci.run.job_runner import report, run_group
+from sglang_ci.run.job_runner import report, run_group, say
 from sglang_ci.run.options import LaunchOptions, RunOptions
 from sglang_ci.run.refused import record_refused
 from sglang_ci.run.retry import classify
-
-
-def say(message: str) -> None:
-    print(f"sglang-ci: {message}", flush=True)
 
 
 def suites_dir(config: Config) -> Path:
