@@ -17,7 +17,8 @@ import tomlkit
 
 from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.model import load_config
-from sglang_ci.config.schema import Config, Job, release_order
+from sglang_ci.config.releases import release_order
+from sglang_ci.config.schema import Config, Job
 from sglang_ci.contract import CONTRACT_PYTHON, SGLANG_FIRST, SGLANG_RELEASES
 from sglang_ci.contract.__main__ import PORTS, check_jobs, claims, unclaimed
 from sglang_ci.plan.commands import router_command, server_command, url

@@ -20,8 +20,15 @@ from types import MappingProxyType
 from typing import Any
 
 from sglang_ci.config.baselines import BASELINES_FILE, Baseline, check_known, load_baselines
+from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.jobs import read_stage_jobs
 from sglang_ci.config.reader import ROOT_KEYS, read_models, read_stage, read_suites, section
+from sglang_ci.config.releases import (
+    RENAMED_FLAGS,
+    both_spellings,
+    installed_release,
+    read_renamed_flags,
+)
 from sglang_ci.config.rules import MATRIX_TAG, check_name_clashes, check_stage_order
 from sglang_ci.config.schema import Config, Job, Stage
 from sglang_ci.config.toml_reader import Table, load_toml
@@ -41,6 +48,8 @@ __all__ = [
 ]
 
 CONFIG_ENV = "SGLANG_CI_CONFIG"
+# load_config's default for sglang_release: read the installed SGLang's version.
+INSTALLED = "installed"
 DEFAULT_CONFIG = "stages.toml"
 
 
@@ -57,16 +66,22 @@ def load_config(
     cwd: Path | None = None,
     *,
     lenient_scores: bool = False,
+    sglang_release: str | None = INSTALLED,
 ) -> Config:
     """stages.toml, with baselines.toml beside it (when there is one).
 
     ``lenient_scores``: a scored job with neither a pinned threshold nor a baseline is
     kept (marked) instead of failing the whole file, so that it can be calibrated.
+    ``sglang_release``: whose spelling of the renamed flags the jobs pass; by default the
+    installed SGLang's (as written where none is installed).
     """
     path = config_path(cli_path, os.environ if env is None else env, cwd or Path.cwd())
     data = load_toml(path)
     baselines = load_baselines(path.parent / BASELINES_FILE)
-    return parse_config(data, path, baselines, lenient_scores=lenient_scores)
+    release = installed_release() if sglang_release is INSTALLED else sglang_release
+    return parse_config(
+        data, path, baselines, lenient_scores=lenient_scores, sglang_release=release
+    )
 
 
 def parse_config(
@@ -75,9 +90,11 @@ def parse_config(
     baselines: Mapping[str, Baseline] | None = None,
     *,
     lenient_scores: bool = False,
+    sglang_release: str | None = None,
 ) -> Config:
     baselines = baselines or {}
-    root = Table(data, "", source.name, allowed=ROOT_KEYS, required=ROOT_KEYS)
+    root = Table(data, "", source.name, allowed=(*ROOT_KEYS, RENAMED_FLAGS), required=ROOT_KEYS)
+    renames = read_renamed_flags(root)
     # Models and suites first: every job entry refers to them by name.
     models = read_models(root)
     suites = read_suites(root)
@@ -93,10 +110,21 @@ def parse_config(
     check_stage_order(stages_table, stages)
     check_name_clashes(root, models, suites, stages)
     check_known(dict(baselines), list(jobs), BASELINES_FILE)
+    for job in jobs.values():
+        for server in job.deployment.servers:
+            clash = both_spellings(server.args, renames)
+            if clash:
+                raise ConfigError(
+                    f"{source.name}: {job.where}: sets both '{clash.old}' and '{clash.new}',"
+                    f" one flag renamed in sglang {clash.since} ({RENAMED_FLAGS}): keep one"
+                )
+    spelt = {job_id: job.spelt_for(renames, sglang_release) for job_id, job in jobs.items()}
     return Config(
         source,
         MappingProxyType(models),
         MappingProxyType(suites),
         MappingProxyType(stages),
-        MappingProxyType(jobs),
+        MappingProxyType(spelt),
+        renamed_flags=renames,
+        sglang_release=sglang_release,
     )

@@ -13,6 +13,7 @@ import re
 from sglang_ci.config.axes import AXES
 from sglang_ci.config.checks import CHECKS, COMPARATORS, EvalOptions
 from sglang_ci.config.deployment import PD_ROLES, Env
+from sglang_ci.config.releases import RELEASE, release_order
 from sglang_ci.config.schema import (
     PD_ROUTERS,
     Model,
@@ -20,7 +21,6 @@ from sglang_ci.config.schema import (
     Stage,
     StagePolicy,
     Suite,
-    release_order,
 )
 from sglang_ci.config.server_args import Args, ArgValue, flag_problem
 from sglang_ci.config.text import number
@@ -28,8 +28,6 @@ from sglang_ci.config.toml_reader import Table, kind_name, suggestion
 
 ROOT_KEYS = ("models", "suites", "stages")
 _MODEL_KEYS = ("model-path", "description", "args", "env", "roles", "pd-router", "min-sglang")
-# A release number as the package index spells SGLang's: 0.5.12, 0.5.12.post1.
-RELEASE = re.compile(r"^[0-9]+(\.[0-9]+){1,3}(\.post[0-9]+)?$")
 _SUITE_KEYS = (
     "description",
     "deployment",

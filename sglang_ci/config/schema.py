@@ -8,7 +8,7 @@ of it. Every other package takes a Config or a Job from here, never a raw table.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sglang_ci.config.axes import Params, normalize_signature
@@ -16,6 +16,7 @@ from sglang_ci.config.baselines import Baseline
 from sglang_ci.config.checks import CHECKS, EvalOptions
 from sglang_ci.config.deployment import Deployment, Env
 from sglang_ci.config.errors import UsageError
+from sglang_ci.config.releases import FlagRename, spelled_for
 from sglang_ci.config.server_args import Args, lookup
 from sglang_ci.config.text import number
 from sglang_ci.config.toml_reader import suggestion
@@ -31,12 +32,6 @@ class Role:
 # How a PD model's router starts: "mini-lb" is SGLang's PD fixture (sglang_router's Python
 # MiniLoadBalancer); "rust" is sglang-router's Rust router, our labelled option.
 PD_ROUTERS = ("mini-lb", "rust")
-
-
-def release_order(version: str) -> tuple[int, ...]:
-    """``0.5.12.post1`` -> (0, 5, 12, 1): orders the release numbers ``min-sglang`` takes
-    (reader.RELEASE checks their form), so 0.5.12 < 0.5.12.post1 < 0.5.13."""
-    return tuple(int(part) for part in version.replace("post", "").split("."))
 
 
 @dataclass(frozen=True)
@@ -103,10 +98,40 @@ class Job:
     missing_threshold: str = ""
     # The job's own min-sglang, else its model's ("" = any release).
     min_sglang: str = ""
+    # One line per renamed flag the job passes: the spelling used and for which release.
+    renamed_flags: tuple[str, ...] = ()
 
     @property
     def gpus(self) -> int:
         return self.deployment.gpus
+
+    def spelt_for(self, renames: tuple[FlagRename, ...], release: str | None) -> Job:
+        """The job with every renamed flag it passes or verifies spelt as ``release``
+        knows it (as written when the release is unknown), and a note on each."""
+        flags = {flag for server in self.deployment.servers for flag, _ in server.args}
+        used = [r for r in renames if {r.old, r.new} & flags]
+        if not used:
+            return self
+        notes = []
+        for rename in used:
+            if release:
+                shown = f"--{rename.spelling(release)}, spelt for the installed sglang {release}"
+            else:
+                written = rename.old if rename.old in flags else rename.new
+                shown = f"--{written} as written (no SGLang installed here)"
+            notes.append(f"{shown}; SGLang spells it --{rename.old} before {rename.since},"
+                         f" --{rename.new} from {rename.since} on")  # fmt: skip
+        servers = tuple(
+            replace(server, args=spelled_for(server.args, used, release))
+            for server in self.deployment.servers
+        )
+        verify = spelled_for(tuple((flag, True) for flag in self.suite.verify), used, release)
+        return replace(
+            self,
+            deployment=replace(self.deployment, servers=servers),
+            suite=replace(self.suite, verify=tuple(flag for flag, _ in verify)),
+            renamed_flags=tuple(notes),
+        )
 
     def threshold(self, check: str) -> float | None:
         return dict(self.thresholds).get(check)
@@ -190,6 +215,9 @@ class Config:
     suites: Mapping[str, Suite]
     stages: Mapping[str, Stage]
     jobs: Mapping[str, Job] = field(default_factory=dict)
+    # [renamed-flags], and the release whose spelling the jobs carry (None: as written).
+    renamed_flags: tuple[FlagRename, ...] = ()
+    sglang_release: str | None = None
 
     def find_job(self, text: str) -> Job:
         """A job by its session signature, matched as nox matches (spacing, quotes)."""

@@ -1,10 +1,12 @@
 """``python -m sglang_ci.contract``: run inside a contract environment (nox -s contract).
 
-Parses every job's server arguments, per role, with the real parser of the installed
-SGLang release (one of the pinned ones), checks the endpoints we call against its HTTP
-server's routes and the router arguments against the pinned sglang-router. A job whose
-min-sglang is newer than the installed release is not checked against it. One line per
-finding; exit 1 on any error (warnings, such as a deprecated flag, do not fail).
+Parses every job's server arguments, per role and spelt for the installed release
+([renamed-flags]), with the real parser of the installed SGLang release (one of the
+pinned ones), checks that each rename names the spelling that release has, and checks
+the endpoints we call against its HTTP server's routes and the router arguments against
+the pinned sglang-router. A job whose min-sglang is newer than the installed release is
+not checked against it. One line per finding; exit 1 on any error (warnings, such as a
+deprecated flag, do not fail).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from sglang_ci.config.model import load_config
-from sglang_ci.config.schema import Job, release_order
+from sglang_ci.config.releases import release_order
+from sglang_ci.config.schema import Job
 from sglang_ci.contract import SGLANG_RELEASES, SGLANG_ROUTER_VERSION
-from sglang_ci.contract.check import Finding, check_argv, check_routes
+from sglang_ci.contract.check import Finding, check_argv, check_renames, check_routes
 from sglang_ci.contract.parsers import router_parser, server_parser, sglang_package_dir
 from sglang_ci.contract.routes import served_routes
 from sglang_ci.plan.commands import ENDPOINTS, router_command, server_command, url
@@ -81,11 +84,14 @@ def main() -> int:
         )
         return 2
     release, router_release = f"sglang {installed}", f"sglang-router {router_installed}"
-    config = load_config(None, os.environ, Path.cwd(), lenient_scores=True)
+    config = load_config(
+        None, os.environ, Path.cwd(), lenient_scores=True, sglang_release=installed
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the import chain's own deprecation notices
         server, router = server_parser(), router_parser()
     findings = unclaimed(config.jobs.values(), SGLANG_RELEASES)
+    findings += check_renames(server, config.renamed_flags, installed, release)
     jobs = [job for job in config.jobs.values() if claims(job, installed)]
     launches, checked = check_jobs(jobs, server, router, release, router_release)
     findings += launches

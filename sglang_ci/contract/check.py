@@ -7,11 +7,15 @@ and the contract session the real one built by the pinned release.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
+
+from sglang_ci.config.releases import FlagRename
 
 _FLAG_IN_HELP = re.compile(r"--[a-z0-9][a-z0-9-]*")
 
@@ -69,7 +73,10 @@ def check_argv(
     try:
         # parse_args, as SGLang's prepare_server_args does: a value left over (given to a
         # flag that takes none) is refused, not ignored.
-        strict.parse_args(list(argv))
+        # SGLang's deprecated-alias actions print their own notice; the finding above
+        # already says it, once, in this check's format.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            strict.parse_args(list(argv))
     except (argparse.ArgumentError, _Refused) as error:
         findings.append(Finding(where, f"{error} ({release})", True))
     return findings
@@ -92,3 +99,22 @@ def check_routes(used: Iterable[str], served: set[str], where: str, release: str
         for path in used
         if path not in served
     ]
+
+
+def check_renames(
+    parser: argparse.ArgumentParser, renames: Iterable[FlagRename], version: str, release: str
+) -> list[Finding]:
+    """Each [renamed-flags] entry must name the spelling this release really has, whether
+    or not a job passes it today."""
+    options = _options(parser)
+    findings = []
+    for rename in renames:
+        flag = f"--{rename.spelling(version)}"
+        side = "from" if flag == f"--{rename.new}" else "before"
+        if flag not in options:
+            findings.append(Finding(
+                f"renamed-flags.{rename.old}",
+                f"{flag} (the spelling {side} {rename.since}) is not a flag of {release}",
+                True,
+            ))  # fmt: skip
+    return findings

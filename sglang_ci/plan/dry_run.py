@@ -85,6 +85,7 @@ def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> 
             " in SGLang's CI the fixture picks active IB devices from /sys/class/infiniband)"
         )
     out.append("  (*_PORT: free ports picked at launch, so that parallel jobs never collide)")
+    out += [f"  (renamed flag: {note})" for note in job.renamed_flags]
 
     out += ["", "ready when:"]
     roles = [server.role for server in deployment.servers]
