@@ -34,6 +34,7 @@ from sglang_ci.contract import (  # noqa: E402
 from sglang_ci.nox_sessions import (  # noqa: E402
     register_calibrate_sessions,
     register_demo_session,
+    register_file_sessions,
     register_job_sessions,
     register_matrix_session,
     register_stage_sessions,
@@ -145,6 +146,7 @@ except ConfigError as error:
 
 register_job_sessions(_config)
 register_stage_sessions(_config)
+register_file_sessions(_config)
 register_demo_session(_config, ROOT, SGLANG_ROUTER_VERSION)
 register_calibrate_sessions(_config)
 register_matrix_session(_config)

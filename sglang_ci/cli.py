@@ -138,7 +138,7 @@ def run_file_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     request = FileRequest(Path(args.checkout), args.file, args.timeout, Path(args.results),
                           args.suite, not args.no_ci_env)  # fmt: skip
     result = run_file(request, env)
-    print(summary(result), flush=True)
+    print(f"sglang-ci: {summary(result)}", flush=True)
     return result.exit_code or 0
 
 
@@ -276,7 +276,7 @@ def run(argv: Sequence[str]) -> int:
 
     if args.command == "run":
         return stage_command(config, from_namespace(StageOptions, args), env)
-    return job_command(config, config.find_job(args.job_id), from_namespace(RunOptions, args), env)
+    return job_command(config, config.find_unit(args.job_id), from_namespace(RunOptions, args), env)
 
 
 def report_plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan | None:

@@ -211,7 +211,8 @@ def register_stage_sessions(config: Config) -> None:
             session.error(f"this session runs stage {name}; --stage {options.stage} is another")
         options = dataclasses.replace(options, stage=name)
         if not options.dry_run and options.engine == "sglang":
-            needed = max(config.jobs[j].gpus for j in config.stages[name].jobs)
+            # Registered files pick their GPUs themselves (run_suite checks none).
+            needed = max((job.gpus for job in config.stage_jobs(name)), default=0)
             require_session_gpus(session, f"stage {name}", needed, os.environ)
         run_runner(session, current_python(), config, ["run", *to_argv(options)], f"stage {name}")
 
@@ -219,6 +220,25 @@ def register_stage_sessions(config: Config) -> None:
     params = [nox.param(name, id=f"name={name!r}") for name in config.stages]
     nox.session(name="stage", venv_backend="none", default=False)(
         nox.parametrize("name", params)(stage)
+    )
+
+
+def register_file_sessions(config: Config) -> None:
+    """``file(path='test/registered/...')`` for each registered SGLang file a stage runs."""
+    if not config.files:
+        return
+
+    def file(session: nox.Session, path: str) -> None:
+        """A registered SGLang file, run as run_suite.py runs it, then swept."""
+        options = session_options(session, RunOptions, 'nox -s "file(path=...)" --')
+        run_runner(session, current_python(), config, ["job", path, *to_argv(options)], path)
+
+    params = [
+        nox.param(f.id, id=f"path={f.id!r}", tags=[f.stage, "registered", MATRIX_TAG])
+        for f in config.files.values()
+    ]
+    nox.session(name="file", venv_backend="none", default=False)(
+        nox.parametrize("path", params)(file)
     )
 
 

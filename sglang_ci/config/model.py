@@ -23,6 +23,8 @@ from sglang_ci.config.baselines import BASELINES_FILE, Baseline, check_known, lo
 from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.jobs import read_stage_jobs
 from sglang_ci.config.reader import ROOT_KEYS, read_models, read_stage, read_suites, section
+from sglang_ci.config.registered import Registry
+from sglang_ci.config.registered_stage import check_files_once, read_registered
 from sglang_ci.config.releases import (
     RENAMED_FLAGS,
     both_spellings,
@@ -30,7 +32,7 @@ from sglang_ci.config.releases import (
     read_renamed_flags,
 )
 from sglang_ci.config.rules import MATRIX_TAG, check_name_clashes, check_stage_order
-from sglang_ci.config.schema import Config, Job, Stage
+from sglang_ci.config.schema import Config, FileJob, Job, Stage
 from sglang_ci.config.toml_reader import Table, load_toml
 
 # Config, Job and MATRIX_TAG are owned by schema and rules; they are re-exported because
@@ -101,12 +103,21 @@ def parse_config(
     stages_table = section(root, "stages")
     stages: dict[str, Stage] = {}
     jobs: dict[str, Job] = {}
+    files: dict[str, FileJob] = {}
+    registries: dict[Path, Registry] = {}
     for name in stages_table.data:
         stage, table = read_stage(stages_table, name)
         stage_jobs = read_stage_jobs(
             table, stage, models, suites, jobs, baselines, lenient=lenient_scores
         )
-        stages[name] = replace(stage, jobs=tuple(job.id for job in stage_jobs))
+        stage = replace(stage, jobs=tuple(job.id for job in stage_jobs))
+        registered = read_registered(table, stage, source.parent, registries)
+        if registered is not None:
+            origin, stage_files = registered
+            check_files_once(files, stage_files, source.name)
+            files.update((file.id, file) for file in stage_files)
+            stage = replace(stage, files=tuple(f.id for f in stage_files), registered=origin)
+        stages[name] = stage
     check_stage_order(stages_table, stages)
     check_name_clashes(root, models, suites, stages)
     check_known(dict(baselines), list(jobs), BASELINES_FILE)
@@ -125,6 +136,7 @@ def parse_config(
         MappingProxyType(suites),
         MappingProxyType(stages),
         MappingProxyType(spelt),
+        MappingProxyType(files),
         renamed_flags=renames,
         sglang_release=sglang_release,
     )

@@ -47,7 +47,7 @@ OCCUPANCY_RANKS = ("min", "max")
 _STAGE_KEYS = (
     "description", "gpus", "runner", "timeout", "after", "label", "jobs", "timeout-per-job",
     "enable-retry", "max-attempts", "retry-wait", "retry-timeout-increase",
-    "continue-on-error", "partitions", "partition-fit",
+    "continue-on-error", "partitions", "partition-fit", "registered",
 )  # fmt: skip
 _EVAL_KEYS = ("num-examples", "num-shots", "threads")
 

@@ -18,8 +18,9 @@ from sglang_ci.config.toml_reader import Table, suggestion
 
 # Sessions the noxfile defines itself: a suite of the same name would take them over.
 RESERVED_SESSIONS = frozenset(
-    {"tests", "lint", "stage", "demo", "calibrate", "contract", "matrix", "report", "partition"}
-)
+    {"tests", "lint", "stage", "demo", "calibrate", "contract", "matrix", "report", "partition",
+     "file"}
+)  # fmt: skip
 MATRIX_TAG = "matrix"  # tags every job session, so `nox -l --json -t matrix` lists them all
 
 

@@ -7,6 +7,7 @@ of it. Every other package takes a Config or a Job from here, never a raw table.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -206,6 +207,50 @@ class Stage:
     jobs: tuple[str, ...]
     description: str = ""
     policy: StagePolicy = StagePolicy()
+    # The registered SGLang files this stage runs after its jobs (``registered = {...}``),
+    # by id (the file's path in the checkout), and where they come from.
+    files: tuple[str, ...] = ()
+    registered: RegisteredSource | None = None
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """Everything the stage runs, in order: its jobs, then its files."""
+        return (*self.jobs, *self.files)
+
+
+@dataclass(frozen=True)
+class RegisteredSource:
+    """A stage's ``registered = { suite, checkout, nightly }``: SGLang's own files."""
+
+    suite: str
+    checkout: Path
+    nightly: bool
+    disabled: int  # the suite's files registered with disabled=..., left out
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """One registered SGLang test file, run as run_suite.py runs it (``run-file``)."""
+
+    id: str  # the path relative to the checkout, e.g. test/registered/core/test_x.py
+    stage: str
+    suite: str
+    checkout: Path
+    est_time: float
+    gpus: int  # the stage's: the file picks its GPUs itself
+
+    @property
+    def session(self) -> str:
+        """Its nox session, in the signature form of the jobs' sessions."""
+        return file_session(self.id)
+
+
+# ``file(path='test/registered/x.py')`` with either quote, spaces as nox allows them.
+_FILE_SESSION = re.compile(r"\s*file\(\s*path\s*=\s*(['\"])(.*)\1\s*\)\s*")
+
+
+def file_session(path: str) -> str:
+    return f"file(path={path!r})"
 
 
 @dataclass(frozen=True)
@@ -215,6 +260,7 @@ class Config:
     suites: Mapping[str, Suite]
     stages: Mapping[str, Stage]
     jobs: Mapping[str, Job] = field(default_factory=dict)
+    files: Mapping[str, FileJob] = field(default_factory=dict)
     # [renamed-flags], and the release whose spelling the jobs carry (None: as written).
     renamed_flags: tuple[FlagRename, ...] = ()
     sglang_release: str | None = None
@@ -230,9 +276,39 @@ class Config:
             " List the jobs with: python -m sglang_ci list"
         )
 
+    def find_unit(self, text: str) -> str:
+        """A job's id, or a registered file's, from its id or its nox session name."""
+        session = _FILE_SESSION.fullmatch(text)
+        path = session.group(2) if session else text.strip()
+        if path in self.files:
+            return path
+        if not self.files:
+            return self.find_job(text).id
+        try:
+            return self.find_job(text).id
+        except UsageError:
+            units = [*self.jobs, *self.files]
+            raise UsageError(
+                f"no job or registered file {text!r} in {self.source}.{suggestion(path, units)}"
+                " List them with: python -m sglang_ci list"
+            ) from None
+
     def stage_jobs(self, stage: str) -> list[Job]:
         if stage not in self.stages:
             raise UsageError(
                 f"no stage {stage!r} in {self.source}.{suggestion(stage, self.stages)}"
             )
         return [self.jobs[job_id] for job_id in self.stages[stage].jobs]
+
+    def stage_files(self, stage: str) -> list[FileJob]:
+        self.stage_jobs(stage)  # an unknown stage is the same one-line error
+        return [self.files[file_id] for file_id in self.stages[stage].files]
+
+    def session_of(self, unit: str) -> str:
+        """The nox session that runs one of a stage's units (a job id or a file id)."""
+        return self.files[unit].session if unit in self.files else unit
+
+    def seconds_of(self, unit: str, measured: Mapping[str, float]) -> float:
+        """A unit's planned seconds: measured where known, else its est-time."""
+        est = self.files[unit].est_time if unit in self.files else self.jobs[unit].est_time
+        return measured.get(unit, est)

@@ -23,6 +23,7 @@ from sglang_ci.plan.commands import (
     server_command,
     url,
 )
+from sglang_ci.plan.file_plan import render_file_plan
 from sglang_ci.plan.github_matrix import Policies, durations_for, plan_stage
 from sglang_ci.plan.policy import resolve
 
@@ -122,15 +123,40 @@ def render_stage_plan(
     """Every job's dry run, after a header with what SGLang's rules give the stage: its
     shards and their throttle, and each job's attempts, time limit and fail-fast."""
     jobs = config.stage_jobs(stage_name)
+    files = config.stage_files(stage_name)
     stage = config.stages[stage_name]
     plan = plan_stage(config, stage_name, None, durations_for(config, None))
     runs = options.policy(stage.policy) if options else resolve(stage.policy)
     shards = len(plan.partitions)
+    est_total = sum(job.est_time for job in jobs) + sum(file.est_time for file in files)
     header = (
-        f"stage {stage.name}: {len(jobs)} jobs on runner {stage.runner} ({stage.gpus} GPUs),"
-        f" timeout {stage.timeout_minutes} min, est total {number(sum(j.est_time for j in jobs))} s"
+        f"stage {stage.name}: {_count(stage)} on runner {stage.runner} ({stage.gpus} GPUs),"
+        f" timeout {stage.timeout_minutes} min, est total {number(est_total)} s"
         f"\n  {shards} shard{'s' if shards > 1 else ''}"
         f" ({'pinned' if stage.policy.partitions else '0.75 x timeout each'}, at most"
         f" {plan.max_parallel} at once); each job: {runs.describe()}"
     )
-    return "\n\n".join([header, *(render_plan(job, stage, engine) for job in jobs)])
+    return "\n\n".join(
+        [header, *(render_unit(config, unit, engine, runs.time_limit) for unit in stage.units)]
+    )
+
+
+def _count(stage: Stage) -> str:
+    source = stage.registered
+    files = (
+        f"{len(stage.files)} files registered for SGLang's suite {source.suite}"
+        f" ({source.disabled} disabled left out; checkout {source.checkout})"
+        if source is not None
+        else ""
+    )
+    jobs = f"{len(stage.jobs)} jobs" if stage.jobs or not files else ""
+    return " and ".join(part for part in (jobs, files) if part)
+
+
+def render_unit(config: Config, unit: str, engine: str, time_limit: float) -> str:
+    """One unit of a stage's plan: a job's dry run, or a registered file's."""
+    if unit in config.files:
+        file = config.files[unit]
+        return render_file_plan(file, config.stages[file.stage], time_limit)
+    job = config.jobs[unit]
+    return render_plan(job, config.stages[job.stage], engine)

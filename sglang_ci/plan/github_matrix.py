@@ -49,9 +49,9 @@ def plan_stage(
     """The stage's partitions: ``count`` of them, else as many as compute_partitions.py
     sizes (plan.partition.shard_count); measured durations override est-time."""
     jobs = config.stage_jobs(stage)
-    seconds = {job.id: measured.get(job.id, job.est_time) for job in jobs}
+    ids = list(config.stages[stage].units)  # the jobs, then the registered files
+    seconds = {unit: config.seconds_of(unit, measured) for unit in ids}
     groups = {job.id: job.launch_key for job in jobs}
-    ids = [job.id for job in jobs]
     units = len(units_of(ids, seconds, groups))
     if count is None:
         settings = config.stages[stage]
@@ -65,7 +65,8 @@ def plan_stage(
     elif count > units:
         raise UsageError(
             f"stage {stage}: {count} partitions but only {units} units of work"
-            f" ({len(ids)} jobs); use {units} or fewer"
+            f" ({len(ids)} {'jobs and files' if config.stages[stage].files else 'jobs'});"
+            f" use {units} or fewer"
         )
     else:
         parallel = count if full_parallel else max_parallel_for(count)
@@ -95,7 +96,7 @@ def matrix(
                 "runner": stage.runner,
                 "gpus": stage.gpus,
                 "timeout_minutes": stage.timeout_minutes,
-                "sessions": list(part.ids),
+                "sessions": [config.session_of(unit) for unit in part.ids],
                 # What a contributor types to run exactly this CI job on their own box.
                 "reproduce": f"nox -s \"stage(name='{plan.stage}')\" -- --partition"
                 f" {part.index + 1}/{count}",

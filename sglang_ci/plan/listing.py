@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sglang_ci.config.schema import Config, Job
+from sglang_ci.config.schema import Config, FileJob, Job
 from sglang_ci.config.text import number, render_table
 
 
@@ -12,6 +12,7 @@ def validation_summary(config: Config) -> str:
     lines = [
         f"{config.source.name}: valid: {len(config.stages)} stages, {len(config.models)} models,"
         f" {len(config.suites)} suites, {len(config.jobs)} jobs"
+        + (f", {len(config.files)} registered SGLang files" if config.files else "")
     ]
     for job in config.jobs.values():
         if job.baseline is not None and job.suite.score:
@@ -50,10 +51,16 @@ def _score_cells(job: Job) -> tuple[str, str, str, str]:
     )
 
 
+def file_row(file: FileJob) -> dict[str, object]:
+    return {"session": file.session, "stage": file.stage, "gpus": file.gpus,
+            "est_time": file.est_time, "registered": file.suite}  # fmt: skip
+
+
 def job_listing(config: Config, stage: str | None, *, as_json: bool) -> str:
     jobs = config.stage_jobs(stage) if stage else list(config.jobs.values())
+    files = config.stage_files(stage) if stage else list(config.files.values())
     if as_json:
-        return json.dumps([job_row(job) for job in jobs], indent=2)
+        return json.dumps([*map(job_row, jobs), *map(file_row, files)], indent=2)
     header = ("SESSION", "STAGE", "GPUS", "EST", "SCORE", "RULE", "OBS", "MARGIN", "CHECKS")
     rows = [
         (
@@ -63,4 +70,6 @@ def job_listing(config: Config, stage: str | None, *, as_json: bool) -> str:
         )
         for job in jobs
     ]  # fmt: skip
+    rows += [(file.session, file.stage, file.gpus, f"{number(file.est_time)}s", "", "", "", "",
+              f"registered for SGLang's {file.suite}") for file in files]  # fmt: skip
     return render_table(header, rows)

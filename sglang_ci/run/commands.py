@@ -7,21 +7,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sglang_ci.config.errors import UsageError
-from sglang_ci.config.model import Config, Job
-from sglang_ci.plan.dry_run import render_plan, render_stage_plan
+from sglang_ci.config.model import Config
+from sglang_ci.plan.dry_run import render_stage_plan, render_unit
 from sglang_ci.plan.github_matrix import durations_for, plan_stage
 from sglang_ci.plan.partition import parse_partition
 from sglang_ci.run.options import RunOptions, StageOptions
 
 
-def job_command(config: Config, job: Job, options: RunOptions, env: Mapping[str, str]) -> int:
-    """`job`: its dry run, or the job run to its verdict."""
+def job_command(config: Config, unit: str, options: RunOptions, env: Mapping[str, str]) -> int:
+    """`job`: a job's or a registered file's dry run, or the unit run to its verdict."""
     if options.dry_run:
-        print(render_plan(job, config.stages[job.stage], options.engine))
+        stage = config.files[unit].stage if unit in config.files else config.jobs[unit].stage
+        limit = options.policy(config.stages[stage].policy).time_limit
+        print(render_unit(config, unit, options.engine, limit))
         return 0
     from sglang_ci.run.orchestrator import run_jobs
 
-    return run_jobs(config, [job.id], options, env)
+    return run_jobs(config, [unit], options, env)
 
 
 def stage_command(config: Config, options: StageOptions, env: Mapping[str, str]) -> int:
@@ -35,13 +37,14 @@ def stage_command(config: Config, options: StageOptions, env: Mapping[str, str])
         plan = plan_stage(config, stage, count, durations_for(config, options.durations))
         ids = list(plan.partitions[index].ids)
     else:
-        ids = [job.id for job in config.stage_jobs(stage)]
+        ids = list(config.stages[stage].units)
     title = f"stage {stage}" + (f", partition {partition}" if partition else "")
     if options.dry_run:
         if not partition:
             print(render_stage_plan(config, stage, options.engine, options))
             return 0
-        plans = [render_plan(config.jobs[i], config.stages[stage], options.engine) for i in ids]
+        limit = options.policy(config.stages[stage].policy).time_limit
+        plans = [render_unit(config, unit, options.engine, limit) for unit in ids]
         print(f"{title}: {len(ids)} jobs\n")
         print("\n\n".join(plans))
         return 0

@@ -14,8 +14,15 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sglang_ci.config.errors import ConfigError, FailureKind, GpuShortageError, exit_code
+from sglang_ci.config.errors import (
+    ConfigError,
+    FailureKind,
+    GpuShortageError,
+    UsageError,
+    exit_code,
+)
 from sglang_ci.config.model import Config, Job
+from sglang_ci.config.schema import FileJob
 from sglang_ci.config.secrets import Environment
 from sglang_ci.config.stub_env import STUB_DATA_ENV
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
@@ -25,10 +32,11 @@ from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult, Status, Verdict
 from sglang_ci.results.summary import stage_table
 from sglang_ci.run.cleanup import cleanup_before_run
+from sglang_ci.run.file_runner import run_file_job
 from sglang_ci.run.job_runner import report, run_group, say
 from sglang_ci.run.options import LaunchOptions, RunOptions
 from sglang_ci.run.refused import record_refused
-from sglang_ci.run.retry import classify
+from sglang_ci.run.retry import attempt_row, classify
 
 
 def suites_dir(config: Config) -> Path:
@@ -76,24 +84,6 @@ def check_runnable(jobs: Sequence[Job], engine: str, env: Mapping[str, str]) -> 
         require_gpus(largest.id, largest.gpus, visible_gpus(env))
 
 
-def launch_groups(jobs: Sequence[Job]) -> list[list[Job]]:
-    """Runs of consecutive jobs whose servers start identically (partitioning keeps such
-    jobs next to each other): each run shares one launch."""
-    groups: list[list[Job]] = []
-    for job in jobs:
-        if groups and groups[-1][0].launch_key == job.launch_key:
-            groups[-1].append(job)
-        else:
-            groups.append([job])
-    return groups
-
-
-def _attempt_row(attempt: int, result: JobResult, retriable: bool, why: str) -> dict[str, object]:
-    return {"attempt": attempt, "status": result.status.value, "reason": result.reason,
-            "failure_kind": result.failure_kind.value if result.failure_kind else None,
-            "retriable": retriable, "why": why}  # fmt: skip
-
-
 def run_with_retries(config: Config, job: Job, options: RunOptions, env: Mapping[str, str]
                      ) -> JobResult:  # fmt: skip
     """One job, attempted until it passes, fails for good, or runs out of attempts (one
@@ -107,7 +97,7 @@ def run_with_retries(config: Config, job: Job, options: RunOptions, env: Mapping
             result = run_group([job], settings, [out_dir], suites_dir(config),
                                policy.time_limit)[0]  # fmt: skip
             retriable, why = classify(result.verdict)
-            row = _attempt_row(attempt, result, retriable, why)
+            row = attempt_row(attempt, result, retriable, why)
             if result.status is Status.PASSED or not retriable or attempt == policy.attempts:
                 break
             earlier.append(row)
@@ -137,21 +127,50 @@ def run_shared(config: Config, jobs: Sequence[Job], options: RunOptions, env: Ma
         settings = launch_settings(options, out_dirs[0], env)
         results = run_group(jobs, settings, out_dirs, suites_dir(config), timeout)
         for result, out_dir in zip(results, out_dirs, strict=True):
-            result.attempts = [_attempt_row(1, result, False, "shared launch")]
+            result.attempts = [attempt_row(1, result, False, "shared launch")]
             result.write(out_dir / "result.json")
     for result, out_dir in zip(results, out_dirs, strict=True):
         report(result, out_dir / "result.json")
     return results
 
 
+def run_groups(config: Config, ids: Sequence[str]) -> list[list[Job] | FileJob]:
+    """What runs, in order: runs of consecutive jobs whose servers start identically
+    (partitioning keeps such jobs next to each other; each run shares one launch), and
+    registered files, one by one."""
+    groups: list[list[Job] | FileJob] = []
+    for unit in ids:
+        if unit in config.files:
+            groups.append(config.files[unit])
+            continue
+        job = config.jobs[unit]
+        last = groups[-1] if groups else None
+        if isinstance(last, list) and last[0].launch_key == job.launch_key:
+            last.append(job)
+        else:
+            groups.append([job])
+    return groups
+
+
+def check_files_runnable(files: Sequence[FileJob], engine: str) -> None:
+    """A registered file launches its own servers: the stub cannot stand in for them."""
+    if files and engine == "stub":
+        raise UsageError(
+            f"{files[0].id}: a registered SGLang file launches its own servers, so --engine"
+            " stub cannot run it; rehearse it with --dry-run (the plan, partitions, matrix)"
+        )
+
+
 def run_jobs(
     config: Config, job_ids: Sequence[str], options: RunOptions, env: Mapping[str, str],
     *, title: str | None = None,
 ) -> int:  # fmt: skip
-    """Run the jobs in order; with a ``title`` (a stage or a partition of one), end with the
-    stage table. Returns the exit code: 0, the one failure's code, 1 for several, 130
-    when cancelled (the jobs after a cancellation are not started)."""
-    jobs = [config.jobs[job_id] for job_id in job_ids]
+    """Run the jobs and registered files in order; with a ``title`` (a stage or a partition
+    of one), end with the stage table. Returns the exit code: 0, the one failure's code, 1
+    for several, 130 when cancelled (what follows a cancellation is not started)."""
+    jobs = [config.jobs[unit] for unit in job_ids if unit in config.jobs]
+    files = [config.files[unit] for unit in job_ids if unit in config.files]
+    check_files_runnable(files, options.engine)
     try:
         check_runnable(jobs, options.engine, env)
     except GpuShortageError as error:
@@ -161,17 +180,22 @@ def run_jobs(
     cleanup_before_run()  # a runner killed earlier on this machine may hold ports and GPUs
     started = time.monotonic()
     results: list[JobResult] = []
-    groups = launch_groups(jobs)
+    groups = run_groups(config, job_ids)
     for index, group in enumerate(groups):
-        if len(group) == 1:
+        if isinstance(group, FileJob):
+            policy = options.policy(config.stages[group.stage].policy)
+            results.append(run_file_job(group, policy, Path(options.results), env))
+        elif len(group) == 1:
             results.append(run_with_retries(config, group[0], options, env))
         else:
             results += run_shared(config, group, options, env)
         if any(result.failure_kind is FailureKind.CANCELLED for result in results):
             break  # cancelled: stop the stage
         failed = next((r for r in results if r.status not in _GOOD), None)
-        if failed and not options.policy(config.stages[group[0].stage].policy).continue_on_error:
-            rest = [job for later in groups[index + 1 :] for job in later]
+        stage = group.stage if isinstance(group, FileJob) else group[0].stage
+        if failed and not options.policy(config.stages[stage].policy).continue_on_error:
+            rest = [unit for later in groups[index + 1 :]
+                    for unit in ([later] if isinstance(later, FileJob) else later)]  # fmt: skip
             results += skip_jobs(rest, options, f"not run: fail-fast after {failed.job}"
                                  f" {failed.status} (continue-on-error is off)")  # fmt: skip
             break
@@ -190,7 +214,7 @@ def run_jobs(
 _GOOD = (Status.PASSED, Status.SKIPPED)
 
 
-def skip_jobs(jobs: Sequence[Job], options: RunOptions, why: str) -> list[JobResult]:
+def skip_jobs(jobs: Sequence[Job | FileJob], options: RunOptions, why: str) -> list[JobResult]:
     """Result files for jobs that fail-fast left unrun: `skipped`, and why."""
     skipped = []
     provenance = collect_provenance(os.environ)

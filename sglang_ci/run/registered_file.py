@@ -34,6 +34,7 @@ from sglang_ci.launch.file_sweep import PortSampler, SweepFindings, sweep_file
 from sglang_ci.launch.gpus import visible_gpus
 from sglang_ci.launch.process_tree import ProcessTree, become_subreaper
 from sglang_ci.results.job_folder import claimed, require_writable
+from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult, Verdict
 from sglang_ci.results.test_counts import count_tests
 
@@ -54,6 +55,7 @@ class FileRequest:
     suite: str | None = None  # sets SGLANG_ENABLE_ASYNC_ASSERT as the stage workflow does
     ci_env: bool = True  # add the stage workflow's environment (registered_env.ci_env)
     grace: float = GRACE_S
+    stage: str | None = None  # the stages.toml stage running it, else the suite is shown
 
 
 def resolve(checkout: Path, file: str) -> tuple[Path, str]:
@@ -136,50 +138,58 @@ def _wait(popen: subprocess.Popen[bytes], token: CancelToken, timeout: float) ->
 
 
 def run_file(request: FileRequest, env: Mapping[str, str]) -> JobResult:
+    """The file run once in its own folder (earlier runs' files moved aside)."""
+    _, job_id = resolve(request.checkout, request.file)
+    require_writable(request.results)
+    with claimed(request.results, job_id) as folder:
+        return run_file_in(request, env, folder)
+
+
+def run_file_in(request: FileRequest, env: Mapping[str, str], folder: Path) -> JobResult:
+    """One attempt of the file, writing into ``folder`` (claimed by the caller)."""
     path, job_id = resolve(request.checkout, request.file)
     run_env = ci_env(request.suite, env) if request.ci_env else dict(env)
     command = file_command(path)
-    require_writable(request.results)
     gpus = _gpus(env)
-    result = JobResult(job_id, request.suite or "registered", "sglang", len(gpus),
-                       command=command)  # fmt: skip
-    with claimed(request.results, job_id) as folder:
-        folder.mkdir(parents=True)
-        result_path = folder / "result.json"
-        result.write(result_path)
-        if gpus:  # the file must not share its GPUs with what an earlier one left
-            with result.phase("gpu_idle"):
-                gpu_memory.wait_idle(gpus, GPU_IDLE_S)
-        baseline = gpu_memory.usage(gpus) or {}
-        adopting = become_subreaper()  # orphans of the file re-parent to us, not to init
-        token = CancelToken()
-        started = time.monotonic()
-        cwd = workdir(request.checkout.resolve())
-        print(f"sglang-ci: {job_id}: cd {cwd} && {' '.join(command)}", flush=True)
-        with CancelWatch(token) as watch:
-            with watch.deferred():  # a signal before the tree is known would leak the file
-                popen = _start(command, cwd, run_env)
-                tree = ProcessTree(popen)
-                sampler = PortSampler(tree)
-                assert popen.stdout is not None
-                tee = Tee(popen.stdout, folder / LOG_NAME)
-            try:
-                _wait(popen, token, request.timeout)
-            except RunInterrupted:
-                pass  # recorded on the token; the sweep below ends the tree
-            finally:
-                result.phases["file"] = round(time.monotonic() - started, 3)
-                with watch.shielded():
-                    grace = request.grace if popen.poll() is None else min(request.grace, 1.0)
-                    findings = sweep_file(tree, sampler, grace=grace, adopting=adopting,
-                                          gpus=gpus, gpu_baseline=baseline,
-                                          hurry=token.hurry)  # fmt: skip
-                    tee.join(timeout=5.0)
-        result.phases["sweep"] = round(findings.seconds, 3)
-        result.tests = count_tests(tee.tail)
-        result.sweep = findings.as_dict()
-        result.finish(_verdict(token, popen.returncode, request, result.tests, findings))
-        result.write(result_path)
+    result = JobResult(job_id, request.stage or request.suite or "registered", "sglang",
+                       len(gpus), command=command)  # fmt: skip
+    result.provenance = collect_provenance(env)  # which SGLang, commit, host and GPUs
+    folder.mkdir(parents=True)
+    result_path = folder / "result.json"
+    result.write(result_path)
+    if gpus:  # the file must not share its GPUs with what an earlier one left
+        with result.phase("gpu_idle"):
+            gpu_memory.wait_idle(gpus, GPU_IDLE_S)
+    baseline = gpu_memory.usage(gpus) or {}
+    adopting = become_subreaper()  # orphans of the file re-parent to us, not to init
+    token = CancelToken()
+    started = time.monotonic()
+    cwd = workdir(request.checkout.resolve())
+    print(f"sglang-ci: {job_id}: cd {cwd} && {' '.join(command)}", flush=True)
+    with CancelWatch(token) as watch:
+        with watch.deferred():  # a signal before the tree is known would leak the file
+            popen = _start(command, cwd, run_env)
+            tree = ProcessTree(popen)
+            sampler = PortSampler(tree)
+            assert popen.stdout is not None
+            tee = Tee(popen.stdout, folder / LOG_NAME)
+        try:
+            _wait(popen, token, request.timeout)
+        except RunInterrupted:
+            pass  # recorded on the token; the sweep below ends the tree
+        finally:
+            result.phases["file"] = round(time.monotonic() - started, 3)
+            with watch.shielded():
+                grace = request.grace if popen.poll() is None else min(request.grace, 1.0)
+                findings = sweep_file(tree, sampler, grace=grace, adopting=adopting,
+                                      gpus=gpus, gpu_baseline=baseline,
+                                      hurry=token.hurry)  # fmt: skip
+                tee.join(timeout=5.0)
+    result.phases["sweep"] = round(findings.seconds, 3)
+    result.tests = count_tests(tee.tail)
+    result.sweep = findings.as_dict()
+    result.finish(_verdict(token, popen.returncode, request, result.tests, findings))
+    result.write(result_path)
     return result
 
 
@@ -188,7 +198,7 @@ def summary(result: JobResult) -> str:
     sweep = result.sweep
     ended = len(sweep.get("left_behind", [])) + len(sweep.get("adopted", []))
     counts = ", ".join(f"{value} {name}" for name, value in result.tests.items())
-    return (f"sglang-ci: {result.job}: {result.status}"
+    return (f"{result.job}: {result.status}"
             + (f" ({result.reason})" if result.reason else "")
             + (f"; tests: {counts}" if counts else "; no test summary in its output")
             + f"; {number(result.phases.get('file', 0.0))} s; sweep: {ended} left-over"

@@ -15,8 +15,10 @@ retried. What each of our kinds is in those terms is below.
 
 from __future__ import annotations
 
+import re
+
 from sglang_ci.config.errors import FailureKind
-from sglang_ci.results.result_file import Status, Verdict
+from sglang_ci.results.result_file import JobResult, Status, Verdict
 
 RETRIABLE = {
     FailureKind.BELOW_THRESHOLD: "accuracy assertion (not greater than)",
@@ -44,3 +46,50 @@ def classify(verdict: Verdict) -> tuple[bool, str]:
     if verdict.kind in NOT_RETRIABLE:
         return False, NOT_RETRIABLE[verdict.kind]
     return False, f"{verdict.kind.value if verdict.kind else verdict.status.value}: not retried"
+
+
+# A registered file's failure is only known from its output, so for files the decision is
+# SGLang's own, on that text (ci_utils.py is_retriable_failure): device-resource flakes
+# first (retried), then real code errors (never), then accuracy and performance
+# assertions (retried), then any other AssertionError (retried); the rest is not.
+_FILE_RULES: tuple[tuple[bool, str, tuple[str, ...]], ...] = (
+    (True, "retriable infra flake", (
+        r"UR_RESULT_ERROR_OUT_OF_RESOURCES", r"XPU out of memory",
+        r"Server failed to start within the timeout",
+    )),
+    (False, "non-retriable error", (
+        r"SyntaxError", r"ImportError", r"ModuleNotFoundError", r"NameError", r"TypeError",
+        r"AttributeError", r"RuntimeError", r"CUDA out of memory", r"OOM",
+        r"Segmentation fault", r"core dumped", r"ConnectionRefusedError", r"FileNotFoundError",
+    )),
+    (True, "retriable pattern", (
+        r"AssertionError:.*not greater than", r"AssertionError:.*not less than",
+        r"AssertionError:.*not equal to", r"AssertionError:.*!=.*expected", r"accuracy",
+        r"score", r"latency", r"throughput", r"timeout",
+    )),
+)  # fmt: skip
+
+
+def classify_file(result: JobResult, output: str) -> tuple[bool, str]:
+    """(retriable, why) for one finished attempt of a registered file."""
+    kind = result.failure_kind
+    if result.status is Status.PASSED:
+        return False, "passed"
+    if kind is FailureKind.TIME_LIMIT:
+        return True, RETRIABLE[FailureKind.TIME_LIMIT]
+    if kind is not FailureKind.CHECK_FAILED:  # cancelled, or it left processes behind
+        return False, f"{kind.value if kind else result.status.value}: not retried"
+    for retriable, label, patterns in _FILE_RULES:
+        for pattern in patterns:
+            if re.search(pattern, output, re.IGNORECASE):
+                return retriable, f"{label}: {pattern}"
+    if re.search(r"AssertionError", output):
+        return True, RETRIABLE[FailureKind.CHECK_FAILED]
+    return False, "unknown failure type"
+
+
+def attempt_row(attempt: int, result: JobResult, retriable: bool, why: str) -> dict[str, object]:
+    """One attempt as result.json's ``attempts`` lists it."""
+    return {"attempt": attempt, "status": result.status.value, "reason": result.reason,
+            "failure_kind": result.failure_kind.value if result.failure_kind else None,
+            "retriable": retriable, "why": why}  # fmt: skip

@@ -1,0 +1,56 @@
+"""A stage's ``registered = { suite = "...", checkout = "..." }``: the files SGLang
+registered for one of its suites become the stage's file jobs when stages.toml loads.
+
+The checkout is read as ``registered.py`` reads it (by AST, nothing imported); its
+enabled files for the suite, in run_suite.py's order, are the stage's files, each with its
+registered est_time. Disabled files are left out and counted. A checkout path is
+relative to stages.toml's folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from sglang_ci.config.errors import ConfigError, UsageError
+from sglang_ci.config.registered import Registry, read_registry
+from sglang_ci.config.schema import FileJob, RegisteredSource, Stage
+from sglang_ci.config.toml_reader import Table
+
+REGISTERED = "registered"
+_KEYS = ("suite", "checkout", "nightly")
+
+
+def read_registered(
+    stage_table: Table, stage: Stage, source_dir: Path, registries: dict[Path, Registry]
+) -> tuple[RegisteredSource, list[FileJob]] | None:
+    """The stage's registered source and its file jobs; None without ``registered``.
+    ``registries`` keeps each checkout read once per load (several stages may share one)."""
+    if REGISTERED not in stage_table:
+        return None
+    table = stage_table.child(REGISTERED, allowed=_KEYS, required=("suite", "checkout"))
+    suite = table.need("suite", str)
+    nightly = table.get("nightly", bool, False)
+    checkout = Path(table.need("checkout", str)).expanduser()
+    checkout = (checkout if checkout.is_absolute() else source_dir / checkout).resolve()
+    try:
+        if checkout not in registries:
+            registries[checkout] = read_registry(checkout)
+    except (UsageError, ConfigError) as error:
+        table.fail(str(error), "checkout")
+    try:
+        enabled, disabled = registries[checkout].select(suite, nightly=nightly)
+    except UsageError as error:
+        table.fail(str(error), "suite")
+    files = [FileJob(r.file, stage.name, suite, checkout, r.est_time, stage.gpus) for r in enabled]
+    return RegisteredSource(suite, checkout, nightly, len(disabled)), files
+
+
+def check_files_once(files: Mapping[str, FileJob], new: list[FileJob], source: str) -> None:
+    """A file runs in one stage only: its id is its nox session and its result folder."""
+    for file in new:
+        if file.id in files:
+            raise ConfigError(
+                f"{source}: stages.{file.stage}.{REGISTERED}: {file.id} is also a file of"
+                f" stage {files[file.id].stage}; a file belongs to one stage"
+            )
