@@ -290,7 +290,9 @@ def report_plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan | None
     if not args.stage:
         return None
     config = load_config(args.config, env, Path.cwd())
-    return from_stages((s, [job.id for job in config.stage_jobs(s)]) for s in args.stage)
+    for stage in args.stage:
+        config.stage_jobs(stage)  # an unknown stage is a one-line error
+    return from_stages((s, config.stages[s].units) for s in args.stage)
 
 
 def main_exit_code(argv: Sequence[str] | None = None) -> int:

@@ -249,6 +249,12 @@ class FileJob:
 _FILE_SESSION = re.compile(r"\s*file\(\s*path\s*=\s*(['\"])(.*)\1\s*\)\s*")
 
 
+def unit_of_session(name: str) -> str:
+    """A registered file's id from its session name; any other name as it is."""
+    session = _FILE_SESSION.fullmatch(name)
+    return session.group(2) if session else name.strip()
+
+
 def file_session(path: str) -> str:
     return f"file(path={path!r})"
 
@@ -278,8 +284,7 @@ class Config:
 
     def find_unit(self, text: str) -> str:
         """A job's id, or a registered file's, from its id or its nox session name."""
-        session = _FILE_SESSION.fullmatch(text)
-        path = session.group(2) if session else text.strip()
+        path = unit_of_session(text)
         if path in self.files:
             return path
         if not self.files:

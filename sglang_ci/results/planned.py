@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sglang_ci.config.errors import UsageError
+from sglang_ci.config.schema import unit_of_session
 
 # GitHub job results of a stage job that ran nothing because gating (a label, an `if`)
 # left it out on purpose: its stage is not part of this run's plan.
@@ -46,7 +47,9 @@ def from_matrix(data: Any, where: str) -> list[PlannedJob]:
         except (KeyError, TypeError):
             missing = f"{where}: a matrix entry without stage, partition and sessions"
             raise UsageError(missing) from None
-        planned += [PlannedJob(str(job), str(stage), str(partition)) for job in sessions]
+        # A registered file's session is file(path='...'); its results carry the path.
+        planned += [PlannedJob(unit_of_session(str(job)), str(stage), str(partition))
+                    for job in sessions]  # fmt: skip
     return planned
 
 
