@@ -31,6 +31,7 @@ from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult, Status, Verdict
 from sglang_ci.results.summary import stage_table
+from sglang_ci.run.attempts import attempted
 from sglang_ci.run.cleanup import cleanup_before_run
 from sglang_ci.run.file_runner import run_file_job
 from sglang_ci.run.job_runner import report, run_group, say
@@ -90,24 +91,16 @@ def run_with_retries(config: Config, job: Job, options: RunOptions, env: Mapping
     unless retries are on); each attempt has a fresh cancel token and the full time
     limit, and the earlier attempts' folders stay on disk."""
     policy = options.policy(config.stages[job.stage].policy)
+
     with claimed(Path(options.results), job.id) as out_dir:
-        earlier: list[dict[str, object]] = []
-        for attempt in range(1, policy.attempts + 1):
+
+        def attempt_once() -> JobResult:
             settings = launch_settings(options, out_dir, env)
-            result = run_group([job], settings, [out_dir], suites_dir(config),
-                               policy.time_limit)[0]  # fmt: skip
-            retriable, why = classify(result.verdict)
-            row = attempt_row(attempt, result, retriable, why)
-            if result.status is Status.PASSED or not retriable or attempt == policy.attempts:
-                break
-            earlier.append(row)
-            kept = out_dir.with_name(f"{out_dir.name}-attempt-{attempt}")
-            out_dir.rename(kept)  # the failed attempt's logs and records stay on disk
-            say(f"{job.id}: attempt {attempt} {result.status} ({why}); retrying in"
-                f" {policy.retry_wait:g} s (its files: {kept})")  # fmt: skip
-            time.sleep(policy.retry_wait)  # ci_utils.py: retry_wait_seconds between attempts
-        result.attempts = [*earlier, row]
-        result.write(out_dir / "result.json")
+            return run_group([job], settings, [out_dir], suites_dir(config),
+                             policy.time_limit)[0]  # fmt: skip
+
+        result = attempted(job.id, out_dir, policy, attempt_once,
+                           lambda done: classify(done.verdict))  # fmt: skip
     report(result, out_dir / "result.json")
     return result
 
