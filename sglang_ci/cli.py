@@ -240,8 +240,13 @@ def run(argv: Sequence[str]) -> int:
     lenient = args.command == "calibrate"
     config = load_config(args.config, env, Path.cwd(), lenient_scores=lenient)
     if args.command in ("validate", "list"):
+        from sglang_ci.plan.github_matrix import durations_for, plan_stage
         from sglang_ci.plan.listing import job_listing, validation_summary
 
+        if args.command == "validate":  # every stage must split as its settings say
+            measured = durations_for(config, None)
+            for stage in config.stages:
+                plan_stage(config, stage, None, measured)
         print(validation_summary(config) if args.command == "validate"
               else job_listing(config, args.stage, as_json=args.json))  # fmt: skip
         return 0

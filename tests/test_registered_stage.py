@@ -63,9 +63,9 @@ FILES = {
 }
 
 
-def write_checkout(root: Path, files: dict[str, str]) -> Path:
+def write_checkout(root: Path, files: dict[str, str], run_suite: str = RUN_SUITE) -> Path:
     (root / "test" / "registered").mkdir(parents=True)
-    (root / "test" / "run_suite.py").write_text(RUN_SUITE)
+    (root / "test" / "run_suite.py").write_text(run_suite)
     for name, text in files.items():
         path = root / "test" / "registered" / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,8 +84,8 @@ registered = {{ suite = "base-b-test-1-gpu-small", checkout = "{checkout}" }}
 
 
 def write_config(tmp_path: Path, files: dict[str, str] = FILES, stage: str = STAGE,
-                 checkout: str = "sglang") -> Path:  # fmt: skip
-    write_checkout(tmp_path / "sglang", files)
+                 checkout: str = "sglang", run_suite: str = RUN_SUITE) -> Path:  # fmt: skip
+    write_checkout(tmp_path / "sglang", files, run_suite)
     path = tmp_path / "stages.toml"
     path.write_text(FIXTURE_TOML.read_text() + stage.format(checkout=checkout))
     shutil.copy(FIXTURES / "baselines.toml", tmp_path / "baselines.toml")
@@ -114,7 +114,8 @@ def test_the_suites_enabled_files_become_the_stages_file_jobs(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("stage", "checkout", "message"),
     [
-        (STAGE, "nowhere", "stages.files-b.registered.checkout:"),
+        (STAGE, "nowhere", "stages.files-b.registered.checkout: "),
+        (STAGE, "nowhere", "nowhere: no such folder; name an SGLang checkout's root"),
         (STAGE.replace("base-b-test-1-gpu-small", "base-b-test-1-gpu-smal"), "sglang",
          "stages.files-b.registered.suite: no cuda registration for suite"
          " 'base-b-test-1-gpu-smal'; did you mean 'base-b-test-1-gpu-small'?"),
@@ -122,15 +123,36 @@ def test_the_suites_enabled_files_become_the_stages_file_jobs(tmp_path: Path) ->
          "sglang", "stages.files-b.registered: unknown key 'nigthly'"),
         (STAGE + STAGE.replace("files-b", "files-b2"), "sglang",
          "test/registered/core/test_a.py is also a file of stage files-b"),
+        (STAGE.replace('checkout = "{checkout}"', 'checkout = "{checkout}", nightly = true'),
+         "sglang", "suite 'base-b-test-1-gpu-small' has only per-commit cuda registrations;"
+         " set nightly = false"),
+        (STAGE.replace("base-b-test-1-gpu-small", "nightly-1-gpu"), "sglang",
+         "suite 'nightly-1-gpu' has only nightly cuda registrations; set nightly = true"),
+        (STAGE.replace("timeout = 10", "timeout = 10\npartitions = 4"), "sglang",
+         "stage files-b: partitions = 4 but only 3 units of work; pin 3 or fewer"),
+        (STAGE.replace("base-b-test-1-gpu-small", "base-b-test-2-gpu-large"),
+         "sglang", "suite 'base-b-test-2-gpu-large' runs on 2-GPU runners but the stage has"
+         " 1 GPU"),
     ],
 )  # fmt: skip
 def test_bad_registered_stages_fail_in_one_line(
     tmp_path: Path, stage: str, checkout: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write_config(tmp_path, stage=stage, checkout=checkout)
-    with pytest.raises(ConfigError) as error:
-        load(path)
-    assert message in str(error.value) and "\n" not in str(error.value)
+    files = {
+        **FILES,
+        "core/test_n.py": registered(10, PASSES, extra=", nightly=True").replace(
+            'stage="base-b", runner_config="1-gpu-small"', 'suite="nightly-1-gpu"'
+        ),
+        "core/test_2.py": registered(10, PASSES).replace("1-gpu-small", "2-gpu-large"),
+    }
+    text = RUN_SUITE.replace(
+        '"base-a-test-1-gpu-small"]', '"base-a-test-1-gpu-small", "base-b-test-2-gpu-large"]'
+    )
+    path = write_config(tmp_path, files, stage=stage, checkout=checkout, run_suite=text)
+    if "units of work" not in message:  # a partition count is checked when it is planned
+        with pytest.raises(ConfigError) as error:
+            load(path)
+        assert message in str(error.value) and "\n" not in str(error.value)
     assert main_exit_code(["validate", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
@@ -268,6 +290,9 @@ def test_retries_rerun_an_accuracy_failure_and_keep_every_attempt(tmp_path: Path
                           "--enable-retry", "--retry-wait", "0")  # fmt: skip
     assert code == 1, out
     accuracy = result_json(tmp_path, "test_b.py")
+    assert str(accuracy["reason"]).endswith(
+        "AssertionError: 0.5 not greater than 0.6 : accuracy too low"
+    )
     attempts = accuracy["attempts"]
     assert isinstance(attempts, list) and [a["attempt"] for a in attempts] == [1, 2]
     assert attempts[0]["retriable"] and "not greater than" in attempts[0]["why"]
@@ -343,3 +368,49 @@ def test_a_matrix_plan_names_files_by_the_id_their_results_carry() -> None:
     planned = from_matrix(matrix, "matrix.json")
     assert [p.job for p in planned] == ["test/registered/core/test_a.py",
                                         "sanity(model='llama3-8b')"]  # fmt: skip
+
+
+def test_a_partitions_files_run_longest_first_as_sglangs_auto_partition_gives_them(
+    tmp_path: Path,
+) -> None:
+    from sglang_ci.plan.github_matrix import plan_stage
+
+    # ci_register.py auto_partition: files sorted by (-est, name), each to the lightest
+    # shard; run_suite runs a shard's files in that order.
+    files = {f"core/test_{n}.py": registered(est, PASSES)
+             for n, est in (("a", 10), ("b", 300), ("c", 50), ("d", 50), ("e", 200))}  # fmt: skip
+    config = load(write_config(tmp_path, files))
+    (part,) = plan_stage(config, "files-b", 1, {}).partitions
+    assert [unit.rsplit("/", 1)[-1] for unit in part.ids] == [
+        "test_b.py",
+        "test_e.py",
+        "test_c.py",
+        "test_d.py",
+        "test_a.py",
+    ]
+    # Without --partition, run_suite runs them in file order, and so does `run --stage`.
+    assert [u.rsplit("/", 1)[-1] for u in config.stages["files-b"].units] == [
+        f"test_{n}.py" for n in "abcde"
+    ]
+
+
+def test_the_report_names_what_the_sweep_ended_for_a_passing_file() -> None:
+    from sglang_ci.results.report import render
+
+    passed = JobResult("test/registered/core/test_a.py", "files-b", "sglang", 1)
+    passed.status = Status.PASSED
+    passed.sweep = {"left_behind": ["4242 sleep 300"], "adopted": []}
+    text = render([passed])
+    assert "### files-b: 1/1 passed" in text
+    assert "- `test/registered/core/test_a.py`: the sweep after it ended 1 process(es) it" \
+        " left: 4242 sleep 300" in text  # fmt: skip
+
+
+def test_a_failing_files_reason_carries_its_last_error_line() -> None:
+    from sglang_ci.run.registered_file import last_error
+
+    output = ["F\n", "Traceback (most recent call last):\n", '  File "t.py", line 9\n',
+              "AssertionError: 0.5 not greater than 0.6 : accuracy too low\n",
+              "Ran 1 test in 0.001s\n", "FAILED (failures=1)\n"]  # fmt: skip
+    assert last_error(output) == "AssertionError: 0.5 not greater than 0.6 : accuracy too low"
+    assert last_error(["OK\n"]) == ""

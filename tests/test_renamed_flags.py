@@ -61,7 +61,7 @@ def test_unknown_release_passes_the_flags_as_written_and_the_plan_says_so() -> N
     assert "--cuda-graph-max-bs" in argv(config, SANITY)
     job = config.jobs[SANITY]
     plan = render_plan(job, config.stages[job.stage], "sglang")
-    assert "--cuda-graph-max-bs as written (no SGLang installed here)" in plan
+    assert "--cuda-graph-max-bs as written (no SGLang release installed here)" in plan
     spelt = project("0.5.23").jobs[SANITY]
     plan = render_plan(spelt, config.stages[job.stage], "sglang")
     assert "--cuda-graph-max-bs-decode 4" in plan
@@ -191,3 +191,25 @@ def test_contract_names_a_rename_whose_spelling_the_release_lacks() -> None:
         command = argv(project(release), SANITY)
         flags = [t for t in command[3:] if t.startswith("--cuda-graph")]
         assert check_argv(parser, [flags[0], "4"], SANITY, release) == []
+
+
+def test_an_installed_version_that_is_no_release_number_counts_as_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib import metadata
+
+    from sglang_ci.config import releases
+
+    for version, expected in (("garbage", None), ("0.5.23+cu128", "0.5.23+cu128")):
+        monkeypatch.setattr(metadata, "version", lambda _name, v=version: v)
+        assert releases.installed_release() == expected
+
+
+def test_a_rename_newer_than_every_pinned_release_is_an_error() -> None:
+    from sglang_ci.contract.__main__ import unchecked_renames
+
+    assert unchecked_renames([RENAME], ("0.5.12", "0.5.23")) == []
+    late = FlagRename(RENAME.old, RENAME.new, "0.5.30")
+    (finding,) = unchecked_renames([late], ("0.5.12", "0.5.23"))
+    assert finding.error and finding.where == "renamed-flags.cuda-graph-max-bs"
+    assert "since 0.5.30 is newer than every release the contract checks" in finding.message

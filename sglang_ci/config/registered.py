@@ -95,6 +95,11 @@ class Registry:
             if r.backend == backend and r.suite == suite and r.nightly == nightly
         ]
         if not chosen:
+            other = [r for r in self.registrations if r.backend == backend and r.suite == suite]
+            if other:  # the suite exists, registered the other way only
+                kind = "nightly" if other[0].nightly else "per-commit"
+                raise UsageError(f"suite {suite!r} has only {kind} {backend} registrations;"
+                                 f" set nightly = {str(other[0].nightly).lower()}")  # fmt: skip
             names = sorted({r.suite for r in self.registrations if r.backend == backend})
             close = difflib.get_close_matches(suite, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -256,6 +261,8 @@ def read_registry(checkout: Path | str) -> Registry:
     """Every registration under a checkout's test/registered/, checked as run_suite does."""
     root = Path(checkout)
     if not (root / REGISTRY_DIR).is_dir() or not (root / RUN_SUITE).is_file():
+        if not root.is_dir():
+            raise UsageError(f"{root}: no such folder; name an SGLang checkout's root")
         raise UsageError(f"{root}: not an SGLang checkout (no {REGISTRY_DIR}/ or {RUN_SUITE})")
     known = _suite_lists(root)
     registrations = [r for file in discover(root) for r in read_file(root, file)]

@@ -9,6 +9,7 @@ relative to stages.toml's folder.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,8 +43,23 @@ def read_registered(
         enabled, disabled = registries[checkout].select(suite, nightly=nightly)
     except UsageError as error:
         table.fail(str(error), "suite")
+    needed = runner_gpus(suite)
+    if needed is not None and needed > stage.gpus:
+        table.fail(f"suite {suite!r} runs on {needed}-GPU runners but the stage has"
+                   f" {stage.gpus} GPU{'s' if stage.gpus != 1 else ''}: raise its gpus or pick"
+                   " another suite", "suite")  # fmt: skip
     files = [FileJob(r.file, stage.name, suite, checkout, r.est_time, stage.gpus) for r in enabled]
     return RegisteredSource(suite, checkout, nightly, len(disabled)), files
+
+
+# SGLang names a suite after its runner: "base-b-test-2-gpu-large" (runner_config
+# "2-gpu-large"), "nightly-8-gpu-h200"; the number before "-gpu" is the GPUs it needs.
+_RUNNER_GPUS = re.compile(r"(?:^|-)([0-9]+)-gpu(?:-|$)")
+
+
+def runner_gpus(suite: str) -> int | None:
+    match = _RUNNER_GPUS.search(suite)
+    return int(match.group(1)) if match else None
 
 
 def check_files_once(files: Mapping[str, FileJob], new: list[FileJob], source: str) -> None:

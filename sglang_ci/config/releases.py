@@ -37,11 +37,14 @@ def release_order(version: str) -> tuple[int, ...]:
 
 def installed_release() -> str | None:
     """The SGLang version this interpreter has installed, from its package metadata; None
-    where SGLang is not installed (a laptop planning a job, the stub's CI)."""
+    where SGLang is not installed (a laptop planning a job, the stub's CI) or its version
+    is no release number."""
     try:
-        return metadata.version("sglang")
+        version = metadata.version("sglang")
     except metadata.PackageNotFoundError:
         return None
+    # A version that is no release number (a hand-edited build) has no known spelling.
+    return version if _LEADING.match(version) else None
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ class Job:
                 shown = f"--{rename.spelling(release)}, spelt for the installed sglang {release}"
             else:
                 written = rename.old if rename.old in flags else rename.new
-                shown = f"--{written} as written (no SGLang installed here)"
+                shown = f"--{written} as written (no SGLang release installed here)"
             notes.append(f"{shown}; SGLang spells it --{rename.old} before {rename.since},"
                          f" --{rename.new} from {rename.since} on")  # fmt: skip
         servers = tuple(

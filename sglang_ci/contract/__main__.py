@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from sglang_ci.config.model import load_config
-from sglang_ci.config.releases import release_order
+from sglang_ci.config.releases import FlagRename, release_order
 from sglang_ci.config.schema import Job
 from sglang_ci.contract import SGLANG_RELEASES, SGLANG_ROUTER_VERSION
 from sglang_ci.contract.check import Finding, check_argv, check_renames, check_routes
@@ -44,6 +44,18 @@ def unclaimed(jobs: Iterable[Job], releases: Iterable[str]) -> list[Finding]:
                 f" contract checks (latest: sglang {latest}); bump SGLANG_LATEST", True)
         for job in jobs
         if not claims(job, latest)
+    ]  # fmt: skip
+
+
+def unchecked_renames(renames: Iterable[FlagRename], releases: Iterable[str]) -> list[Finding]:
+    """A rename from a release newer than every pinned one is never checked: an error."""
+    latest = max(releases, key=release_order)
+    return [
+        Finding(f"renamed-flags.{r.old}", f"since {r.since} is newer than every release the"
+                f" contract checks (latest: sglang {latest}), so --{r.new} is never checked;"
+                " bump SGLANG_LATEST", True)
+        for r in renames
+        if release_order(r.since) > release_order(latest)
     ]  # fmt: skip
 
 
@@ -92,6 +104,7 @@ def main() -> int:
         server, router = server_parser(), router_parser()
     findings = unclaimed(config.jobs.values(), SGLANG_RELEASES)
     findings += check_renames(server, config.renamed_flags, installed, release)
+    findings += unchecked_renames(config.renamed_flags, SGLANG_RELEASES)
     jobs = [job for job in config.jobs.values() if claims(job, installed)]
     launches, checked = check_jobs(jobs, server, router, release, router_release)
     findings += launches

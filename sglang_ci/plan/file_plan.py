@@ -32,6 +32,8 @@ def render_file_plan(file: FileJob, stage: Stage, time_limit: float) -> str:
         " cancelled), every process it left ended (its tree, its session, orphans"
         " re-parented to the runner), the ports it opened free, its GPU memory released",
         "",
-        "pass when: exit code 0 and nothing left behind; result.json counts its unittest or"
-        " pytest results from its output",
+        "pass when: exit code 0, run_suite's verdict; what it left and the sweep ended is"
+        " recorded and named in the report, and only a process that cannot be ended or a"
+        " port or GPU memory still held fails it (exit 6); result.json counts its unittest"
+        " or pytest results from its output",
     ])  # fmt: skip

@@ -7,7 +7,7 @@ same split.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -70,7 +70,19 @@ def plan_stage(
         )
     else:
         parallel = count if full_parallel else max_parallel_for(count)
-    return StagePlan(stage, split(ids, seconds, count, groups), parallel)
+    parts = [
+        _sglang_file_order(part, config, seconds) for part in split(ids, seconds, count, groups)
+    ]
+    return StagePlan(stage, parts, parallel)
+
+
+def _sglang_file_order(part: Partition, config: Config, seconds: dict[str, float]) -> Partition:
+    """A partition's registered files run longest first, as SGLang's auto_partition hands
+    run_suite a shard's files (ci_register.py: sorted by -est, then name), so that
+    fail-fast skips what SGLang's CI would skip; jobs keep their order, before them."""
+    jobs = [unit for unit in part.ids if unit not in config.files]
+    files = sorted((u for u in part.ids if u in config.files), key=lambda u: (-seconds[u], u))
+    return replace(part, ids=(*jobs, *files))
 
 
 class Policies(Protocol):

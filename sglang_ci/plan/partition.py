@@ -154,6 +154,9 @@ def shard_count(
     when that needs more shards than there are units, throttled to size // 3 at once
     unless full_parallel (scheduled runs, the `high priority` label)."""
     if pinned is not None:
+        if pinned > units:
+            raise UsageError(f"stage {stage}: partitions = {pinned} but only {units} units of"
+                             f" work; pin {units} or fewer")  # fmt: skip
         return Shards(pinned, pinned)
     if coeff <= 0:  # a non-positive slope is regression noise: the static estimate
         coeff, bias = 1.0, 0.0

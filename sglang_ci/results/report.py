@@ -64,12 +64,22 @@ def outcome_of(result: JobResult) -> str:
     return str(result.status)
 
 
+def swept_note(result: JobResult) -> str:
+    """What the sweep after a registered file ended: its verdict stays SGLang's (the exit
+    code), but what it left behind is said."""
+    ended = [*result.sweep.get("left_behind", []), *result.sweep.get("adopted", [])]
+    if not ended:
+        return ""
+    shown = ", ".join(str(process) for process in ended[:3]) + (", ..." if len(ended) > 3 else "")
+    return f"the sweep after it ended {len(ended)} process(es) it left: {shown}"
+
+
 def rows_of(results: Sequence[JobResult], plan: Plan | None) -> list[Row]:
     """Every planned job (and every result); a planned job without a result is "never
     started" when its partition left other results (it stopped before it), else "missing
     result" (nothing of that partition came back)."""
     found = {r.job: r for r in results}
-    rows = [Row(r.job, r.stage, outcome_of(r), r) for r in results]
+    rows = [Row(r.job, r.stage, outcome_of(r), r, swept_note(r)) for r in results]
     if plan is None:
         return rows
     planned = {p.job for p in plan.jobs}
@@ -120,8 +130,11 @@ def _stage_block(stage: str, rows: list[Row]) -> str:
         lines += ["", ran_with]
     for row in ordered:
         if not row.passed:
-            reason = row.note or (row.result.reason if row.result else "") or row.outcome
-            lines.append(f"\n- `{row.job}`: {reason.splitlines()[0][:300]}")
+            reason = (
+                row.result.reason.splitlines()[0][:300] if row.result and row.result.reason else ""
+            )
+            text = "; ".join(part for part in (reason, row.note) if part) or row.outcome
+            lines.append(f"\n- `{row.job}`: {text}")
         elif row.note:
             lines.append(f"\n- `{row.job}`: {row.note}")
     return "\n".join(lines)

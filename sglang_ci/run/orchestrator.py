@@ -164,6 +164,12 @@ def run_jobs(
     jobs = [config.jobs[unit] for unit in job_ids if unit in config.jobs]
     files = [config.files[unit] for unit in job_ids if unit in config.files]
     check_files_runnable(files, options.engine)
+    if files and options.engine == "sglang":
+        needed, seen = max(f.gpus for f in files), visible_gpus(env)
+        if seen.count < needed:  # run_suite checks none: the file picks its GPUs itself
+            say(f"warning: the registered files' stage has {needed} GPU(s) but"
+                f" {seen.count} are visible ({seen.source}); they run anyway, as run_suite"
+                " runs them")  # fmt: skip
     try:
         check_runnable(jobs, options.engine, env)
     except GpuShortageError as error:

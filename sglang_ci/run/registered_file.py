@@ -15,12 +15,13 @@ and the sweep after a file that passed (run_suite: none).
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -103,18 +104,35 @@ def _gpus(env: Mapping[str, str]) -> list[str]:
     return gpu_memory.physical_gpus(range(count), env) if count else []
 
 
+# The line a failing test's traceback ends with: "AssertionError: 0.61 not greater than
+# 0.65", "RuntimeError: CUDA error: ...".
+_ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception)\b.*")
+
+
+def last_error(output: Iterable[str]) -> str:
+    """The last exception line of the file's output, shortened; "" when there is none."""
+    found = ""
+    for line in output:
+        if _ERROR_LINE.match(line.strip()):
+            found = line.strip()
+    return found[:300]
+
+
 def _verdict(token: CancelToken, code: int | None, request: FileRequest,
-             tests: dict[str, int], findings: SweepFindings) -> Verdict:  # fmt: skip
+             tests: dict[str, int], findings: SweepFindings,
+             output: Iterable[str]) -> Verdict:  # fmt: skip
     counts = ", ".join(f"{value} {name}" for name, value in tests.items())
     problems = "; ".join(findings.problems)
     if token.timed_out:
         limit = number(request.timeout)
         verdict = Verdict.failure(FailureKind.TIME_LIMIT, f"past its time limit of {limit} s")
     elif token.cancelled:
-        verdict = Verdict.failure(FailureKind.CANCELLED, f"cancelled ({token.interruption})")
+        verdict = Verdict.failure(FailureKind.CANCELLED, f"cancelled by {token.interruption}")
     elif code != 0:
+        error = last_error(output)
         verdict = Verdict.failure(FailureKind.CHECK_FAILED, f"exit code {code}"
-                                  + (f" ({counts})" if counts else ""))  # fmt: skip
+                                  + (f" ({counts})" if counts else "")
+                                  + (f": {error}" if error else ""))  # fmt: skip
     elif problems:
         return Verdict.failure(FailureKind.TEARDOWN_INCOMPLETE, f"passed, but {problems}")
     else:
@@ -188,7 +206,8 @@ def run_file_in(request: FileRequest, env: Mapping[str, str], folder: Path) -> J
     result.phases["sweep"] = round(findings.seconds, 3)
     result.tests = count_tests(tee.tail)
     result.sweep = findings.as_dict()
-    result.finish(_verdict(token, popen.returncode, request, result.tests, findings))
+    result.finish(_verdict(token, popen.returncode, request, result.tests, findings,
+                           tee.tail))  # fmt: skip
     result.write(result_path)
     return result
 
@@ -200,6 +219,7 @@ def summary(result: JobResult) -> str:
     counts = ", ".join(f"{value} {name}" for name, value in result.tests.items())
     return (f"{result.job}: {result.status}"
             + (f" ({result.reason})" if result.reason else "")
-            + (f"; tests: {counts}" if counts else "; no test summary in its output")
+            + ("" if counts and counts in result.reason else
+               f"; tests: {counts}" if counts else "; no test summary in its output")
             + f"; {number(result.phases.get('file', 0.0))} s; sweep: {ended} left-over"
             f" process(es) ended, ports seen {sweep.get('ports_seen', [])}")  # fmt: skip
