@@ -154,7 +154,8 @@ def _row(row: Row) -> tuple[Cell, ...]:
         score,
         result.accept_length,
         f"{number(result.seconds)} s",
-        max(1, len(result.attempts)),
+        # A job never started (skipped, refused) had no attempt.
+        len(result.attempts) if result.status is Status.SKIPPED else max(1, len(result.attempts)),
     )
 
 
