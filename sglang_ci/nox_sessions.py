@@ -234,7 +234,7 @@ def register_file_sessions(config: Config) -> None:
         run_runner(session, current_python(), config, ["job", path, *to_argv(options)], path)
 
     params = [
-        nox.param(f.id, id=f"path={f.id!r}", tags=[f.stage, "registered", f.suite, MATRIX_TAG])
+        nox.param(f.id, id=f"path={f.id!r}", tags=[f.stage, MATRIX_TAG])
         for f in config.files.values()
     ]
     nox.session(name="file", venv_backend="none", default=False)(

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,10 +30,11 @@ from sglang_ci.cli import main_exit_code
 from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.model import load_config
 from sglang_ci.config.schema import Config
+from sglang_ci.launch.ledger import LEDGER_ENV
 from sglang_ci.results.result_file import JobResult, Status
 from sglang_ci.run.retry import classify_file
 
-from .conftest import FIXTURE_TOML, FIXTURES, ROOT, run_python
+from .conftest import FIXTURE_TOML, FIXTURES, ROOT, TAG_ENV, run_python, tagged_processes
 
 RUN_SUITE = """
 PER_COMMIT_SUITES = {HWBackend.CUDA: ["base-b-test-1-gpu-small", "base-a-test-1-gpu-small"]}
@@ -247,12 +252,14 @@ def test_time_limits_are_retried_and_cancels_are_not() -> None:
     assert classify_file(result(Status.PASSED), "AssertionError")[0] is False
 
 
-def run_stage(tmp_path: Path, path: Path, *extra: str) -> tuple[int, str]:
+def run_stage(tmp_path: Path, path: Path, *extra: str, env_added: dict[str, str] | None = None
+              ) -> tuple[int, str]:  # fmt: skip
     # ``python3`` as run_suite calls it must be this interpreter.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "python3").symlink_to(sys.executable)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SYN_RECORD": str(tmp_path / "record")}
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SYN_RECORD": str(tmp_path / "record"),
+           **(env_added or {})}  # fmt: skip
     done = run_python("-m", "sglang_ci", "run", "--stage", "files-b", "--config", str(path),
                       "--results", str(tmp_path / "results"), *extra, env=env)  # fmt: skip
     return done.returncode, done.stdout + done.stderr
@@ -414,3 +421,90 @@ def test_a_failing_files_reason_carries_its_last_error_line() -> None:
               "Ran 1 test in 0.001s\n", "FAILED (failures=1)\n"]  # fmt: skip
     assert last_error(output) == "AssertionError: 0.5 not greater than 0.6 : accuracy too low"
     assert last_error(["OK\n"]) == ""
+
+
+def test_two_files_that_would_share_a_results_folder_fail(tmp_path: Path) -> None:
+    files = {
+        **FILES,
+        "a-b/test_x.py": registered(10, PASSES),
+        "a/b-test_x.py": registered(10, PASSES),
+    }
+    with pytest.raises(
+        ConfigError, match=r"would share the results folder test-registered-a-b-test_x\.py/"
+    ):
+        load(write_config(tmp_path, files))
+
+
+def test_a_suite_whose_files_are_all_disabled_fails(tmp_path: Path) -> None:
+    files = {"core/test_off.py": registered(10, PASSES, extra=', disabled="flaky"')}
+    with pytest.raises(ConfigError, match="every file of suite 'base-b-test-1-gpu-small' is"
+                       " registered disabled"):  # fmt: skip
+        load(write_config(tmp_path, files))
+
+
+@pytest.mark.real_process
+def test_a_file_that_cannot_start_is_recorded_and_stops_the_partition(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    empty = tmp_path / "no-python"  # no python3 on PATH: run_suite's command cannot start
+    empty.mkdir()
+    done = run_python("-m", "sglang_ci", "run", "--stage", "files-b", "--config", str(path),
+                      "--results", str(tmp_path / "results"), env={"PATH": str(empty)})  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    first = result_json(tmp_path, "test_a.py")
+    assert first["status"] == "error" and "the file did not start" in str(first["reason"])
+    assert result_json(tmp_path, "test_b.py")["status"] == "skipped"
+
+
+@pytest.mark.real_process
+def test_a_secret_a_file_prints_is_scrubbed_from_its_result_and_folder(tmp_path: Path) -> None:
+    leak = 'raise ValueError("bad token " + os.environ["HF_TOKEN"])'
+    files = {"core/test_a.py": registered(100, leak)}
+    secret = "hf_s3cr3tvalue123"
+    code, _ = run_stage(tmp_path, write_config(tmp_path, files), env_added={"HF_TOKEN": secret})
+    assert code == 1
+    folder = tmp_path / "results" / "test-registered-core-test_a.py"
+    for written in folder.rglob("*"):
+        if written.is_file():
+            assert secret not in written.read_text(errors="replace"), written
+    assert "ValueError: bad token ***" in str(result_json(tmp_path, "test_a.py")["reason"])
+
+
+@pytest.mark.real_process
+def test_a_runner_killed_mid_file_leaves_nothing_cleanup_cannot_end(
+    tmp_path: Path, tag: str
+) -> None:
+    sleeper = ('import subprocess, time; subprocess.Popen(["sleep", "300"]);'
+               ' open(os.environ["SYN_RECORD"], "w").write("up"); time.sleep(300)')  # fmt: skip
+    files = {"core/test_a.py": registered(100, sleeper)}
+    path = write_config(tmp_path, files)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", TAG_ENV: tag,
+           "SYN_RECORD": str(tmp_path / "record"),
+           LEDGER_ENV: str(tmp_path / "ledger")}  # fmt: skip
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "sglang_ci", "run", "--stage", "files-b", "--config", str(path),
+         "--results", str(tmp_path / "results")], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "record").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (tmp_path / "record").exists()
+        runner.kill()  # kill -9: no teardown of its own
+        runner.wait()
+        assert tagged_processes(tag)  # the file and its child outlived the runner
+        done = subprocess.run([sys.executable, "-m", "sglang_ci", "cleanup"], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "1 result(s) marked `runner died`" in done.stdout, done.stdout
+        deadline = time.monotonic() + 10
+        while tagged_processes(tag) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert tagged_processes(tag) == []
+        assert result_json(tmp_path, "test_a.py")["failure_kind"] == "runner died"
+    finally:
+        for line in tagged_processes(tag):
+            os.kill(int(line.split()[0]), signal.SIGKILL)

@@ -33,6 +33,7 @@ from sglang_ci.config.releases import (
 )
 from sglang_ci.config.rules import MATRIX_TAG, check_name_clashes, check_stage_order
 from sglang_ci.config.schema import Config, FileJob, Job, Stage
+from sglang_ci.config.text import job_dir_name
 from sglang_ci.config.toml_reader import Table, load_toml
 
 # Config, Job and MATRIX_TAG are owned by schema and rules; they are re-exported because
@@ -53,6 +54,18 @@ CONFIG_ENV = "SGLANG_CI_CONFIG"
 # load_config's default for sglang_release: read the installed SGLang's version.
 INSTALLED = "installed"
 DEFAULT_CONFIG = "stages.toml"
+
+
+def check_folder_names(ids: list[str], source: str) -> None:
+    """Each job and file writes results/<folder>/: two ids may not share one folder
+    (``a-b/t.py`` and ``a/b-t.py`` would), or one run would move the other's aside."""
+    seen: dict[str, str] = {}
+    for unit in ids:
+        folder = job_dir_name(unit)
+        if folder in seen:
+            raise ConfigError(f"{source}: {unit} and {seen[folder]} would share the results"
+                              f" folder {folder}/; rename one")  # fmt: skip
+        seen[folder] = unit
 
 
 def config_path(cli_path: str | None, env: Mapping[str, str], cwd: Path) -> Path:
@@ -129,6 +142,7 @@ def parse_config(
                     f"{source.name}: {job.where}: sets both '{clash.old}' and '{clash.new}',"
                     f" one flag renamed in sglang {clash.since} ({RENAMED_FLAGS}): keep one"
                 )
+    check_folder_names([*jobs, *files], source.name)
     spelt = {job_id: job.spelt_for(renames, sglang_release) for job_id, job in jobs.items()}
     return Config(
         source,

@@ -43,6 +43,9 @@ def read_registered(
         enabled, disabled = registries[checkout].select(suite, nightly=nightly)
     except UsageError as error:
         table.fail(str(error), "suite")
+    if not enabled:
+        table.fail(f"every file of suite {suite!r} is registered disabled ({len(disabled)});"
+                   " the stage would run nothing", "suite")  # fmt: skip
     needed = runner_gpus(suite)
     if needed is not None and needed > stage.gpus:
         table.fail(f"suite {suite!r} runs on {needed}-GPU runners but the stage has"

@@ -9,6 +9,7 @@ floor so that every layer may use it; it imports nothing of sglang_ci.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 
 # A table cell: text as is, numbers (and None) through ``number``.
@@ -65,3 +66,9 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> str
 
 def _markdown_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def job_dir_name(job_id: str) -> str:
+    """A job's or file's results folder: ``spec(model='gemma4-31b', topk=3)`` ->
+    ``spec-model-gemma4-31b-topk-3``, ``test/registered/a/t.py`` -> ``test-registered-a-t.py``."""
+    return re.sub(r"[^A-Za-z0-9._]+", "-", job_id).strip("-")

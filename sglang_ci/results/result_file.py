@@ -8,7 +8,6 @@ import contextlib
 import enum
 import json
 import os
-import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sglang_ci.config.errors import FailureKind, exit_code
+from sglang_ci.config.text import job_dir_name as job_dir_name  # the folder of an id
 from sglang_ci.config.text import number
 
 
@@ -70,11 +70,6 @@ class Verdict:
         if self.status is Status.SKIPPED and self.kind is None:
             return 0
         return exit_code(self.kind)
-
-
-def job_dir_name(job_id: str) -> str:
-    """``spec(model='gemma4-31b', topk=3)`` -> ``spec-model-gemma4-31b-topk-3``."""
-    return re.sub(r"[^A-Za-z0-9._]+", "-", job_id).strip("-")
 
 
 def _now() -> str:

@@ -173,7 +173,7 @@ def run_jobs(
     try:
         check_runnable(jobs, options.engine, env)
     except GpuShortageError as error:
-        record_refused(jobs, Path(options.results), options.engine, error)
+        record_refused([*jobs, *files], Path(options.results), options.engine, error)
         raise
     require_writable(Path(options.results))
     cleanup_before_run()  # a runner killed earlier on this machine may hold ports and GPUs

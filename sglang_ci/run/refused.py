@@ -10,12 +10,15 @@ from pathlib import Path
 
 from sglang_ci.config.errors import FatalError
 from sglang_ci.config.model import Job
+from sglang_ci.config.schema import FileJob
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult, Verdict
 
 
-def record_refused(jobs: Sequence[Job], results: Path, engine: str, error: FatalError) -> None:
+def record_refused(
+    jobs: Sequence[Job | FileJob], results: Path, engine: str, error: FatalError
+) -> None:
     """A skipped result with the refusal's kind for each job; best effort: the refusal
     itself is what the caller reports, an unwritable folder must not hide it."""
     try:

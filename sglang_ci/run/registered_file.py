@@ -15,6 +15,7 @@ and the sweep after a file that passed (run_suite: none).
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import subprocess
 import sys
@@ -26,17 +27,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from sglang_ci.config.errors import FailureKind, JobTimedOut, RunInterrupted, UsageError
+from sglang_ci.config.errors import (
+    FailureKind,
+    FatalError,
+    JobTimedOut,
+    RunInterrupted,
+    UsageError,
+)
 from sglang_ci.config.registered_env import TIMEOUT_PER_FILE_S, ci_env, file_command, workdir
+from sglang_ci.config.secrets import Scrubber
 from sglang_ci.config.text import number
 from sglang_ci.launch import gpu_memory
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
 from sglang_ci.launch.file_sweep import PortSampler, SweepFindings, sweep_file
 from sglang_ci.launch.gpus import visible_gpus
+from sglang_ci.launch.ledger import RunLedger
 from sglang_ci.launch.process_tree import ProcessTree, become_subreaper
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult, Verdict
+from sglang_ci.results.scrub import scrub_folder
 from sglang_ci.results.test_counts import count_tests
 
 # A cancel must end the tree inside GitHub's window (SIGINT, SIGTERM 7.5 s later, SIGKILL
@@ -164,7 +174,10 @@ def run_file(request: FileRequest, env: Mapping[str, str]) -> JobResult:
 
 
 def run_file_in(request: FileRequest, env: Mapping[str, str], folder: Path) -> JobResult:
-    """One attempt of the file, writing into ``folder`` (claimed by the caller)."""
+    """One attempt of the file, writing into ``folder`` (claimed by the caller). The run
+    ledger knows the file's process and session while it runs, so a runner killed by
+    ``kill -9`` leaves nothing ``cleanup`` cannot end; secret values are scrubbed from the
+    result and the folder afterwards, as a job's are."""
     path, job_id = resolve(request.checkout, request.file)
     run_env = ci_env(request.suite, env) if request.ci_env else dict(env)
     command = file_command(path)
@@ -175,6 +188,28 @@ def run_file_in(request: FileRequest, env: Mapping[str, str], folder: Path) -> J
     folder.mkdir(parents=True)
     result_path = folder / "result.json"
     result.write(result_path)
+    ledger = RunLedger([job_id], [str(result_path)])
+    try:
+        _attempt(request, run_env, command, gpus, result, folder, ledger)
+    except (OSError, FatalError) as error:  # before the file ran: busy GPUs, no python3
+        kind = error.kind if isinstance(error, FatalError) else FailureKind.INTERNAL
+        result.finish(Verdict.failure(kind, f"the file did not start: {error}"))
+    finally:
+        ledger.close()
+    scrubber = Scrubber(run_env, [command])
+    result.reason, result.diagnostics = (
+        scrubber.text(result.reason),
+        scrubber.text(result.diagnostics),
+    )
+    scrub_folder(folder, scrubber)  # its output may print a token it was given
+    result.write(result_path)
+    return result
+
+
+def _attempt(request: FileRequest, run_env: Mapping[str, str], command: list[str],
+             gpus: list[str], result: JobResult, folder: Path,
+             ledger: RunLedger) -> None:  # fmt: skip
+    job_id = result.job
     if gpus:  # the file must not share its GPUs with what an earlier one left
         with result.phase("gpu_idle"):
             gpu_memory.wait_idle(gpus, GPU_IDLE_S)
@@ -186,8 +221,10 @@ def run_file_in(request: FileRequest, env: Mapping[str, str], folder: Path) -> J
     print(f"sglang-ci: {job_id}: cd {cwd} && {' '.join(command)}", flush=True)
     with CancelWatch(token) as watch:
         with watch.deferred():  # a signal before the tree is known would leak the file
+            entry = ledger.add("file", job_id, [])
             popen = _start(command, cwd, run_env)
-            tree = ProcessTree(popen)
+            ledger.started(entry, popen.pid)
+            tree = ProcessTree(popen, functools.partial(ledger.seen, "file", job_id))
             sampler = PortSampler(tree)
             assert popen.stdout is not None
             tee = Tee(popen.stdout, folder / LOG_NAME)
@@ -208,8 +245,6 @@ def run_file_in(request: FileRequest, env: Mapping[str, str], folder: Path) -> J
     result.sweep = findings.as_dict()
     result.finish(_verdict(token, popen.returncode, request, result.tests, findings,
                            tee.tail))  # fmt: skip
-    result.write(result_path)
-    return result
 
 
 def summary(result: JobResult) -> str:
