@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sglang_ci.launch.ports import port_is_free
+from sglang_ci.launch.ports import listening
 
 from .conftest import TAG_ENV, run_python, tagged_processes
 
@@ -32,7 +32,7 @@ def run_job(tmp_path: Path, tag: str, faults: str, *extra: str) -> tuple[int, st
 
 def assert_nothing_left(tag: str, record: Any) -> None:
     assert tagged_processes(tag) == []
-    assert all(port_is_free(port) for port in record["ports"].values())
+    assert listening(list(record["ports"].values())) == []
     for server in record["servers"]:
         assert server["teardown"]["survivors"] == []
 

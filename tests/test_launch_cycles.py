@@ -12,7 +12,7 @@ import pytest
 
 from sglang_ci.config.sglang_ports import plain_server_ports
 from sglang_ci.launch.launcher import await_ready, start_process
-from sglang_ci.launch.ports import PortLease, port_is_free
+from sglang_ci.launch.ports import PortLease, listening
 from sglang_ci.launch.process_tree import become_subreaper
 
 from .conftest import TAG_ENV, tagged_processes
@@ -38,6 +38,6 @@ def test_repeated_cycles_with_grandchildren(tmp_path: Path, tag: str) -> None:
             report = process.tree.teardown(grace=2)
             assert report.survivors == (), f"cycle {cycle}"
             ended += report.terminated + report.killed
-            assert port_is_free(port), f"cycle {cycle}: port {port} still held"
+            assert listening([port]) == [], f"cycle {cycle}: port {port} still held"
     assert ended == CYCLES * 3  # each cycle: the server and its two re-parented helpers
     assert tagged_processes(tag) == []

@@ -17,7 +17,7 @@ import requests
 
 from sglang_ci.config.model import load_config
 from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings, RunningProcess
-from sglang_ci.launch.ports import PortLease, port_is_free
+from sglang_ci.launch.ports import PortLease, listening, port_is_free
 from sglang_ci.stub.bootstrap import BootstrapCheck
 
 from .conftest import FIXTURES, TAG_ENV, tagged_processes
@@ -97,7 +97,7 @@ def test_router_routes_through_stub_prefill_and_decode(
         assert [p.teardown.survivors for p in run.processes if p.teardown] == [(), (), ()]
         # Checked while the lease still holds them: once released, a parallel test's lease
         # may take one of these ports at once.
-        assert lease.ports and all(port_is_free(port) for port in lease.ports)
+        assert lease.ports and listening(lease.ports) == []
     assert tagged_processes(tag) == []
 
 

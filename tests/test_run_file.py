@@ -29,7 +29,7 @@ import pytest
 
 from sglang_ci.config.errors import EXIT_CODES, FailureKind
 from sglang_ci.config.sglang_ports import plain_server_ports
-from sglang_ci.launch.ports import PortLease, port_is_free
+from sglang_ci.launch.ports import PortLease, listening
 from tests.conftest import TAG_ENV, tagged_processes
 
 pytestmark = pytest.mark.real_process
@@ -182,7 +182,7 @@ def test_orphans_holding_a_port_are_swept_and_the_next_file_starts_clean(
                            capture_output=True, text=True, timeout=120)  # fmt: skip
     assert first.returncode == 0, first.stdout + first.stderr
     assert tagged_processes(tag) == []
-    assert port_is_free(port)
+    assert listening([port]) == []
     leaves = result_of(results, "a/test_leaves.py")
     sweep = leaves["sweep"]
     assert isinstance(sweep, dict)
