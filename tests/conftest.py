@@ -147,3 +147,15 @@ def start_stub(tmp_path: Path) -> Iterator[StartStub]:
     for process in started:
         assert not process.tree.teardown(grace=2).survivors
     lease.release()
+
+
+def write_sglang_checkout(root: Path, files: dict[str, str], run_suite: str) -> Path:
+    """An SGLang checkout as run_suite.py sees one: test/run_suite.py with its suite lists
+    and ``files`` (path under test/registered/ -> source)."""
+    (root / "test" / "registered").mkdir(parents=True)
+    (root / "test" / "run_suite.py").write_text(run_suite)
+    for name, text in files.items():
+        path = root / "test" / "registered" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root

@@ -24,6 +24,8 @@ from sglang_ci.config.errors import ConfigError, UsageError
 from sglang_ci.config.registered import read_registry
 from sglang_ci.plan.registered_view import compare_suite, sglang_lpt
 
+from .conftest import write_sglang_checkout
+
 RUN_SUITE = """
 PER_COMMIT_SUITES = {
     HWBackend.CPU: ["base-a-test-cpu"],
@@ -36,13 +38,7 @@ MAIN = '\nif __name__ == "__main__":\n    unittest.main()\n'
 
 
 def checkout(tmp_path: Path, files: dict[str, str]) -> Path:
-    (tmp_path / "test" / "registered").mkdir(parents=True)
-    (tmp_path / "test" / "run_suite.py").write_text(RUN_SUITE)
-    for name, text in files.items():
-        path = tmp_path / "test" / "registered" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return tmp_path
+    return write_sglang_checkout(tmp_path, files, RUN_SUITE)
 
 
 GOOD = {

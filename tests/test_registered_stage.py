@@ -34,7 +34,15 @@ from sglang_ci.launch.ledger import LEDGER_ENV
 from sglang_ci.results.result_file import JobResult, Status
 from sglang_ci.run.retry import classify_file
 
-from .conftest import FIXTURE_TOML, FIXTURES, ROOT, TAG_ENV, run_python, tagged_processes
+from .conftest import (
+    FIXTURE_TOML,
+    FIXTURES,
+    ROOT,
+    TAG_ENV,
+    run_python,
+    tagged_processes,
+    write_sglang_checkout,
+)
 
 RUN_SUITE = """
 PER_COMMIT_SUITES = {HWBackend.CUDA: ["base-b-test-1-gpu-small", "base-a-test-1-gpu-small"]}
@@ -69,13 +77,7 @@ FILES = {
 
 
 def write_checkout(root: Path, files: dict[str, str], run_suite: str = RUN_SUITE) -> Path:
-    (root / "test" / "registered").mkdir(parents=True)
-    (root / "test" / "run_suite.py").write_text(run_suite)
-    for name, text in files.items():
-        path = root / "test" / "registered" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+    return write_sglang_checkout(root, files, run_suite)
 
 
 STAGE = """
