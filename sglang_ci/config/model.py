@@ -27,7 +27,7 @@ from sglang_ci.config.registered import Registry
 from sglang_ci.config.registered_stage import check_files_once, read_registered
 from sglang_ci.config.releases import (
     RENAMED_FLAGS,
-    both_spellings,
+    check_one_spelling,
     installed_release,
     read_renamed_flags,
 )
@@ -135,13 +135,7 @@ def parse_config(
     check_name_clashes(root, models, suites, stages)
     check_known(dict(baselines), list(jobs), BASELINES_FILE)
     for job in jobs.values():
-        for server in job.deployment.servers:
-            clash = both_spellings(server.args, renames)
-            if clash:
-                raise ConfigError(
-                    f"{source.name}: {job.where}: sets both '{clash.old}' and '{clash.new}',"
-                    f" one flag renamed in sglang {clash.since} ({RENAMED_FLAGS}): keep one"
-                )
+        check_one_spelling(job.deployment, renames, f"{source.name}: {job.where}")
     check_folder_names([*jobs, *files], source.name)
     spelt = {job_id: job.spelt_for(renames, sglang_release) for job_id, job in jobs.items()}
     return Config(
@@ -152,5 +146,4 @@ def parse_config(
         MappingProxyType(spelt),
         MappingProxyType(files),
         renamed_flags=renames,
-        sglang_release=sglang_release,
     )

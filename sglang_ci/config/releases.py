@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
 
+from sglang_ci.config.deployment import Deployment
+from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.server_args import GPU_FLAGS, Args, flag_problem
 from sglang_ci.config.toml_reader import Table
 
@@ -71,10 +73,16 @@ def spelled_for(args: Args, renames: Iterable[FlagRename], release: str | None) 
     return tuple((respelt.get(flag, flag), value) for flag, value in args)
 
 
-def both_spellings(args: Args, renames: Iterable[FlagRename]) -> FlagRename | None:
-    """A rename whose old and new spelling ``args`` both set (they would contradict)."""
-    flags = {flag for flag, _ in args}
-    return next((r for r in renames if r.old in flags and r.new in flags), None)
+def check_one_spelling(deployment: Deployment, renames: Iterable[FlagRename], where: str) -> None:
+    """No server of a job may set both spellings of one renamed flag (they would contradict)."""
+    for server in deployment.servers:
+        flags = {flag for flag, _ in server.args}
+        for rename in renames:
+            if rename.old in flags and rename.new in flags:
+                raise ConfigError(
+                    f"{where}: sets both '{rename.old}' and '{rename.new}', one flag renamed"
+                    f" in sglang {rename.since} ({RENAMED_FLAGS}): keep one"
+                )
 
 
 RENAMED_FLAGS = "renamed-flags"

@@ -267,9 +267,8 @@ class Config:
     stages: Mapping[str, Stage]
     jobs: Mapping[str, Job] = field(default_factory=dict)
     files: Mapping[str, FileJob] = field(default_factory=dict)
-    # [renamed-flags], and the release whose spelling the jobs carry (None: as written).
+    # [renamed-flags]: each job already carries the installed release's spelling.
     renamed_flags: tuple[FlagRename, ...] = ()
-    sglang_release: str | None = None
 
     def find_job(self, text: str) -> Job:
         """A job by its session signature, matched as nox matches (spacing, quotes)."""

@@ -144,7 +144,8 @@ def render_stage_plan(
 def _count(stage: Stage) -> str:
     source = stage.registered
     files = (
-        f"{len(stage.files)} files registered for SGLang's suite {source.suite}"
+        f"{len(stage.files)} files registered for SGLang's"
+        f"{' nightly' if source.nightly else ''} suite {source.suite}"
         f" ({source.disabled} disabled left out; checkout {source.checkout})"
         if source is not None
         else ""
