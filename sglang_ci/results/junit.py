@@ -1,6 +1,7 @@
 """junit.xml a CI system can merge: one testsuite named after the job, each check (a
-suite test) a testcase, and what ended the job early (launch failure, server death,
-time limit, cancellation) an error with its reason.
+suite test) a testcase whose classname is the job, and what ended the job early (launch
+failure, server death, time limit, cancellation) an error with its reason, on the test
+that was running when it happened.
 
 pytest's own file names its testsuite "pytest" (every job the same, so merged reports
 collapse them) and says nothing when the job ends outside a test: the launch failed, or
@@ -66,18 +67,39 @@ def _count(root: ElementTree.Element, suite: ElementTree.Element, seconds: float
         element.set("time", f"{seconds:.3f}")
 
 
+def _running_case(suite: ElementTree.Element, result: JobResult) -> ElementTree.Element | None:
+    """The testcase of the test that was running when the job was stopped, its own
+    outcome (what the stop broke on the way: a refused connection) replaced; created
+    when pytest left none for it."""
+    if not result.running_test or result.status is Status.SKIPPED:
+        return None
+    case = next((c for c in suite.findall("testcase")
+                 if c.get("name") == result.running_test), None)  # fmt: skip
+    if case is None:
+        return ElementTree.SubElement(suite, "testcase", name=result.running_test, time="0.000")
+    for child in [c for c in case if c.tag in _OUTCOMES]:
+        case.remove(child)
+    return case
+
+
 def write_junit(result: JobResult, path: Path) -> None:
     """pytest's junit.xml at ``path`` completed from the job's final verdict."""
     root, suite = _suite_of(path)
     suite.set("name", result.job)
     suite.set("timestamp", result.started_at)
     _properties(suite, result)
+    for case in suite.findall("testcase"):
+        case.set("classname", result.job)  # merged reports group and name by the job
     if result.status not in _CHECK_STATUSES:
-        # Launch failure, server death, time limit, cancellation, a skip: one testcase
-        # that says so, so a merged report cannot read the job as passed.
-        case = ElementTree.SubElement(suite, "testcase", classname=result.stage,
-                                      name=f"{result.job} [{result.status}]")  # fmt: skip
-        case.set("time", "0.000")  # the job's time is the suite's
+        # Launch failure, server death, time limit, cancellation, a skip: a testcase that
+        # says so (the test that was running, else one for the job), so a merged report
+        # cannot read the job as passed.
+        case = _running_case(suite, result)
+        if case is None:  # (an Element without children is falsy: no `or` here)
+            case = ElementTree.SubElement(
+                suite, "testcase", name=f"{result.job} [{result.status}]", time="0.000"
+            )  # the job's time is the suite's
+        case.set("classname", result.job)
         tag = "skipped" if result.status is Status.SKIPPED else "error"
         kind = result.failure_kind.value if result.failure_kind else str(result.status)
         outcome = ElementTree.SubElement(case, tag, message=result.reason or kind)

@@ -121,6 +121,9 @@ class JobResult:
     command: list[str] = field(default_factory=list)
     tests: dict[str, int] = field(default_factory=dict)
     sweep: dict[str, Any] = field(default_factory=dict)
+    # The suite test that had started and not passed when the job was stopped (a server's
+    # death, the time limit, a cancel): junit.xml gives it the job's error.
+    running_test: str = ""
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:

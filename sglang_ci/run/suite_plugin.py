@@ -182,6 +182,15 @@ class SuitePlugin:
     def ctx(self) -> Iterator[SuiteContext]:
         yield self.context
 
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.context.result.running_test = nodeid.split("::")[-1]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # A test that passed is not the one a later stop interrupted; one that failed may
+        # be (the server died under it), until the next test starts.
+        if report.when == "call" and report.passed:
+            self.context.result.running_test = ""
+
     def pytest_exception_interact(
         self, node: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
     ) -> None:
