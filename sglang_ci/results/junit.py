@@ -88,17 +88,21 @@ def write_junit(result: JobResult, path: Path) -> None:
     suite.set("name", result.job)
     suite.set("timestamp", result.started_at)
     _properties(suite, result)
-    for case in suite.findall("testcase"):
-        case.set("classname", result.job)  # merged reports group and name by the job
+    for each in suite.findall("testcase"):
+        each.set("classname", result.job)  # merged reports group and name by the job
     if result.status not in _CHECK_STATUSES:
         # Launch failure, server death, time limit, cancellation, a skip: a testcase that
         # says so (the test that was running, else one for the job), so a merged report
         # cannot read the job as passed.
-        case = _running_case(suite, result)
-        if case is None:  # (an Element without children is falsy: no `or` here)
-            case = ElementTree.SubElement(
+        running = _running_case(suite, result)
+        # (an Element without children is falsy: no `or` here)
+        case = (
+            running
+            if running is not None
+            else ElementTree.SubElement(
                 suite, "testcase", name=f"{result.job} [{result.status}]", time="0.000"
-            )  # the job's time is the suite's
+            )
+        )  # the job's time is the suite's
         case.set("classname", result.job)
         tag = "skipped" if result.status is Status.SKIPPED else "error"
         kind = result.failure_kind.value if result.failure_kind else str(result.status)
