@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from sglang_ci.config.model import load_config
+from sglang_ci.contract import SGLANG_LATEST
 
 from .conftest import ROOT
 from .gh_expressions import Evaluator
@@ -73,7 +74,7 @@ def test_in_sglangs_repo_a_pr_installs_its_own_checkout(head: str, stage: str) -
 def test_in_this_repo_a_pinned_or_given_sglang() -> None:
     github = event("pull_request", ("run-ci",))
     pinned = caller_inputs(WORKFLOWS / "gpu-stages.yml", github, {})
-    assert checked_out(pinned, github, "base-a") == ("sgl-project/sglang", "v0.5.23")
+    assert checked_out(pinned, github, "base-a") == ("sgl-project/sglang", f"v{SGLANG_LATEST}")
     given = caller_inputs(WORKFLOWS / "gpu-stages.yml", event("workflow_dispatch"),
                           {"sglang": "9040feebd8"})  # fmt: skip
     assert checked_out(given, event("workflow_dispatch"), "base-a")[1] == "9040feebd8"

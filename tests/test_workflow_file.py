@@ -132,3 +132,33 @@ def test_ci_env_is_the_stage_workflows() -> None:
     for stage in config.stages:
         assert workflow["jobs"][stage]["env"]["SGLANG_ENABLE_ASYNC_ASSERT"] == (
             ci_env(stage, {})["SGLANG_ENABLE_ASYNC_ASSERT"]), stage  # fmt: skip
+
+
+def test_a_registered_stage_runs_from_the_checkout_beside_the_runner(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sglang-ci/ and sglang/ side by side, as the workflow checks them out: a registered
+    stage's `checkout = "../sglang"` is the SGLang under test, read by the plan job too."""
+    from .test_registered_stage import FILES, STAGE, write_checkout
+
+    runner = tmp_path / "sglang-ci"
+    runner.mkdir()
+    write_checkout(tmp_path / "sglang", FILES)
+    fixture = ROOT / "tests/fixtures"
+    (runner / "stages.toml").write_text(
+        (fixture / "stages.toml").read_text() + STAGE.format(checkout="../sglang"))  # fmt: skip
+    shutil.copy(fixture / "baselines.toml", runner / "baselines.toml")
+    assert main_exit_code(["workflow", "--config", str(runner / "stages.toml")]) == 0
+    jobs = load(runner / WORKFLOW_PATH)["jobs"]
+    for job in ("plan", "files-b"):
+        paths = {
+            s["with"]["path"] for s in jobs[job]["steps"] if "actions/checkout" in s.get("uses", "")
+        }
+        assert paths == {"sglang", "sglang-ci"}, job
+    run_test = next(s for s in jobs["files-b"]["steps"] if s.get("name") == "Run test")
+    assert run_test["working-directory"] == "sglang-ci"  # where ../sglang is the checkout
+    # Without a registered stage the plan job needs no SGLang checkout.
+    plan = load(GENERATED)["jobs"]["plan"]["steps"]
+    assert [s["with"]["path"] for s in plan if "actions/checkout" in s.get("uses", "")] == [
+        "sglang-ci"
+    ]
