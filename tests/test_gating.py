@@ -250,3 +250,12 @@ def test_the_callers_pass_what_the_gate_needs() -> None:
                                          "checks": "write"}, path.name  # fmt: skip
         assert caller["with"]["runner-ref"], path.name
     assert Path(ROOT / "docs/examples/sglang-caller.yml").is_file()
+
+
+@pytest.mark.real_process
+def test_a_fork_pr_and_a_same_repo_pr_run_alike(gate_script: Any) -> None:
+    """SGLang's pr-test.yml runs a fork's PR once a maintainer adds run-ci."""
+    labels = ("run-ci", "run-ci-extra")
+    same = would_run(event("pull_request", labels), CODE, gate_script, labels)
+    fork = would_run(event("pull_request", labels, head=FORK), CODE, gate_script, labels)
+    assert fork == same == set(CONFIG.stages)
