@@ -249,6 +249,8 @@ def test_the_callers_pass_what_the_gate_needs() -> None:
         assert caller["permissions"] == {"contents": "read", "pull-requests": "read",
                                          "checks": "write"}, path.name  # fmt: skip
         assert caller["with"]["runner-ref"], path.name
+        if "@" in caller["uses"]:  # SGLang's caller: the runner checked out is the one called
+            assert caller["uses"].endswith("@" + caller["with"]["runner-ref"])
     assert Path(ROOT / "docs/examples/sglang-caller.yml").is_file()
 
 
