@@ -162,3 +162,32 @@ def test_a_registered_stage_runs_from_the_checkout_beside_the_runner(
     assert [s["with"]["path"] for s in plan if "actions/checkout" in s.get("uses", "")] == [
         "sglang-ci"
     ]
+
+
+@pytest.mark.parametrize("name", ["report", "1st-stage"])
+def test_a_stage_name_github_cannot_take_is_one_line(
+    name: str, write_config: Callable[[ConfigEdit], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def rename(doc: tomlkit.TOMLDocument) -> None:
+        doc["stages"][name] = doc["stages"].pop("extra-a")
+
+    path = write_config(rename)
+    assert main_exit_code(["workflow", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"stages.{name}: not usable as a GitHub job id" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (path.parent / WORKFLOW_PATH).exists()  # nothing written
+
+
+def test_a_label_with_a_quote_stays_one_expression(
+    write_config: Callable[[ConfigEdit], Path],
+) -> None:
+    def quote(doc: tomlkit.TOMLDocument) -> None:
+        doc["stages"]["extra-a"]["label"] = "run-ci-o'extra"
+
+    path = write_config(quote)
+    assert main_exit_code(["workflow", "--config", str(path)]) == 0
+    jobs = load(path.parent / WORKFLOW_PATH)["jobs"]
+    assert (
+        "'run-ci-o''extra'" in jobs["gate"]["if"] and "'run-ci-o''extra'" in jobs["extra-a"]["if"]
+    )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from sglang_ci.config.errors import UsageError
 from sglang_ci.config.model import Config
 from sglang_ci.plan import workflow_templates as templates
 
@@ -35,6 +36,7 @@ DEFAULT_PINS = {
     "actions/cache/save": "5a3ec84eff668545956fd18022155c47e93e2684 # v4.2.3",
     "mikepenz/action-junit-report": "3585e9575db828022551b4231f165eb59a0e74e3 # v5.6.2",
 }
+_JOB_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _PIN = re.compile(r"uses: ([\w./-]+)@([0-9a-f]{40} # \S+)")
 
 
@@ -49,6 +51,11 @@ def output_name(stage: str) -> str:
 
 def render_workflow(config: Config, pins: dict[str, str] | None = None) -> str:
     pins = pins or DEFAULT_PINS
+    for name in config.stages:
+        if not _JOB_ID.fullmatch(name) or name in ("gate", "plan", "report"):
+            raise UsageError(f"stages.{name}: not usable as a GitHub job id (letters, digits, '-'"
+                             " and '_', starting with a letter or '_'; not gate, plan or report);"
+                             " rename the stage")  # fmt: skip
     labels = sorted({s.label for s in config.stages.values() if s.label})
     text = (
         templates.HEADER
@@ -84,12 +91,14 @@ def workflow_command(config: Config, root: Path, *, check: bool) -> int:
     return 0
 
 
-def _is_label(name: str, labels: list[str]) -> str:
-    return " || ".join(f"github.event.label.name == '{label}'" for label in labels)
+def _added_label_is(labels: list[str]) -> str:
+    """The expression: the label a `labeled` event added is one of these."""
+    quoted = (label.replace("'", "''") for label in labels)  # an expression's quote escape
+    return " || ".join(f"github.event.label.name == '{label}'" for label in quoted)
 
 
 def _gate(labels: list[str]) -> str:
-    gating = _is_label("", [GATING_LABEL, *labels])
+    gating = _added_label_is([GATING_LABEL, *labels])
     return templates.GATE.replace("@GATING@", gating)
 
 
@@ -109,10 +118,11 @@ def _stage(config: Config, name: str) -> str:
     if stage.label:
         # pr-test-extra.yml: the stage's label and run-ci, read live; a `labeled` event
         # runs it only when the label added is one of the two.
+        label = stage.label.replace("'", "''")
         pr_clause = (
-            f"(contains(fromJSON(needs.plan.outputs.labels || '[]'), '{stage.label}') &&\n"
+            f"(contains(fromJSON(needs.plan.outputs.labels || '[]'), '{label}') &&\n"
             f"       (github.event.action != 'labeled' ||"
-            f" {_is_label('', [GATING_LABEL, stage.label])}))"
+            f" {_added_label_is([GATING_LABEL, stage.label])}))"
         )
     else:
         # pr-test.yml has no `labeled` trigger: adding a label never re-runs this stage.
