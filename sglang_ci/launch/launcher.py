@@ -302,7 +302,12 @@ class DeploymentRun:
             grace = max(0.0, deadline - time.monotonic())
             if hurry is not None and hurry.is_set():
                 grace = 0.0
-            report = process.tree.teardown(grace, hurry=hurry)
+            try:
+                report = process.tree.teardown(grace, hurry=hurry)
+            except Exception as error:  # the next process is still ours to end
+                problems.append(f"{process.name}: teardown failed: {type(error).__name__}:"
+                                f" {error}")  # fmt: skip
+                continue
             process.teardown = report
             if report.survivors:
                 problems.append(f"{process.name}: still running: {', '.join(report.survivors)}")
