@@ -63,7 +63,7 @@ CASES = {  # case: (job, when to act, what to do)
 RELEASE_WAIT_S = 60.0
 # Log lines of SGLang 0.5.12 that mark a phase of its start (scheduler, then HTTP server).
 LOAD_MARKER = "Load weight begin"
-HTTP_MARKER = "Application startup complete"
+HTTP_MARKER = ("Application startup complete", "Uvicorn running on")
 COMPILERS = ("nvcc", "ninja", "cicc", "ptxas", "cc1plus", "c++", "gcc", "cudafe++", "fatbinary")
 
 
@@ -123,11 +123,12 @@ def gpu_used() -> int | None:
     return None if usage is None else sum(usage.values())
 
 
-def log_has(log: Path, marker: str) -> bool:
+def log_has(log: Path, markers: str | tuple[str, ...]) -> bool:
     try:
-        return marker in log.read_text(errors="replace")
+        text = log.read_text(errors="replace")
     except OSError:
         return False
+    return any(marker in text for marker in ((markers,) if isinstance(markers, str) else markers))
 
 
 def wait_for(result: Path, runner: subprocess.Popen[bytes], phase: str) -> bool:
@@ -136,8 +137,10 @@ def wait_for(result: Path, runner: subprocess.Popen[bytes], phase: str) -> bool:
     "eval" (checks done, the suite running)."""
     deadline = time.monotonic() + 900
     log = result.parent / "server.log"
-    after = {"launch": (None, 3.0), "imports": (None, 0.5), "load": (LOAD_MARKER, 0.0),
-             "jit": (HTTP_MARKER, 5.0)}  # fmt: skip
+    after: dict[str, tuple[str | tuple[str, ...] | None, float]] = {
+        "launch": (None, 3.0), "imports": (None, 0.5), "load": (LOAD_MARKER, 0.0),
+        "jit": (HTTP_MARKER, 5.0),
+    }  # fmt: skip
     while time.monotonic() < deadline and runner.poll() is None:
         if phase in after and log.exists():
             marker, delay = after[phase]
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in args.cases.split(","):
         rows.append(run_case(name, config, scratch / "results", env, args.engine, marker))
-        print(f"real_sglang_gpu: {name}: {rows[-1].status}", flush=True)
+        print(f"real_sglang_gpu: {name}: {' | '.join(rows[-1].cells())}", flush=True)
     header = ("CASE", "STATUS", "EXIT", "EXIT AFTER (s)", "COMPILERS", "SERVERS",
               "PHASES (s)", "TEARDOWN", "GPU MEMORY", "PROCS LEFT", "PORTS LEFT",
               "LEDGER LEFT", "NOTE")  # fmt: skip
