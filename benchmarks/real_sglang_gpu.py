@@ -16,8 +16,8 @@ and print one table: per case the status and exit code, how long the runner took
 after the signal, the compiler processes (nvcc, ninja, ...) running at that instant, the
 servers result.json recorded, phase times, how the server ended, GPU memory (NVML) before
 and after, and the processes, ports and run-ledger files left behind. CUDA graph capture
-is not a case: the kit's tiny model runs with CUDA graphs off (benchmarks/tiny). Random weights: every
-score is meaningless; only the plumbing is judged.
+is not a case: the kit's tiny model runs with CUDA graphs off (benchmarks/tiny). Random
+weights: every score is meaningless; only the plumbing is judged.
 
     python benchmarks/real_sglang_gpu.py --model ~/tiny-llama [--cases sanity,kill9]
     python benchmarks/real_sglang_gpu.py --engine stub        # the same cases on the stub

@@ -164,9 +164,11 @@ def test_stage_route_with_one_launch_exit_exits_5(project: Path, tmp_path: Path,
                      env=env_for(tmp_path, tag), timeout=120)  # fmt: skip
     assert run.returncode == 5, run.stdout + run.stderr
     assert record(results, "quick(model='fine')")["status"] == "skipped"
-    continued = run_python("-m", "sglang_ci", "run", "--stage", "one-broken", "--engine", "stub",
-                           "--config", str(project), "--results", str(tmp_path / "again"),
-                           "--continue-on-error", env=env_for(tmp_path, tag), timeout=120)  # fmt: skip
+    continued = run_python(
+        "-m", "sglang_ci", "run", "--stage", "one-broken", "--engine", "stub", "--config",
+        str(project), "--results", str(tmp_path / "again"), "--continue-on-error",
+        env=env_for(tmp_path, tag), timeout=120,
+    )  # fmt: skip
     assert continued.returncode == 5, continued.stdout + continued.stderr
     assert record(tmp_path / "again", "quick(model='fine')")["status"] == "passed"
 
