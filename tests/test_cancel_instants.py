@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,8 @@ def log_says(text: str) -> Callable[..., bool]:
 INSTANTS: dict[str, tuple[str, Callable[[Any], None], bool]] = {
     "ledger entry written, server not started": (STARTING, lambda mp: after_call(
         RunLedger, "add", lambda *_a, answer: True, mp), False),
+    "inside the ledger's write, before its rename": (STARTING, lambda mp: ledger_dump_hook(
+        mp), False),
     "server started, not yet in the ledger": (STARTING, lambda mp: after_call(
         launcher, "start_process", lambda *_a, answer, **_k: True, mp), True),
     "first readiness poll": (STARTING, lambda mp: after_call(
@@ -106,6 +109,15 @@ INSTANTS: dict[str, tuple[str, Callable[[Any], None], bool]] = {
     "smoke request sent": (READY, lambda mp: after_call(
         job_runner, "smoke_generate", lambda *_a, answer: True, mp), True),
 }  # fmt: skip
+
+
+def ledger_dump_hook(monkeypatch: Any) -> None:
+    """Cancel inside the ledger's first write: its temporary file written, not yet renamed."""
+    from sglang_ci.launch import ledger
+
+    namespace = types.SimpleNamespace(dump=json.dump, loads=json.loads)
+    monkeypatch.setattr(ledger, "json", namespace)
+    after_call(namespace, "dump", lambda *_a, answer: True, monkeypatch)
 
 
 def kill_tagged(tag: str) -> None:
@@ -140,7 +152,7 @@ def test_a_cancel_at_any_instant_of_a_launch_tears_everything_down(
     assert (record["status"], record["exit_code"]) == ("cancelled", 130)
     assert record["reason"] == "cancelled by SIGINT"
     assert left == []
-    assert list((tmp_path / "ledger").glob("*.json")) == []  # torn down: nothing to clean
+    assert list((tmp_path / "ledger").iterdir()) == []  # torn down: nothing to clean
     if started:
         [server] = record["servers"]
         assert server["teardown"] is not None, record
