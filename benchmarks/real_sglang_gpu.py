@@ -3,13 +3,21 @@ H100: the kit in shared/real-sglang), with the tiny-model stages of benchmarks/t
 
     sanity      tinysanity(model='tiny-llama') to its verdict
     ngram       tinyspec(model='tiny-ngram'): NGRAM with topk 10, verified
-    int-launch  SIGINT to the runner while the server starts
+    int-launch  SIGINT to the runner while the server starts (3 s after its log appears)
+    int-imports SIGINT 0.5 s after the server's log appears (SGLang still importing)
+    int-load    SIGINT when the scheduler logs "Load weight begin" (tokenizer, weights)
+    int-jit     SIGINT 5 s after HTTP is up, while the first forward JIT-compiles its ops
+                (run it before any case that gets the server ready: the JIT cache is cold)
+    int-ready   SIGINT as soon as the runner records the launch phase (just after ready)
     int-eval    SIGINT to the runner while its suite runs
     kill9       kill -9 of the runner while its suite runs, then `sglang_ci cleanup`
 
-and print one table: per case the status, phase times, how the server ended, GPU memory
-(NVML) before and after, and the processes and ports left behind. Random weights: every
-score is meaningless; only the plumbing is judged.
+and print one table: per case the status and exit code, how long the runner took to exit
+after the signal, the compiler processes (nvcc, ninja, ...) running at that instant, the
+servers result.json recorded, phase times, how the server ended, GPU memory (NVML) before
+and after, and the processes, ports and run-ledger files left behind. CUDA graph capture
+is not a case: the kit's tiny model runs with CUDA graphs off (benchmarks/tiny). Random
+weights: every score is meaningless; only the plumbing is judged.
 
     python benchmarks/real_sglang_gpu.py --model ~/tiny-llama [--cases sanity,kill9]
     python benchmarks/real_sglang_gpu.py --engine stub        # the same cases on the stub
@@ -18,6 +26,7 @@ score is meaningless; only the plumbing is judged.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -44,16 +53,29 @@ CASES = {  # case: (job, when to act, what to do)
     "sanity": (SANITY, None, None),
     "ngram": (NGRAM, None, None),
     "int-launch": (SANITY, "launch", signal.SIGINT),
+    "int-imports": (SANITY, "imports", signal.SIGINT),
+    "int-load": (SANITY, "load", signal.SIGINT),
+    "int-jit": (SANITY, "jit", signal.SIGINT),
+    "int-ready": (SANITY, "ready", signal.SIGINT),
     "int-eval": (SANITY, "eval", signal.SIGINT),
     "kill9": (SANITY, "eval", signal.SIGKILL),
 }
 RELEASE_WAIT_S = 60.0
+# Log lines of SGLang 0.5.12 that mark a phase of its start (scheduler, then HTTP server).
+LOAD_MARKER = "Load weight begin"
+HTTP_MARKER = ("Application startup complete", "Uvicorn running on")
+COMPILERS = ("nvcc", "ninja", "cicc", "ptxas", "cc1plus", "c++", "gcc", "cudafe++", "fatbinary")
 
 
 @dataclass
 class Row:
     case: str
     status: str = "?"
+    exit_code: int | None = None
+    exit_after: float | None = None  # seconds from the signal to the runner's exit
+    compilers: int = 0  # compiler processes under the runner when the signal was sent
+    servers: int = 0  # servers result.json recorded
+    ledger_left: int = 0
     phases: dict[str, float] = field(default_factory=dict)
     teardown: str = ""
     memory: str = ""
@@ -63,8 +85,11 @@ class Row:
 
     def cells(self) -> tuple[str, ...]:
         phases = " ".join(f"{k} {v:.1f}" for k, v in self.phases.items())
-        return (self.case, self.status, phases, self.teardown, self.memory,
-                str(self.processes_left), str(self.ports_left), self.note)  # fmt: skip
+        after = "" if self.exit_after is None else f"{self.exit_after:.2f}"
+        return (self.case, self.status, str(self.exit_code), after, str(self.compilers),
+                str(self.servers), phases, self.teardown, self.memory,
+                str(self.processes_left), str(self.ports_left), str(self.ledger_left),
+                self.note)  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -98,14 +123,34 @@ def gpu_used() -> int | None:
     return None if usage is None else sum(usage.values())
 
 
+def log_has(log: Path, markers: str | tuple[str, ...]) -> bool:
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return False
+    return any(marker in text for marker in ((markers,) if isinstance(markers, str) else markers))
+
+
 def wait_for(result: Path, runner: subprocess.Popen[bytes], phase: str) -> bool:
-    """Until the runner is in ``phase``: "launch" (its server started), "eval" (checks
-    done, the suite running)."""
+    """Until the runner is in ``phase``: "launch" (its server started), "imports",
+    "load", "jit" (points of SGLang's start, by its log), "ready" (launch phase recorded),
+    "eval" (checks done, the suite running)."""
     deadline = time.monotonic() + 900
+    log = result.parent / "server.log"
+    after: dict[str, tuple[str | tuple[str, ...] | None, float]] = {
+        "launch": (None, 3.0), "imports": (None, 0.5), "load": (LOAD_MARKER, 0.0),
+        "jit": (HTTP_MARKER, 5.0),
+    }  # fmt: skip
     while time.monotonic() < deadline and runner.poll() is None:
-        if phase == "launch" and (result.parent / "server.log").exists():
-            time.sleep(3.0)  # well inside a launch of 40 s or more
-            return runner.poll() is None
+        if phase in after and log.exists():
+            marker, delay = after[phase]
+            if marker is None or log_has(log, marker):
+                time.sleep(delay)
+                return runner.poll() is None
+        if phase == "ready" and result.exists():
+            with contextlib.suppress(ValueError):
+                if "launch" in json.loads(result.read_text() or "{}").get("phases", {}):
+                    return runner.poll() is None
         if phase == "eval" and result.exists():
             with_phases = json.loads(result.read_text() or "{}").get("phases", {})
             if "checks" in with_phases:
@@ -127,6 +172,20 @@ def leftovers(marker: str) -> list[str]:
     return found
 
 
+def compilers_under(pid: int) -> int:
+    import psutil
+
+    try:
+        tree = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return 0
+    count = 0
+    for process in tree:
+        with contextlib.suppress(psutil.Error):
+            count += process.name() in COMPILERS
+    return count
+
+
 def run_case(name: str, config: Path, results: Path, env: dict[str, str], engine: str,
              marker: str) -> Row:  # fmt: skip
     job, phase, sig = CASES[name]
@@ -141,10 +200,17 @@ def run_case(name: str, config: Path, results: Path, env: dict[str, str], engine
     result = folder / job_dir_name(job) / "result.json"
     if phase is not None and sig is not None:
         if wait_for(result, runner, phase):
+            row.compilers = compilers_under(runner.pid)
             runner.send_signal(sig)
+            signalled = time.monotonic()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                runner.wait(timeout=900)
+            row.exit_after = time.monotonic() - signalled
         else:
             row.note = f"the runner ended before its {phase}"
     runner.wait(timeout=900)
+    row.exit_code = runner.returncode
+    ledger_folder = Path(env["SGLANG_CI_LEDGER"])
     if sig is signal.SIGKILL:
         cleanup = subprocess.run([sys.executable, "-m", "sglang_ci", "cleanup"], env=env,
                                  cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
@@ -158,6 +224,8 @@ def run_case(name: str, config: Path, results: Path, env: dict[str, str], engine
     record: dict[str, Any] = json.loads(result.read_text()) if result.exists() else {}
     kind = record.get("failure_kind")
     row.status = f"{record.get('status', 'no result')}" + (f" ({kind})" if kind else "")
+    row.servers = len(record.get("servers") or [])
+    row.ledger_left = len(list(ledger_folder.glob("*.json")))
     row.phases = record.get("phases", {})
     servers = record.get("servers") or [{}]
     report = servers[0].get("teardown") or {}
@@ -184,9 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in args.cases.split(","):
         rows.append(run_case(name, config, scratch / "results", env, args.engine, marker))
-        print(f"real_sglang_gpu: {name}: {rows[-1].status}", flush=True)
-    header = ("CASE", "STATUS", "PHASES (s)", "TEARDOWN", "GPU MEMORY", "PROCS LEFT",
-              "PORTS LEFT", "NOTE")  # fmt: skip
+        print(f"real_sglang_gpu: {name}: {' | '.join(rows[-1].cells())}", flush=True)
+    header = ("CASE", "STATUS", "EXIT", "EXIT AFTER (s)", "COMPILERS", "SERVERS",
+              "PHASES (s)", "TEARDOWN", "GPU MEMORY", "PROCS LEFT", "PORTS LEFT",
+              "LEDGER LEFT", "NOTE")  # fmt: skip
     print(render_table(header, [row.cells() for row in rows]))
     print(f"results: {scratch / 'results'}")
     return 0

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,39 @@ def kill9_case(scratch: Path) -> tuple[str, ...]:
                    time.monotonic() - started, verdict_of(folder, cleanup.returncode))  # fmt: skip
 
 
+def signal_case(scratch: Path, case: str, faults: str, extra: list[str], sig: signal.Signals,
+                ready: Callable[[Path, str], bool], env_extra: dict[str, str] | None = None,
+                ) -> tuple[str, ...]:  # fmt: skip
+    """``sig`` to the runner once ``ready(folder, mark)`` holds (a state of the run, not a
+    time)."""
+    mark, folder = uuid.uuid4().hex, scratch / case
+    env = {**env_for(scratch, mark, faults), **(env_extra or {})}
+    started = time.monotonic()
+    runner = subprocess.Popen(command(folder, extra), env=env, cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    while runner.poll() is None and not ready(folder, mark):
+        time.sleep(0.02)
+    runner.send_signal(sig)
+    output = runner.communicate(timeout=300)[0]
+    return measure(case, scratch, [folder], output, mark, time.monotonic() - started,
+                   verdict_of(folder, runner.returncode))  # fmt: skip
+
+
+def compiling(_folder: Path, mark: str) -> bool:
+    """The stub's jit_build compilers are running under its server."""
+    for process in marked(mark):
+        try:
+            if "sglang_ci.stub" in process.cmdline() and process.children():
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
+def retry_waiting(folder: Path, _mark: str) -> bool:
+    return (folder / f"{FOLDER}-attempt-1" / "result.json").exists()
+
+
 def concurrent_case(scratch: Path, copies: int) -> tuple[str, ...]:
     mark, folder = uuid.uuid4().hex, scratch / "concurrent"
     env = env_for(scratch, mark, "slow_start=0.5")
@@ -152,6 +185,11 @@ def main() -> int:
             rows.append(fault_case(scratch, case, faults, extra))
             print(f"reliability: {case}: {rows[-1][1]}", file=sys.stderr, flush=True)
         rows.append(kill9_case(scratch))
+        rows.append(signal_case(scratch, "SIGINT in JIT build", "slow_start=60,jit_build,"
+                                "ignore_sigterm", [], signal.SIGINT, compiling))  # fmt: skip
+        rows.append(signal_case(scratch, "SIGTERM in retry wait", "", ["--enable-retry",
+                                "--retry-wait", "600"], signal.SIGTERM, retry_waiting,
+                                {"SGLANG_CI_STUB_ACCURACY": "0"}))  # fmt: skip
         rows.append(concurrent_case(scratch, copies))
     header = ("CASE", "VERDICT", "SECONDS", "PROCESSES LEFT", "PORTS LEFT", "LOCKS LEFT",
               "LEDGERS LEFT", "SECRET HITS")  # fmt: skip

@@ -120,7 +120,9 @@ def run_runner(session: nox.Session, python: str, config: Config, argv: Sequence
     command = [python, "-m", "sglang_ci", *argv, "--config", str(config.source)]
     code = run_forwarding_signals(session, command)
     if code == 130:
-        session.error(f"{what}: cancelled; servers torn down, result marked cancelled")
+        session.log(f"{what}: cancelled; servers torn down, result marked cancelled")
+        # nox's own route for a cancel: "interrupted", exit 130, no later session started.
+        raise KeyboardInterrupt
     if code:
         session.error(f"{what}: failed with exit code {code}")
 

@@ -4,6 +4,7 @@ timeout and a server crash, with secrets in the environment and in a server flag
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from sglang_ci.config.secrets import (
 
 from .conftest import TAG_ENV, run_python, tagged_processes
 from .test_junit import check_schema
+from .test_run_pipeline import launched, run_limit_reached_when
 
 PLANTED = {
     "HF_TOKEN": "hf_PLANTEDhuggingface",
@@ -106,15 +108,17 @@ def test_planted_secrets_never_leave_the_run(tmp_path: Path, tag: str) -> None:
     (tmp_path / "suites" / "pytest.ini").write_text("[pytest]\n")
     results = tmp_path / "results"
     summary = tmp_path / "summary.md"
-    run = run_python(
-        "-m", "sglang_ci", "run", "--stage", "s", "--engine", "stub", "--config",
-        str(tmp_path / "stages.toml"), "--results", str(results), "--timeout", "3",
-        "--continue-on-error",
-        env={**PLANTED, TAG_ENV: tag, "SGLANG_CI_PORT_LOCKS": str(tmp_path / "locks"),
-             "SGLANG_CI_STUB_ACCURACY": "0.2", "GITHUB_STEP_SUMMARY": str(summary)},
-        timeout=120,
+    # The limit is long; the slow job reaches it once its server is up (the test sends the
+    # limit's SIGALRM then), so the other jobs never race a short limit on a loaded machine.
+    code, output = run_limit_reached_when(
+        [sys.executable, "-m", "sglang_ci", "run", "--stage", "s", "--engine", "stub",
+         "--config", str(tmp_path / "stages.toml"), "--results", str(results), "--timeout",
+         "600", "--continue-on-error"],
+        {**PLANTED, TAG_ENV: tag, "SGLANG_CI_PORT_LOCKS": str(tmp_path / "locks"),
+         "SGLANG_CI_STUB_ACCURACY": "0.2", "GITHUB_STEP_SUMMARY": str(summary)},
+        [lambda: launched(results / "quick-model-keyed-slow")],
     )  # fmt: skip
-    assert run.returncode == 1, run.stdout + run.stderr
+    assert code == 1, output
     kinds = {path.parent.name: json.loads(path.read_text())["failure_kind"]
              for path in results.rglob("result.json")}  # fmt: skip
     assert kinds == {"quick-model-keyed": "below threshold", "quick-model-keyed-slow":
@@ -131,7 +135,7 @@ def test_planted_secrets_never_leave_the_run(tmp_path: Path, tag: str) -> None:
     assert any(path.name == "server.log" for path in written)
     hits = [f"{path}: {value}" for path in written for value in planted
             if value in path.read_text(errors="replace")]  # fmt: skip
-    hits += [f"output: {value}" for value in planted if value in run.stdout + run.stderr]
+    hits += [f"output: {value}" for value in planted if value in output]
     assert hits == []
     dry = run_python("-m", "sglang_ci", "plan", "--stage", "s", "--config",
                      str(tmp_path / "stages.toml"))  # fmt: skip

@@ -210,10 +210,12 @@ class DeploymentRun:
         """Start one process: in the ledger before it starts (role, ports) and right after
         (pid), registered for teardown before any cancellation can interrupt."""
         job, ledger = self.job.id, self.ledger
-        entry = ledger.add(role, job, ports) if ledger else None
         on_found = functools.partial(ledger.seen, role, job) if ledger else None
         log = self.settings.out_dir / f"{role}.log"
-        with self._spawning():
+        with self._spawning():  # the ledger's writes too: a half-written one leaves a file
+            entry = ledger.add(role, job, ports) if ledger else None
+            if self.cancel is not None and self.cancel.token.interruption is not None:
+                raise self.cancel.token.fresh()  # cancelled during the write: start nothing
             process = start_process(role, command, env, log, port, on_found)
             self.processes.append(process)
             if ledger is not None and entry is not None:
@@ -302,7 +304,12 @@ class DeploymentRun:
             grace = max(0.0, deadline - time.monotonic())
             if hurry is not None and hurry.is_set():
                 grace = 0.0
-            report = process.tree.teardown(grace, hurry=hurry)
+            try:
+                report = process.tree.teardown(grace, hurry=hurry)
+            except Exception as error:  # the next process is still ours to end
+                problems.append(f"{process.name}: teardown failed: {type(error).__name__}:"
+                                f" {error}")  # fmt: skip
+                continue
             process.teardown = report
             if report.survivors:
                 problems.append(f"{process.name}: still running: {', '.join(report.survivors)}")

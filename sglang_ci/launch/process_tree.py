@@ -51,8 +51,11 @@ def _alive(process: psutil.Process) -> bool:
 
 
 def _reap(process: psutil.Process) -> None:
-    """Collect the exit status of our own child (or adopted orphan) so no zombie stays."""
-    with contextlib.suppress(ChildProcessError, OSError):
+    """Collect the exit status of our own child (or adopted orphan) so no zombie stays.
+    A process may be gone already, reaped by its own parent (a compiler run by SGLang's
+    scheduler during its JIT build): psutil then raises NoSuchProcess, which must not
+    abort the teardown of everything else."""
+    with contextlib.suppress(ChildProcessError, OSError, psutil.Error):
         if process.ppid() == os.getpid():
             os.waitpid(process.pid, os.WNOHANG)
 

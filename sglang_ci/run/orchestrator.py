@@ -25,6 +25,7 @@ from sglang_ci.config.model import Config, Job
 from sglang_ci.config.schema import FileJob
 from sglang_ci.config.secrets import Environment
 from sglang_ci.config.stub_env import STUB_DATA_ENV
+from sglang_ci.launch.cancel import CancelToken, CancelWatch
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.launch.launcher import LaunchSettings
 from sglang_ci.results.job_folder import claimed, require_writable
@@ -176,28 +177,12 @@ def run_jobs(
         record_refused([*jobs, *files], Path(options.results), options.engine, error)
         raise
     require_writable(Path(options.results))
-    cleanup_before_run()  # a runner killed earlier on this machine may hold ports and GPUs
     started = time.monotonic()
-    results: list[JobResult] = []
     groups = run_groups(config, job_ids)
-    for index, group in enumerate(groups):
-        if isinstance(group, FileJob):
-            policy = options.policy(config.stages[group.stage].policy)
-            results.append(run_file_job(group, policy, Path(options.results), env))
-        elif len(group) == 1:
-            results.append(run_with_retries(config, group[0], options, env))
-        else:
-            results += run_shared(config, group, options, env)
-        if any(result.failure_kind is FailureKind.CANCELLED for result in results):
-            break  # cancelled: stop the stage
-        failed = next((r for r in results if r.status not in _GOOD), None)
-        stage = group.stage if isinstance(group, FileJob) else group[0].stage
-        if failed and not options.policy(config.stages[stage].policy).continue_on_error:
-            rest = [unit for later in groups[index + 1 :]
-                    for unit in ([later] if isinstance(later, FileJob) else later)]  # fmt: skip
-            results += skip_jobs(rest, options, f"not run: fail-fast after {failed.job}"
-                                 f" {failed.status} (continue-on-error is off)")  # fmt: skip
-            break
+    token = CancelToken()  # a signal between units: recorded here, the next one not started
+    with CancelWatch(token) as watch, watch.shielded():
+        cleanup_before_run()  # a runner killed earlier here may hold ports and GPUs
+        results = _run_groups(config, groups, options, env, token)
     if title is not None:
         print(f"\n{title}, engine {options.engine}:\n{stage_table(results)}")
         for result in results:
@@ -207,7 +192,40 @@ def run_jobs(
             print("(stub engine: scores come from its answer key and set accuracy, not from a"
                   " model)")  # fmt: skip
         print(f"wall time: {time.monotonic() - started:.1f} s")
+    if token.interruption is not None:
+        return exit_code(FailureKind.CANCELLED)
     return overall_exit_code(results, title is not None)
+
+
+def _run_groups(
+    config: Config, groups: Sequence[list[Job] | FileJob], options: RunOptions,
+    env: Mapping[str, str], token: CancelToken,
+) -> list[JobResult]:  # fmt: skip
+    """The groups in order until a cancellation, or a failure with fail-fast."""
+    results: list[JobResult] = []
+    for index, group in enumerate(groups):
+        if token.interruption is not None:
+            break
+        if isinstance(group, FileJob):
+            policy = options.policy(config.stages[group.stage].policy)
+            results.append(run_file_job(group, policy, Path(options.results), env))
+        elif len(group) == 1:
+            results.append(run_with_retries(config, group[0], options, env))
+        else:
+            results += run_shared(config, group, options, env)
+        if token.interruption is not None or any(
+            result.failure_kind is FailureKind.CANCELLED for result in results
+        ):
+            break  # cancelled: stop the stage
+        failed = next((r for r in results if r.status not in _GOOD), None)
+        stage = group.stage if isinstance(group, FileJob) else group[0].stage
+        if failed and not options.policy(config.stages[stage].policy).continue_on_error:
+            rest = [unit for later in groups[index + 1 :]
+                    for unit in ([later] if isinstance(later, FileJob) else later)]  # fmt: skip
+            results += skip_jobs(rest, options, f"not run: fail-fast after {failed.job}"
+                                 f" {failed.status} (continue-on-error is off)")  # fmt: skip
+            break
+    return results
 
 
 _GOOD = (Status.PASSED, Status.SKIPPED)
@@ -234,8 +252,11 @@ def overall_exit_code(results: Sequence[JobResult], several: bool) -> int:
     failed = [result for result in results if result.exit_code]
     if not failed:
         return 0
+    # Jobs skipped because their shared launch ended carry its kind: not failures of their own.
+    ran = [result for result in failed if result.status is not Status.SKIPPED] or failed
     if several:
         print(f"sglang-ci: {len(failed)} job(s) failed: {', '.join(r.job for r in failed)}",
               file=sys.stderr)  # fmt: skip
+    if len(ran) > 1:
         return 1
-    return failed[0].exit_code or 1
+    return ran[0].exit_code or 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -43,6 +44,25 @@ def spawn_orphans(count: int, escape: bool = False) -> None:
                     time.sleep(3600)
             os._exit(0)
         os.waitpid(child, 0)
+
+
+# One compile step: ignores SIGTERM (a compiler finishes its file) and ends in 0.3 s.
+COMPILER = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+            " time.sleep(0.3)")  # fmt: skip
+
+
+def start_jit_build(state: StubState) -> None:
+    """Compiler processes, two staggered at a time, until ready; each reaped here as soon as
+    it ends, so the runner's teardown meets tree members that are gone, not zombies."""
+
+    def compile_steps(offset: float) -> None:
+        time.sleep(offset)
+        while not state.ready.is_set():
+            subprocess.run([sys.executable, "-c", COMPILER], check=False)
+
+    log("fault jit_build: compiling JIT ops until ready")
+    for offset in (0.0, 0.15):
+        threading.Thread(target=compile_steps, args=(offset,), daemon=True).start()
 
 
 def become_ready(state: StubState, faults: Faults) -> None:
@@ -116,6 +136,8 @@ def main() -> int:
         log(f"bootstrap server on port {settings.bootstrap_port}")
     spawn_orphans(faults.orphans)  # after binding: the orphans inherit the sockets
     spawn_orphans(faults.escapees, escape=True)
+    if faults.jit_build:
+        start_jit_build(state)
 
     for extra in servers[1:]:
         threading.Thread(target=extra.serve_forever, daemon=True).start()

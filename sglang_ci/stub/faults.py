@@ -18,6 +18,10 @@ escapees=N       like orphans, but they also leave the process group and session
                  (setsid): no group or session scan finds them
 fail_first=N     answer HTTP 500 to the first N generation requests (a transient glitch)
 html_answers     answer generation requests 200 with an HTML page (a proxy's error page)
+jit_build        while starting, run short compiler processes one after another, two at a
+                 time, each reaped by the stub when it ends (as SGLang's scheduler runs
+                 ninja and nvcc for its JIT ops): members of the server's tree that vanish
+                 under teardown's feet; each ignores SIGTERM and ends on its own in 0.3 s
 """
 
 from __future__ import annotations
@@ -46,13 +50,15 @@ class Faults:
     escapees: int = 0
     fail_first: int = 0
     html_answers: bool = False
+    jit_build: bool = False
 
     def active(self) -> list[str]:
         default = Faults()
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)]
 
 
-_FLAGS = {"never_healthy", "ignore_sigterm", "html_answers", "gibberish", "looping"}
+_FLAGS = {"never_healthy", "ignore_sigterm", "html_answers", "gibberish", "looping",
+          "jit_build"}  # fmt: skip
 _INTS = {"exit_on_start", "crash_after", "orphans", "escapees", "fail_first"}
 _FLOATS = {"slow_start", "error_rate", "slow_answer"}
 
