@@ -49,6 +49,22 @@ GPU_RELEASE_S = 60.0
 GPU_IDLE_S = 120.0
 
 
+ROUTER_CHECK = (
+    "import importlib.util, sys; sys.exit(importlib.util.find_spec('sglang_router') is None)"
+)
+
+
+def require_router(python: str, job: str) -> None:
+    """A PD job needs sglang-router in the interpreter that starts it: say so before any
+    server starts (the router would otherwise die after both servers had loaded)."""
+    found = subprocess.run([python, "-c", ROUTER_CHECK], capture_output=True, check=False)
+    if found.returncode != 0:
+        raise FatalError(
+            f"{job}: the PD router (sglang-router) is not installed for {python}; install"
+            " it with: pip install 'sglang-ci[pd]'", kind=FailureKind.CONFIG,
+        )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class LaunchSettings:
     engine: str
@@ -222,6 +238,8 @@ class DeploymentRun:
 
     def start(self) -> None:
         deployment = self.job.deployment
+        if deployment.disaggregated:
+            require_router(self.settings.python, self.job.id)
         if self.settings.engine == "sglang":
             self.gpus = gpu_memory.physical_gpus(range(self.job.gpus), self.settings.env)
             gpu_memory.wait_idle(self.gpus, GPU_IDLE_S)
