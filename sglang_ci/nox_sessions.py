@@ -9,6 +9,7 @@ that is where SGLang is installed, and a per-job virtualenv would reinstall it.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import hashlib
@@ -31,14 +32,16 @@ from sglang_ci.config.errors import FatalError
 # Every job session carries MATRIX_TAG: `nox -l --json` lists only selected sessions and
 # job sessions are not selected by default, so `nox -l --json -t matrix` is the matrix.
 from sglang_ci.config.model import MATRIX_TAG, Config, Job
+from sglang_ci.config.toml_reader import suggestion
 from sglang_ci.launch.cancel import SIGNALS as CANCEL_SIGNALS
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
-from sglang_ci.plan.dry_run import render_plan
+from sglang_ci.plan.dry_run import render_calibration_plan, render_plan
 from sglang_ci.run.options import (
     CalibrateOptions,
     Options,
     RunOptions,
     StageOptions,
+    options_help,
     parse,
     to_argv,
 )
@@ -46,7 +49,11 @@ from sglang_ci.run.options import (
 
 def session_options(session: nox.Session, kind: type[Options], prog: str) -> Options:
     """What follows ``--``, parsed by the options' one declaration; a bad value ends the
-    session with the option's own one-line error."""
+    session with the option's own one-line error; ``--help`` prints the options and runs
+    nothing."""
+    if any(arg in ("-h", "--help") for arg in session.posargs):
+        print(options_help(kind, prog))
+        session.skip("--help: nothing run")
     try:
         return parse(kind, session.posargs, prog)
     except FatalError as error:
@@ -187,6 +194,10 @@ def register_calibrate_sessions(config: Config) -> None:
         """Run a scored job's eval N times: spread, determinism, recommended threshold."""
         job = by_signature[session.name]
         options = session_options(session, CalibrateOptions, 'nox -s "calibrate(...)" --')
+        if options.dry_run:  # in this process, as a job session's: nothing to install
+            print(render_calibration_plan(job, config.stages[job.stage], options.engine,
+                                          options.runs, options.relaunch))  # fmt: skip
+            return
         if options.engine == "sglang":
             require_session_gpus(session, job.id, job.gpus, os.environ)
         run_runner(session, current_python(), config, ["calibrate", job.id, *to_argv(options)],
@@ -269,15 +280,33 @@ def demo_fingerprint(root: Path, router: str) -> str:
     return digest.hexdigest()
 
 
-def demo_venv_ready(session: nox.Session, python: str, root: Path, router: str) -> bool:
-    """True when the reused demo venv needs no install: its marker matches this
+def demo_venv_ready(session: nox.Session, python: str, root: Path, router: str,
+                    marker_name: str = DEMO_MARKER) -> bool:  # fmt: skip
+    """True when the reused venv needs no install: its marker matches this
     pyproject.toml and router pin, and the venv really holds both packages."""
-    marker = Path(str(session.virtualenv.location)) / DEMO_MARKER
+    marker = Path(str(session.virtualenv.location)) / marker_name
     if not marker.is_file() or marker.read_text() != demo_fingerprint(root, router):
         return False
     # -I: the checkout's own sglang_ci.egg-info (on the path as the cwd) must not answer.
     check = [python, "-I", "-c", DEMO_READY_CHECK, root.as_uri(), router]
     return subprocess.run(check, capture_output=True, check=False).returncode == 0
+
+
+def install_once(session: nox.Session, root: Path, router: str, name: str,
+                 install: Sequence[str]) -> None:  # fmt: skip
+    """``pip install INSTALL`` into a reused venv unless it already holds this checkout
+    (editable) and the router pin as of this pyproject.toml; says which it did."""
+    marker_name = f"sglang-ci-{name}.installed"
+    python = str(Path(session.bin) / "python")
+    if demo_venv_ready(session, python, root, router, marker_name):
+        session.log(f"{name} venv up to date: skipping install")
+        return
+    # pip's own lines, not nox's silence: a cold install shows what it fetches.
+    session.install(*install, silent=False)
+    if getattr(session._runner.global_config, "no_install", False):
+        return  # `nox -R`: pip did not run, so the venv is not known to match
+    marker = Path(str(session.virtualenv.location)) / marker_name
+    marker.write_text(demo_fingerprint(root, router))
 
 
 def register_demo_session(config: Config, root: Path, router: str) -> None:
@@ -287,15 +316,10 @@ def register_demo_session(config: Config, root: Path, router: str) -> None:
         options = session_options(session, StageOptions, "nox -s demo --")
         options = dataclasses.replace(options, stage=options.stage or DEMO_STAGE, engine="stub")
         python = str(Path(session.bin) / "python")
-        # The venv is reused between runs (reuse_venv=True): installing again costs ~20 s of
-        # a warm run's ~25 s, so it happens only on a fresh venv or a changed pyproject/pin.
-        # The router is there for the stages that run PD through it (stage-c-dsv4).
-        if demo_venv_ready(session, python, root, router):
-            session.log("demo venv up to date: skipping install")
-        else:
-            session.install("-e", ".", f"sglang-router=={router}")
-            marker = Path(str(session.virtualenv.location)) / DEMO_MARKER
-            marker.write_text(demo_fingerprint(root, router))
+        # The venv is reused between runs (reuse_venv=True): installing again costs most of
+        # a warm run, so it happens only on a fresh venv or a changed pyproject/pin. The
+        # core install and the pd extra: the router runs the PD stage (stage-c-dsv4).
+        install_once(session, root, router, "demo", ["-e", ".[pd]"])
         run_runner(session, python, config, ["run", *to_argv(options)], "demo")
 
     nox.session(name="demo", venv_backend="venv", default=False, reuse_venv=True)(demo)
@@ -307,3 +331,57 @@ def register_matrix_session(config: Config) -> None:
         run_runner(session, current_python(), config, ["matrix", *session.posargs], "matrix")
 
     nox.session(name="matrix", venv_backend="none", default=False)(matrix)
+
+
+SESSION_FLAGS = ("-s", "-e", "--session", "--sessions")
+
+
+def requested_sessions(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """The names after nox's ``-s``/``-e``/``--session(s)`` (or in $NOXSESSION)."""
+    names: list[str] = []
+    taking = False
+    for arg in argv:
+        if arg == "--":
+            break
+        flag, equals, value = arg.partition("=")
+        if flag in SESSION_FLAGS and equals:
+            names.append(value)
+            taking = False
+        elif arg in SESSION_FLAGS:
+            taking = True
+        elif arg.startswith("-"):
+            taking = False
+        elif taking:
+            names.append(arg)
+    if not names and env.get("NOXSESSION"):
+        names = env["NOXSESSION"].split(",")
+    return names
+
+
+def _normalized(name: str) -> str:
+    """A signature as nox compares them: its Python syntax tree, so that spacing and the
+    kind of quotes do not count."""
+    try:
+        return ast.dump(ast.parse(name))
+    except SyntaxError:
+        return name
+
+
+def session_names(config: Config, extra: Sequence[str]) -> list[str]:
+    """Every session name and signature this noxfile registers (``extra``: the noxfile's
+    own sessions, parametrized ones with their signatures)."""
+    calibrate = [f"calibrate({call})" for call in calibration_ids(config)]
+    stages = [f"stage(name={name!r})" for name in config.stages]
+    files = [f"file(path={f.id!r})" for f in config.files.values()]
+    families = ["calibrate", "stage", "file", "demo", "matrix", *config.suites]
+    return [*extra, *families, *config.jobs, *calibrate, *stages, *files]
+
+
+def unknown_session(requested: Sequence[str], known: Sequence[str]) -> str | None:
+    """One line for the first requested session nox would not find, with the closest
+    known one, as the CLI says it for a job; None when all exist."""
+    normalized = {_normalized(name) for name in known}
+    for name in requested:
+        if _normalized(name) not in normalized:
+            return f"nox: no session {name!r}.{suggestion(name, known)}"
+    return None
