@@ -32,6 +32,7 @@ from sglang_ci.contract import (  # noqa: E402
     TORCH_CPU,
     TORCH_CPU_INDEX,
 )
+from sglang_ci.nox_names import requested_sessions, session_names, unknown_session  # noqa: E402
 from sglang_ci.nox_sessions import (  # noqa: E402
     install_once,
     register_calibrate_sessions,
@@ -40,9 +41,6 @@ from sglang_ci.nox_sessions import (  # noqa: E402
     register_job_sessions,
     register_matrix_session,
     register_stage_sessions,
-    requested_sessions,
-    session_names,
-    unknown_session,
 )
 
 nox.needs_version = ">=2024.10.9"

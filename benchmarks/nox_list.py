@@ -35,6 +35,7 @@ REGISTERED_STAGE = """
 [stages.registered-bench]
 gpus = 1
 runner = "1-gpu-small"
+timeout = 60
 registered = {{ suite = "{suite}", checkout = "{checkout}" }}
 """
 

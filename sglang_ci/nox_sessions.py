@@ -9,7 +9,6 @@ that is where SGLang is installed, and a per-job virtualenv would reinstall it.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
 import hashlib
@@ -32,7 +31,6 @@ from sglang_ci.config.errors import FatalError
 # Every job session carries MATRIX_TAG: `nox -l --json` lists only selected sessions and
 # job sessions are not selected by default, so `nox -l --json -t matrix` is the matrix.
 from sglang_ci.config.model import MATRIX_TAG, Config, Job
-from sglang_ci.config.toml_reader import suggestion
 from sglang_ci.launch.cancel import SIGNALS as CANCEL_SIGNALS
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.plan.dry_run import render_calibration_plan, render_plan
@@ -254,17 +252,17 @@ def register_file_sessions(config: Config) -> None:
 
 
 DEMO_STAGE = "base-b"
-DEMO_MARKER = "sglang-ci-demo.installed"  # in the venv, so a new venv has none
 
-# Run inside the demo venv: exit 0 only if it holds this checkout's project (editable) and
-# the pinned router. Versions alone would miss a venv made from another checkout.
+# Run inside the demo venv: exit 0 only if it holds this checkout's project (editable) and,
+# when asked ("-" when not), the pinned router. Versions alone would miss a venv made from
+# another checkout.
 DEMO_READY_CHECK = """
 import json, sys
 from importlib import metadata
 root, router = sys.argv[1], sys.argv[2]
 try:
     ci = metadata.distribution("sglang-ci")
-    ok = metadata.version("sglang-router") == router
+    ok = router == "-" or metadata.version("sglang-router") == router
 except metadata.PackageNotFoundError:
     sys.exit(1)
 url = json.loads(ci.read_text("direct_url.json") or "{}").get("url", "")
@@ -280,33 +278,39 @@ def demo_fingerprint(root: Path, router: str) -> str:
     return digest.hexdigest()
 
 
-def demo_venv_ready(session: nox.Session, python: str, root: Path, router: str,
-                    marker_name: str = DEMO_MARKER) -> bool:  # fmt: skip
-    """True when the reused venv needs no install: its marker matches this
-    pyproject.toml and router pin, and the venv really holds both packages."""
+def venv_stamp(root: Path, router: str, install: Sequence[str]) -> str:
+    """The marker's text: the fingerprint and what was installed (``.`` or ``.[pd]``)."""
+    return f"{demo_fingerprint(root, router)} {shlex.join(install)}"
+
+
+def demo_venv_ready(session: nox.Session, python: str, root: Path, router: str | None,
+                    marker_name: str, stamp: str) -> bool:  # fmt: skip
+    """True when the reused venv needs no install: its marker holds ``stamp`` and the venv
+    really holds this checkout's project and (``router`` not None) the pinned router."""
     marker = Path(str(session.virtualenv.location)) / marker_name
-    if not marker.is_file() or marker.read_text() != demo_fingerprint(root, router):
+    if not marker.is_file() or marker.read_text() != stamp:
         return False
     # -I: the checkout's own sglang_ci.egg-info (on the path as the cwd) must not answer.
-    check = [python, "-I", "-c", DEMO_READY_CHECK, root.as_uri(), router]
+    check = [python, "-I", "-c", DEMO_READY_CHECK, root.as_uri(), router or "-"]
     return subprocess.run(check, capture_output=True, check=False).returncode == 0
 
 
 def install_once(session: nox.Session, root: Path, router: str, name: str,
-                 install: Sequence[str]) -> None:  # fmt: skip
+                 install: Sequence[str], *, with_router: bool = True) -> None:  # fmt: skip
     """``pip install INSTALL`` into a reused venv unless it already holds this checkout
-    (editable) and the router pin as of this pyproject.toml; says which it did."""
-    marker_name = f"sglang-ci-{name}.installed"
+    (editable) and, ``with_router``, the router pin as of this pyproject.toml."""
+    marker_name = f"sglang-ci-{name}.installed"  # in the venv: a new venv has none
     python = str(Path(session.bin) / "python")
-    if demo_venv_ready(session, python, root, router, marker_name):
+    stamp = venv_stamp(root, router, install)
+    if demo_venv_ready(session, python, root, router if with_router else None, marker_name,
+                       stamp):  # fmt: skip
         session.log(f"{name} venv up to date: skipping install")
         return
     # pip's own lines, not nox's silence: a cold install shows what it fetches.
     session.install(*install, silent=False)
     if getattr(session._runner.global_config, "no_install", False):
         return  # `nox -R`: pip did not run, so the venv is not known to match
-    marker = Path(str(session.virtualenv.location)) / marker_name
-    marker.write_text(demo_fingerprint(root, router))
+    (Path(str(session.virtualenv.location)) / marker_name).write_text(stamp)
 
 
 def register_demo_session(config: Config, root: Path, router: str) -> None:
@@ -318,8 +322,14 @@ def register_demo_session(config: Config, root: Path, router: str) -> None:
         python = str(Path(session.bin) / "python")
         # The venv is reused between runs (reuse_venv=True): installing again costs most of
         # a warm run, so it happens only on a fresh venv or a changed pyproject/pin. The
-        # core install and the pd extra: the router runs the PD stage (stage-c-dsv4).
-        install_once(session, root, router, "demo", ["-e", ".[pd]"])
+        # core install; the pd extra (the router, ~90 MB) only for a stage with PD jobs.
+        try:
+            jobs = config.stage_jobs(options.stage or DEMO_STAGE)
+        except FatalError as error:  # a misspelt --stage, before anything is installed
+            session.error(str(error))
+        pd = any(job.deployment.disaggregated for job in jobs)
+        install_once(session, root, router, "demo", ["-e", ".[pd]" if pd else "."],
+                     with_router=pd)  # fmt: skip
         run_runner(session, python, config, ["run", *to_argv(options)], "demo")
 
     nox.session(name="demo", venv_backend="venv", default=False, reuse_venv=True)(demo)
@@ -331,57 +341,3 @@ def register_matrix_session(config: Config) -> None:
         run_runner(session, current_python(), config, ["matrix", *session.posargs], "matrix")
 
     nox.session(name="matrix", venv_backend="none", default=False)(matrix)
-
-
-SESSION_FLAGS = ("-s", "-e", "--session", "--sessions")
-
-
-def requested_sessions(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
-    """The names after nox's ``-s``/``-e``/``--session(s)`` (or in $NOXSESSION)."""
-    names: list[str] = []
-    taking = False
-    for arg in argv:
-        if arg == "--":
-            break
-        flag, equals, value = arg.partition("=")
-        if flag in SESSION_FLAGS and equals:
-            names.append(value)
-            taking = False
-        elif arg in SESSION_FLAGS:
-            taking = True
-        elif arg.startswith("-"):
-            taking = False
-        elif taking:
-            names.append(arg)
-    if not names and env.get("NOXSESSION"):
-        names = env["NOXSESSION"].split(",")
-    return names
-
-
-def _normalized(name: str) -> str:
-    """A signature as nox compares them: its Python syntax tree, so that spacing and the
-    kind of quotes do not count."""
-    try:
-        return ast.dump(ast.parse(name))
-    except SyntaxError:
-        return name
-
-
-def session_names(config: Config, extra: Sequence[str]) -> list[str]:
-    """Every session name and signature this noxfile registers (``extra``: the noxfile's
-    own sessions, parametrized ones with their signatures)."""
-    calibrate = [f"calibrate({call})" for call in calibration_ids(config)]
-    stages = [f"stage(name={name!r})" for name in config.stages]
-    files = [f"file(path={f.id!r})" for f in config.files.values()]
-    families = ["calibrate", "stage", "file", "demo", "matrix", *config.suites]
-    return [*extra, *families, *config.jobs, *calibrate, *stages, *files]
-
-
-def unknown_session(requested: Sequence[str], known: Sequence[str]) -> str | None:
-    """One line for the first requested session nox would not find, with the closest
-    known one, as the CLI says it for a job; None when all exist."""
-    normalized = {_normalized(name) for name in known}
-    for name in requested:
-        if _normalized(name) not in normalized:
-            return f"nox: no session {name!r}.{suggestion(name, known)}"
-    return None

@@ -23,7 +23,7 @@ STACK = ("config", "plan", "launch", "evals", "results", "calibration", "run")
 # Top-level modules above the whole stack: parse and dispatch.
 # The packaged suite modules (sglang_ci/suites/) are pytest files run against a live server,
 # above everything as the CLI is (they use run/'s fixtures).
-TOP = ("cli", "nox_sessions", "__main__", "suites")
+TOP = ("cli", "nox_sessions", "nox_names", "__main__", "suites")
 # Apart from the stack, and no package of the stack imports them: the protocol stand-in
 # imports config only; the release contract also reads plan (our own commands and the
 # endpoints we call are what it checks against the release).

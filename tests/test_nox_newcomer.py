@@ -9,7 +9,7 @@ import json
 import pytest
 
 from sglang_ci.config.model import load_config
-from sglang_ci.nox_sessions import requested_sessions, session_names, unknown_session
+from sglang_ci.nox_names import requested_sessions, session_names, unknown_session
 
 from .conftest import FIXTURE_TOML, FIXTURES, ROOT, run_python
 
