@@ -3,8 +3,12 @@ small, heavy packages are extras, and the router pin has one value."""
 
 from __future__ import annotations
 
+import re
 import sys
 
+import pytest
+
+from sglang_ci.config.errors import UsageError
 from sglang_ci.contract import SGLANG_ROUTER_VERSION
 
 from .conftest import ROOT
@@ -35,3 +39,17 @@ def test_each_heavy_package_has_its_extra() -> None:
 
 def test_the_version_has_one_source() -> None:
     assert "version" not in PROJECT and PROJECT["dynamic"] == ["version"]
+
+
+def test_data_hub_without_the_hub_extra_names_it_before_any_network_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sglang_ci.evals import data
+
+    def no_network(*_args: object) -> None:
+        raise AssertionError("the network was checked before the missing package")
+
+    monkeypatch.setitem(sys.modules, "datasets", None)  # `import datasets` raises ImportError
+    monkeypatch.setattr(data, "require_network", no_network)
+    with pytest.raises(UsageError, match=re.escape("pip install 'sglang-ci[hub]'")):
+        data.load_lines(data.GSM8K, data.HUB, {})

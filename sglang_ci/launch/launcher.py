@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -56,9 +58,14 @@ ROUTER_CHECK = (
 
 def require_router(python: str, job: str) -> None:
     """A PD job needs sglang-router in the interpreter that starts it: say so before any
-    server starts (the router would otherwise die after both servers had loaded)."""
-    found = subprocess.run([python, "-c", ROUTER_CHECK], capture_output=True, check=False)
-    if found.returncode != 0:
+    server starts (the router would otherwise die after both servers had loaded). This
+    interpreter is asked in-process; another one through a child."""
+    if python == sys.executable:
+        missing = importlib.util.find_spec("sglang_router") is None
+    else:
+        found = subprocess.run([python, "-c", ROUTER_CHECK], capture_output=True, check=False)
+        missing = found.returncode != 0
+    if missing:
         raise FatalError(
             f"{job}: the PD router (sglang-router) is not installed for {python}; install"
             " it with: pip install 'sglang-ci[pd]'", kind=FailureKind.CONFIG,
