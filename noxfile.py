@@ -9,6 +9,7 @@ nox -s "<job>" -- --dry-run | --engine stub    show the plan | rehearse without 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 import socket
@@ -31,7 +32,9 @@ from sglang_ci.contract import (  # noqa: E402
     TORCH_CPU,
     TORCH_CPU_INDEX,
 )
+from sglang_ci.nox_names import requested_sessions, session_names, unknown_session  # noqa: E402
 from sglang_ci.nox_sessions import (  # noqa: E402
+    install_once,
     register_calibrate_sessions,
     register_demo_session,
     register_file_sessions,
@@ -42,13 +45,19 @@ from sglang_ci.nox_sessions import (  # noqa: E402
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["tests", "lint", "contract"]
+# A bare `nox`: the quick checks. The contract sessions build two ~2.5 GB venvs; they run
+# when named (`nox -s contract`), as .ci/run does.
+nox.options.sessions = ["tests", "lint"]
+# nox looks for uv on every session and says so at info level; this noxfile uses venv.
+logging.getLogger("nox").addFilter(lambda record: record.getMessage() != "uv binary not found.")
 
 
-@nox.session
+@nox.session(reuse_venv=True)
 def tests(session: nox.Session) -> None:
     """The runner's own tests (pytest, strict markers, warnings as errors)."""
-    session.install("-e", ".[test]", f"sglang-router=={SGLANG_ROUTER_VERSION}")
+    # Reused, as demo's venv is: installed again only on a fresh venv or when
+    # pyproject.toml or the router pin changed (the project itself is editable).
+    install_once(session, ROOT, SGLANG_ROUTER_VERSION, "tests", ["-e", ".[test,pd]"])
     # Four workers: most real-process tests wait on servers and sockets, so four share two
     # cores well (on the 2-core CI machine: 101 s against 172 s with two). `nox -s tests --
     # -n 0` runs them in one process.
@@ -153,3 +162,12 @@ register_file_sessions(_config)
 register_demo_session(_config, ROOT, SGLANG_ROUTER_VERSION)
 register_calibrate_sessions(_config)
 register_matrix_session(_config)
+
+# A misspelt session: the closest one, as the CLI names the closest job (nox would only
+# say "Sessions not found").
+_own = ["tests", "lint", "contract", *(f"contract(sglang={v!r})" for v in SGLANG_RELEASES)]
+_unknown = unknown_session(requested_sessions(sys.argv[1:], os.environ),
+                           session_names(_config, _own))  # fmt: skip
+if _unknown is not None:
+    print(f"sglang-ci: error: {_unknown}", file=sys.stderr)
+    sys.exit(2)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import sglang_ci
 from sglang_ci.config.errors import FatalError, RunInterrupted, UsageError
 from sglang_ci.config.model import config_path, load_config
 from sglang_ci.run.options import (
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m sglang_ci",
         description="CI matrix runner for SGLang's GPU end-to-end tests, driven by stages.toml.",
     )
+    parser.add_argument("--version", action="version", version=f"sglang-ci {sglang_ci.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, *, config: bool = True) -> argparse.ArgumentParser:
@@ -146,9 +148,37 @@ def run_file_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise UsageError(f"--timeout {args.timeout}: must be more than 0 seconds")
     request = FileRequest(Path(args.checkout), args.file, args.timeout, Path(args.results),
                           args.suite, not args.no_ci_env)  # fmt: skip
+    if args.suite is not None:
+        warning = unregistered_warning(Path(args.checkout), args.file, args.suite, env)
+        if warning:
+            print(f"sglang-ci: warning: {warning}", file=sys.stderr, flush=True)
     result = run_file(request, env)
     print(f"sglang-ci: {summary(result)}", flush=True)
     return result.exit_code or 0
+
+
+def unregistered_warning(checkout: Path, file: str, suite: str,
+                         env: Mapping[str, str]) -> str | None:  # fmt: skip
+    """Why ``file`` would not run in ``suite`` under run_suite.py (it is not registered
+    there), naming the suites it is registered in; None when it is, or when the checkout
+    cannot be read (run-file itself then says what is wrong)."""
+    from sglang_ci.config.errors import ConfigError
+    from sglang_ci.config.registry_cache import cached_registry, registry_cache_dir
+
+    try:
+        registry = cached_registry(checkout.resolve(), registry_cache_dir(env))
+    except (ConfigError, UsageError, OSError):
+        return None
+    path = Path(file)
+    if path.is_absolute() and path.is_relative_to(checkout.resolve()):
+        path = path.relative_to(checkout.resolve())
+    name = path.as_posix().removeprefix("./")
+    mine = [r for r in registry.registrations if r.file == name]
+    if any(r.suite == suite for r in mine):
+        return None
+    where = ", ".join(sorted({r.suite for r in mine})) or "no suite"
+    return (f"{name} is not registered in suite {suite!r} (registered in: {where});"
+            " run_suite.py would not run it there")  # fmt: skip
 
 
 def add_registered_parsers(command: Callable[..., argparse.ArgumentParser]) -> None:

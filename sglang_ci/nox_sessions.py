@@ -33,12 +33,13 @@ from sglang_ci.config.errors import FatalError
 from sglang_ci.config.model import MATRIX_TAG, Config, Job
 from sglang_ci.launch.cancel import SIGNALS as CANCEL_SIGNALS
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
-from sglang_ci.plan.dry_run import render_plan
+from sglang_ci.plan.dry_run import render_calibration_plan, render_plan
 from sglang_ci.run.options import (
     CalibrateOptions,
     Options,
     RunOptions,
     StageOptions,
+    options_help,
     parse,
     to_argv,
 )
@@ -46,7 +47,11 @@ from sglang_ci.run.options import (
 
 def session_options(session: nox.Session, kind: type[Options], prog: str) -> Options:
     """What follows ``--``, parsed by the options' one declaration; a bad value ends the
-    session with the option's own one-line error."""
+    session with the option's own one-line error; ``--help`` prints the options and runs
+    nothing."""
+    if any(arg in ("-h", "--help") for arg in session.posargs):
+        print(options_help(kind, prog))
+        session.skip("--help: nothing run")
     try:
         return parse(kind, session.posargs, prog)
     except FatalError as error:
@@ -189,6 +194,10 @@ def register_calibrate_sessions(config: Config) -> None:
         """Run a scored job's eval N times: spread, determinism, recommended threshold."""
         job = by_signature[session.name]
         options = session_options(session, CalibrateOptions, 'nox -s "calibrate(...)" --')
+        if options.dry_run:  # in this process, as a job session's: nothing to install
+            print(render_calibration_plan(job, config.stages[job.stage], options.engine,
+                                          options.runs, options.relaunch))  # fmt: skip
+            return
         if options.engine == "sglang":
             require_session_gpus(session, job.id, job.gpus, os.environ)
         run_runner(session, current_python(), config, ["calibrate", job.id, *to_argv(options)],
@@ -245,17 +254,17 @@ def register_file_sessions(config: Config) -> None:
 
 
 DEMO_STAGE = "base-b"
-DEMO_MARKER = "sglang-ci-demo.installed"  # in the venv, so a new venv has none
 
-# Run inside the demo venv: exit 0 only if it holds this checkout's project (editable) and
-# the pinned router. Versions alone would miss a venv made from another checkout.
+# Run inside the demo venv: exit 0 only if it holds this checkout's project (editable) and,
+# when asked ("-" when not), the pinned router. Versions alone would miss a venv made from
+# another checkout.
 DEMO_READY_CHECK = """
 import json, sys
 from importlib import metadata
 root, router = sys.argv[1], sys.argv[2]
 try:
     ci = metadata.distribution("sglang-ci")
-    ok = metadata.version("sglang-router") == router
+    ok = router == "-" or metadata.version("sglang-router") == router
 except metadata.PackageNotFoundError:
     sys.exit(1)
 url = json.loads(ci.read_text("direct_url.json") or "{}").get("url", "")
@@ -271,15 +280,39 @@ def demo_fingerprint(root: Path, router: str) -> str:
     return digest.hexdigest()
 
 
-def demo_venv_ready(session: nox.Session, python: str, root: Path, router: str) -> bool:
-    """True when the reused demo venv needs no install: its marker matches this
-    pyproject.toml and router pin, and the venv really holds both packages."""
-    marker = Path(str(session.virtualenv.location)) / DEMO_MARKER
-    if not marker.is_file() or marker.read_text() != demo_fingerprint(root, router):
+def venv_stamp(root: Path, router: str, install: Sequence[str]) -> str:
+    """The marker's text: the fingerprint and what was installed (``.`` or ``.[pd]``)."""
+    return f"{demo_fingerprint(root, router)} {shlex.join(install)}"
+
+
+def demo_venv_ready(session: nox.Session, python: str, root: Path, router: str | None,
+                    marker_name: str, stamp: str) -> bool:  # fmt: skip
+    """True when the reused venv needs no install: its marker holds ``stamp`` and the venv
+    really holds this checkout's project and (``router`` not None) the pinned router."""
+    marker = Path(str(session.virtualenv.location)) / marker_name
+    if not marker.is_file() or marker.read_text() != stamp:
         return False
     # -I: the checkout's own sglang_ci.egg-info (on the path as the cwd) must not answer.
-    check = [python, "-I", "-c", DEMO_READY_CHECK, root.as_uri(), router]
+    check = [python, "-I", "-c", DEMO_READY_CHECK, root.as_uri(), router or "-"]
     return subprocess.run(check, capture_output=True, check=False).returncode == 0
+
+
+def install_once(session: nox.Session, root: Path, router: str, name: str,
+                 install: Sequence[str], *, with_router: bool = True) -> None:  # fmt: skip
+    """``pip install INSTALL`` into a reused venv unless it already holds this checkout
+    (editable) and, ``with_router``, the router pin as of this pyproject.toml."""
+    marker_name = f"sglang-ci-{name}.installed"  # in the venv: a new venv has none
+    python = str(Path(session.bin) / "python")
+    stamp = venv_stamp(root, router, install)
+    if demo_venv_ready(session, python, root, router if with_router else None, marker_name,
+                       stamp):  # fmt: skip
+        session.log(f"{name} venv up to date: skipping install")
+        return
+    # pip's own lines, not nox's silence: a cold install shows what it fetches.
+    session.install(*install, silent=False)
+    if getattr(session._runner.global_config, "no_install", False):
+        return  # `nox -R`: pip did not run, so the venv is not known to match
+    (Path(str(session.virtualenv.location)) / marker_name).write_text(stamp)
 
 
 def register_demo_session(config: Config, root: Path, router: str) -> None:
@@ -289,15 +322,16 @@ def register_demo_session(config: Config, root: Path, router: str) -> None:
         options = session_options(session, StageOptions, "nox -s demo --")
         options = dataclasses.replace(options, stage=options.stage or DEMO_STAGE, engine="stub")
         python = str(Path(session.bin) / "python")
-        # The venv is reused between runs (reuse_venv=True): installing again costs ~20 s of
-        # a warm run's ~25 s, so it happens only on a fresh venv or a changed pyproject/pin.
-        # The router is there for the stages that run PD through it (stage-c-dsv4).
-        if demo_venv_ready(session, python, root, router):
-            session.log("demo venv up to date: skipping install")
-        else:
-            session.install("-e", ".", f"sglang-router=={router}")
-            marker = Path(str(session.virtualenv.location)) / DEMO_MARKER
-            marker.write_text(demo_fingerprint(root, router))
+        # The venv is reused between runs (reuse_venv=True): installing again costs most of
+        # a warm run, so it happens only on a fresh venv or a changed pyproject/pin. The
+        # core install; the pd extra (the router, ~90 MB) only for a stage with PD jobs.
+        try:
+            jobs = config.stage_jobs(options.stage or DEMO_STAGE)
+        except FatalError as error:  # a misspelt --stage, before anything is installed
+            session.error(str(error))
+        pd = any(job.deployment.disaggregated for job in jobs)
+        install_once(session, root, router, "demo", ["-e", ".[pd]" if pd else "."],
+                     with_router=pd)  # fmt: skip
         run_runner(session, python, config, ["run", *to_argv(options)], "demo")
 
     nox.session(name="demo", venv_backend="venv", default=False, reuse_venv=True)(demo)

@@ -46,6 +46,13 @@ def _no_real_processes(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
     monkeypatch.setattr(os, "posix_spawnp", refuse)
 
 
+@pytest.fixture(autouse=True)
+def _private_registry_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's registry cache (and the processes it starts) in its own folder, never
+    the user's: a test must not read another's cache, nor leave one behind."""
+    monkeypatch.setenv("SGLANG_CI_REGISTRY_CACHE", str(tmp_path / "registry-cache"))
+
+
 ConfigEdit = Callable[[tomlkit.TOMLDocument], None]
 
 

@@ -25,6 +25,7 @@ from sglang_ci.config.jobs import read_stage_jobs
 from sglang_ci.config.reader import ROOT_KEYS, read_models, read_stage, read_suites, section
 from sglang_ci.config.registered import Registry
 from sglang_ci.config.registered_stage import check_files_once, read_registered
+from sglang_ci.config.registry_cache import registry_cache_dir
 from sglang_ci.config.releases import (
     RENAMED_FLAGS,
     check_one_spelling,
@@ -95,8 +96,9 @@ def load_config(
     baselines = load_baselines(path.parent / BASELINES_FILE)
     release = installed_release() if sglang_release is INSTALLED else sglang_release
     return parse_config(
-        data, path, baselines, lenient_scores=lenient_scores, sglang_release=release
-    )
+        data, path, baselines, lenient_scores=lenient_scores, sglang_release=release,
+        registry_cache=registry_cache_dir(os.environ if env is None else env),
+    )  # fmt: skip
 
 
 def parse_config(
@@ -106,6 +108,7 @@ def parse_config(
     *,
     lenient_scores: bool = False,
     sglang_release: str | None = None,
+    registry_cache: Path | None = None,
 ) -> Config:
     baselines = baselines or {}
     root = Table(data, "", source.name, allowed=(*ROOT_KEYS, RENAMED_FLAGS), required=ROOT_KEYS)
@@ -124,7 +127,7 @@ def parse_config(
             table, stage, models, suites, jobs, baselines, lenient=lenient_scores
         )
         stage = replace(stage, jobs=tuple(job.id for job in stage_jobs))
-        registered = read_registered(table, stage, source.parent, registries)
+        registered = read_registered(table, stage, source.parent, registries, registry_cache)
         if registered is not None:
             origin, stage_files = registered
             check_files_once(files, stage_files, source.name)

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sglang_ci.config.errors import ConfigError, UsageError
-from sglang_ci.config.registered import Registry, read_registry
+from sglang_ci.config.registered import Registry
+from sglang_ci.config.registry_cache import cached_registry
 from sglang_ci.config.schema import FileJob, RegisteredSource, Stage
 from sglang_ci.config.toml_reader import Table
 
@@ -23,10 +24,15 @@ _KEYS = ("suite", "checkout", "nightly")
 
 
 def read_registered(
-    stage_table: Table, stage: Stage, source_dir: Path, registries: dict[Path, Registry]
+    stage_table: Table,
+    stage: Stage,
+    source_dir: Path,
+    registries: dict[Path, Registry],
+    cache: Path | None = None,
 ) -> tuple[RegisteredSource, list[FileJob]] | None:
     """The stage's registered source and its file jobs; None without ``registered``.
-    ``registries`` keeps each checkout read once per load (several stages may share one)."""
+    ``registries`` keeps each checkout read once per load (several stages may share one);
+    ``cache`` keeps it between loads (registry_cache)."""
     if REGISTERED not in stage_table:
         return None
     table = stage_table.child(REGISTERED, allowed=_KEYS, required=("suite", "checkout"))
@@ -36,7 +42,7 @@ def read_registered(
     checkout = (checkout if checkout.is_absolute() else source_dir / checkout).resolve()
     try:
         if checkout not in registries:
-            registries[checkout] = read_registry(checkout)
+            registries[checkout] = cached_registry(checkout, cache)
     except (UsageError, ConfigError) as error:
         table.fail(str(error), "checkout")
     try:

@@ -181,12 +181,15 @@ def _verified(content: bytes, source: DataSource) -> bool:
 
 
 def load_hub(source: DataSource, how: str) -> list[dict[str, Any]]:
+    try:
+        import datasets  # heavy (pyarrow, pandas): an extra, only when the hub is the source
+    except ImportError:
+        raise UsageError(
+            f"{source.name} data: --data hub needs the datasets package: pip install"
+            f" 'sglang-ci[hub]'; {how}"
+        ) from None
     # datasets retries an unreachable hub for most of a minute before it gives up.
     require_network(source, os.environ.get("HF_ENDPOINT", "https://huggingface.co"), how)
-    try:
-        import datasets  # heavy; only when the hub is the source
-    except ImportError:
-        raise UsageError(f"{source.name} data: the datasets package is missing; {how}") from None
     try:
         table = datasets.load_dataset(source.hub_path, source.hub_config, split=source.hub_split)
     except Exception as first:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -47,6 +49,27 @@ LOG_TAIL_LINES = 50
 PORT_RELEASE_S = 10.0
 GPU_RELEASE_S = 60.0
 GPU_IDLE_S = 120.0
+
+
+ROUTER_CHECK = (
+    "import importlib.util, sys; sys.exit(importlib.util.find_spec('sglang_router') is None)"
+)
+
+
+def require_router(python: str, job: str) -> None:
+    """A PD job needs sglang-router in the interpreter that starts it: say so before any
+    server starts (the router would otherwise die after both servers had loaded). This
+    interpreter is asked in-process; another one through a child."""
+    if python == sys.executable:
+        missing = importlib.util.find_spec("sglang_router") is None
+    else:
+        found = subprocess.run([python, "-c", ROUTER_CHECK], capture_output=True, check=False)
+        missing = found.returncode != 0
+    if missing:
+        raise FatalError(
+            f"{job}: the PD router (sglang-router) is not installed for {python}; install"
+            " it with: pip install 'sglang-ci[pd]'", kind=FailureKind.CONFIG,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -224,6 +247,8 @@ class DeploymentRun:
 
     def start(self) -> None:
         deployment = self.job.deployment
+        if deployment.disaggregated:
+            require_router(self.settings.python, self.job.id)
         if self.settings.engine == "sglang":
             self.gpus = gpu_memory.physical_gpus(range(self.job.gpus), self.settings.env)
             gpu_memory.wait_idle(self.gpus, GPU_IDLE_S)

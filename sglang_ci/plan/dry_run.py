@@ -161,3 +161,11 @@ def render_unit(config: Config, unit: str, engine: str, time_limit: float) -> st
         return render_file_plan(file, config.stages[file.stage], time_limit)
     job = config.jobs[unit]
     return render_plan(job, config.stages[job.stage], engine)
+
+
+def render_calibration_plan(job: Job, stage: Stage, engine: str, runs: int,
+                            relaunch: bool) -> str:  # fmt: skip
+    """`calibrate --dry-run`: the job's launch plan, then the runs it would make."""
+    launches = f"{runs} launches" if relaunch else "one launch, cache flushed between runs"
+    return (f"{render_plan(job, stage, engine)}\ncalibrate: {runs} {job.suite.score} evals"
+            f" of {job.id} ({launches}); nothing started")  # fmt: skip

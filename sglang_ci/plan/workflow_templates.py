@@ -221,7 +221,7 @@ STAGE = """\
         run: bash -euo pipefail -c "$INSTALL_COMMAND"
       - name: Install the runner beside SGLang
         working-directory: sglang-ci
-        run: python3 -m pip install -e . nox
+        run: python3 -m pip install -e '.[gpu,pd]' nox
       - name: Run test
         working-directory: sglang-ci
         timeout-minutes: @TIMEOUT@

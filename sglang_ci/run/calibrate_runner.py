@@ -31,6 +31,7 @@ from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
 from sglang_ci.launch.lifecycle import launched
 from sglang_ci.launch.liveness import LivenessWatch
 from sglang_ci.launch.server_api import flush_cache, server_info
+from sglang_ci.plan.dry_run import render_calibration_plan
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.result_file import JobResult
 from sglang_ci.run.cleanup import cleanup_before_run
@@ -105,6 +106,10 @@ def calibrate_command(
         # Refused before any run: stub scores come from its answer key, never from a model.
         raise UsageError("calibrate --write records a model's baseline; the stub engine's"
                          " scores are never one (drop --write to rehearse)")  # fmt: skip
+    if options.dry_run:
+        print(render_calibration_plan(job, config.stages[job.stage], options.engine,
+                                      options.runs, options.relaunch))  # fmt: skip
+        return 0
     if options.engine == "sglang":
         require_gpus(job.id, job.gpus, visible_gpus(env))
     folder = Path(options.results) / "calibrate"

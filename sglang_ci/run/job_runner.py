@@ -93,20 +93,27 @@ def suite_failure(failures: Sequence[TestFailure], fallback: str) -> FatalError:
     return JobFailedError(reason)
 
 
+# The suites that ship inside the package: the default for every suite of stages.toml.
+PACKAGED_SUITES = Path(__file__).resolve().parents[1] / "suites"
+
+
 def run_suite(
     job: Job, run: DeploymentRun, result: JobResult, suites_dir: Path, out_dir: Path,
     token: CancelToken,
 ) -> None:  # fmt: skip
-    """The job's suite module (suites/test_<suite>.py) under pytest, in this process."""
+    """The job's suite module (suites/test_<suite>.py beside stages.toml, else the packaged
+    one) under pytest, in this process."""
     import pytest  # imported here: only a job run needs it
 
     from sglang_ci.run.suite_plugin import SuiteContext, SuitePlugin, suite_args
 
-    module = suites_dir / f"test_{job.suite.name}.py"
-    if not module.is_file():
+    name = f"test_{job.suite.name}.py"
+    module = next((d / name for d in (suites_dir, PACKAGED_SUITES) if (d / name).is_file()), None)
+    if module is None:
         raise FatalError(
-            f"suite '{job.suite.name}' has no module {module}", kind=FailureKind.CONFIG
-        )
+            f"suite '{job.suite.name}' has no module: neither {suites_dir / name} nor a"
+            f" packaged {name}; write {suites_dir / name}", kind=FailureKind.CONFIG
+        )  # fmt: skip
     settings = run.settings
     context = SuiteContext(
         job, run, result, out_dir, settings.env, settings.request_timeout, token.stop

@@ -156,6 +156,8 @@ class CalibrateOptions(LaunchOptions):
     """Options of `calibrate`, and what a calibrate session takes after ``--``."""
 
     runs: int = option(20, "how many evals (default 20)", check=at_least_one)
+    dry_run: bool = option(False, "print the job's launch plan and the calibration's runs;"
+                           " start nothing")  # fmt: skip
     relaunch: bool = option(
         False, "a fresh server launch per run (default: one launch, cache flushed between runs)"
     )
@@ -208,6 +210,14 @@ class _OptionParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> Any:
         raise UsageError(f"{self.prog}: {message}")
+
+
+def options_help(kind: type[Options], prog: str) -> str:
+    """What ``--help`` after a session's ``--`` prints: the options of ``kind``."""
+    parser = argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False,
+                                     description=kind.__doc__)  # fmt: skip
+    add_arguments(parser, kind)
+    return parser.format_help()
 
 
 def parse(kind: type[Options], argv: Sequence[str], prog: str) -> Options:

@@ -35,16 +35,17 @@ from sglang_ci.results.summary import stage_table
 from sglang_ci.run.attempts import attempted
 from sglang_ci.run.cleanup import cleanup_before_run
 from sglang_ci.run.file_runner import run_file_job
-from sglang_ci.run.job_runner import report, run_group, say
+from sglang_ci.run.job_runner import PACKAGED_SUITES, report, run_group, say
 from sglang_ci.run.options import LaunchOptions, RunOptions
 from sglang_ci.run.refused import record_refused
 from sglang_ci.run.retry import attempt_row, classify
 
 
 def suites_dir(config: Config) -> Path:
-    """suites/ beside stages.toml when there is one, else the project's own."""
+    """suites/ beside stages.toml when there is one, else the packaged suites; a suite
+    without a module beside stages.toml still runs the packaged one (run_suite)."""
     beside = config.source.parent / "suites"
-    return beside if beside.is_dir() else Path(__file__).resolve().parents[2] / "suites"
+    return beside if beside.is_dir() else PACKAGED_SUITES
 
 
 def stub_data_defaults(env: Mapping[str, str]) -> dict[str, str]:

@@ -206,8 +206,12 @@ class SuitePlugin:
 
 
 def suite_args(module: Path, out_dir: Path) -> list[str]:
+    # A suites/ folder of the user's without a pytest.ini gets the packaged suites' one.
+    ini = module.parent / "pytest.ini"
+    if not ini.is_file():
+        ini = Path(__file__).resolve().parents[1] / "suites" / "pytest.ini"
     return [
         str(module), "-q", "-rfEs", "-p", "no:cacheprovider",
         f"--junitxml={out_dir / 'junit.xml'}", "-o", "junit_family=xunit2",
-        "--rootdir", str(module.parent), "-c", str(module.parent / "pytest.ini"),
+        "--rootdir", str(module.parent), "-c", str(ini),
     ]  # fmt: skip
