@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -85,8 +84,11 @@ def job_tags(job: Job) -> list[str]:
 
 
 def current_python() -> str:
-    """The interpreter of the current environment, where SGLang is installed."""
-    return shutil.which("python") or shutil.which("python3") or sys.executable
+    """The interpreter that runs nox: the environment nox was installed in, where SGLang
+    and this project are installed beside it. Not ``python`` from PATH: with nox run from
+    a venv that is not activated (``.venv/bin/python3 -m nox``), PATH names another
+    Python, without the runner's dependencies."""
+    return sys.executable
 
 
 def run_forwarding_signals(

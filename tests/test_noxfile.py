@@ -133,17 +133,12 @@ def test_rehearsal_drops_what_the_stub_refuses() -> None:
 
 
 def test_job_session_where_the_project_is_not_installed(tmp_path: Path) -> None:
-    """Issue 15, item 10: the environment's `python` (here one that sees no site-packages)
-    lacks the runner's dependencies: one line naming the fix, no traceback."""
-    import os
-    import sys
-
-    bare = tmp_path / "bin"
-    bare.mkdir()
-    (bare / "python").write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
-    (bare / "python").chmod(0o755)
-    result = nox("-s", "sanity(model='llama3-8b')", "--", "--engine", "stub",
-                 env={"PATH": f"{bare}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
+    """Issue 15, item 10: the runner run by a Python that lacks its dependencies (here one
+    that sees no site-packages; job sessions use nox's own interpreter, issue 20 item 18):
+    one line naming the fix, no traceback."""
+    result = run_python("-S", "-m", "sglang_ci", "job", "sanity(model='llama3-8b')",
+                        "--engine", "stub", "--config", str(FIXTURE_TOML),
+                        "--results", str(tmp_path / "results"))  # fmt: skip
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr
     ours = [line for line in result.stderr.splitlines() if line.startswith("sglang-ci: error:")]
