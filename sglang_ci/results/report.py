@@ -49,7 +49,7 @@ class Row:
 
     job: str
     stage: str
-    outcome: str  # a Status value, "refused (no GPUs)", "never started", "missing result"
+    outcome: str  # a Status value, "error (GPU shortage)", "never started", "missing result"
     result: JobResult | None = None
     note: str = ""
 
@@ -62,7 +62,7 @@ def outcome_of(result: JobResult) -> str:
     if contradictions(result):  # edited by hand, or written by a broken runner
         return CONTRADICTED
     if result.failure_kind is FailureKind.GPU_SHORTAGE:
-        return "refused (no GPUs)"
+        return f"{result.status} (GPU shortage)"  # README's status and kind, as written
     if result.status is Status.RUNNING:  # the runner never wrote a verdict
         return "no verdict (running)"
     return str(result.status)

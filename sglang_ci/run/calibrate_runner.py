@@ -110,7 +110,7 @@ def calibrate_command(
     folder = Path(options.results) / "calibrate"
     require_writable(folder)
     cleanup_before_run()
-    with claimed(folder, job.id) as out_dir:
+    with claimed(folder, job.id, options.keep_earlier) as out_dir:
         settings = launch_settings(options, out_dir, env)
         try:
             result = run_calibration(job, settings, options.runs, options.relaunch, env)

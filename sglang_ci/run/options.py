@@ -17,6 +17,7 @@ from sglang_ci.config.schema import MAX_SECONDS, StagePolicy
 from sglang_ci.plan.commands import ENGINE_MODULES
 from sglang_ci.plan.partition import parse_partition
 from sglang_ci.plan.policy import RunPolicy, resolve
+from sglang_ci.results.job_folder import KEEP_EARLIER
 
 ENGINES = tuple(ENGINE_MODULES)
 DEFAULT_RESULTS = "results"
@@ -70,6 +71,10 @@ class LaunchOptions:
     results: str = option(
         DEFAULT_RESULTS, f"results folder; each job writes DIR/<job>/ (default: {DEFAULT_RESULTS})",
         metavar="DIR", check=a_folder,
+    )  # fmt: skip
+    keep_earlier: int = option(
+        KEEP_EARLIER, "earlier runs of a job kept as DIR/<job>-earlier-*; older ones are"
+        f" deleted, each named (default: {KEEP_EARLIER})", metavar="N", check=at_least_one,
     )  # fmt: skip
     launch_timeout: float | None = option(
         None, "how long a server may take to become ready (default: 1800, stub: 60)",
