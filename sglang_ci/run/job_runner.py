@@ -14,7 +14,7 @@ import functools
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -29,6 +29,7 @@ from sglang_ci.config.errors import (
 )
 from sglang_ci.config.model import Job
 from sglang_ci.config.secrets import Scrubber, redacted, redacted_argv
+from sglang_ci.config.server_args import to_argv
 from sglang_ci.evals.client import SGLANG_SAMPLER
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
 from sglang_ci.launch.http_client import make_session
@@ -281,7 +282,7 @@ def run_group(
         first.result.phases["teardown"] = round(time.monotonic() - teardown_started, 3)
     _not_run(members, token, timeout)
     problems = run.teardown_problems if run is not None else []
-    scrubber = Scrubber(settings.env, [p.command for p in run.processes] if run else [])
+    scrubber = job_scrubber(first.job, settings.env, run)
     unwritable: FatalError | None = None
     for member in members:
         assert member.verdict is not None
@@ -303,6 +304,18 @@ def run_group(
     if unwritable is not None:
         raise unwritable
     return [member.result for member in members]
+
+
+def job_scrubber(job: Job, env: Mapping[str, str], run: DeploymentRun | None) -> Scrubber:
+    """The secrets a job's files and output may hold: the runner's environment, the env
+    stages.toml gives each server, and the secret-looking flags of the servers' planned
+    commands (known even when the launch failed before a process existed)."""
+    servers = job.deployment.servers
+    server_env = {f"{server.role}:{name}": value for server in servers
+                  for name, value in server.env}  # fmt: skip
+    commands = [to_argv(server.args) for server in servers]
+    commands += [p.command for p in run.processes] if run is not None else []
+    return Scrubber({**env, **server_env}, commands)
 
 
 def _after_teardown(

@@ -18,6 +18,8 @@ escapees=N       like orphans, but they also leave the process group and session
                  (setsid): no group or session scan finds them
 fail_first=N     answer HTTP 500 to the first N generation requests (a transient glitch)
 html_answers     answer generation requests 200 with an HTML page (a proxy's error page)
+log_env          log the whole environment at start-up (as a crash dump or a debug log
+                 does): secrets given to the server must not reach an uploaded file
 """
 
 from __future__ import annotations
@@ -46,13 +48,14 @@ class Faults:
     escapees: int = 0
     fail_first: int = 0
     html_answers: bool = False
+    log_env: bool = False
 
     def active(self) -> list[str]:
         default = Faults()
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)]
 
 
-_FLAGS = {"never_healthy", "ignore_sigterm", "html_answers", "gibberish", "looping"}
+_FLAGS = {"never_healthy", "ignore_sigterm", "html_answers", "gibberish", "looping", "log_env"}
 _INTS = {"exit_on_start", "crash_after", "orphans", "escapees", "fail_first"}
 _FLOATS = {"slow_start", "error_rate", "slow_answer"}
 
