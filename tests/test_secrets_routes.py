@@ -228,3 +228,20 @@ def _tagged(process: psutil.Process, tag: str) -> bool:
         return process.environ().get(TAG_ENV) == tag
     except psutil.Error:
         return False
+
+
+@pytest.mark.real_process
+def test_a_calibration_leaves_no_secret(tmp_path: Path, tag: str) -> None:
+    config, results = write_project(tmp_path), tmp_path / "results"
+    run = run_python(
+        "-m", "sglang_ci", "calibrate", "quick(model='keyed')", "--engine", "stub", "--runs",
+        "1", "--config", str(config), "--results", str(results),
+        env={"GITHUB_TOKEN": OS_TOKEN, TAG_ENV: tag,
+             "SGLANG_CI_PORT_LOCKS": str(tmp_path / "locks"),
+             "SGLANG_CI_LEDGER": str(tmp_path / "ledger")},
+        timeout=180,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert any("server_args=ServerArgs(" in p.read_text() for p in results.rglob("*.log"))
+    assert leaks(results, run.stdout, run.stderr) == []
+    assert tagged_processes(tag) == []
