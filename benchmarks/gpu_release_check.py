@@ -104,6 +104,11 @@ def main() -> None:
     parser.add_argument("--gpu", default="0")
     parser.add_argument("--gib", type=float, default=4.0)
     args = parser.parse_args()
+    with gpu_memory.nvml() as lib:
+        if lib is None:  # checked before a process starts: nothing to leave behind
+            print("gpu_release_check: NVML is not available here (no NVIDIA driver or no"
+                  " nvidia-ml-py); run it on a GPU host", file=sys.stderr)  # fmt: skip
+            sys.exit(2)
     release_check(args.gpu, args.gib)
     idle_check(args.gpu, args.gib)
 

@@ -49,6 +49,9 @@ FAULTS: list[tuple[str, str, list[str]]] = [  # case, faults, extra runner optio
     ("orphans", "orphans=3", []),
     ("orphans+ignore", "orphans=2,ignore_sigterm", []),
     ("escapees", "escapees=2", []),
+    # The server dumps its environment (planted tokens), on a pass and on a failed launch.
+    ("log_env", "log_env", []),
+    ("log_env+exit_on_start", "log_env,exit_on_start=3", []),
 ]
 
 
@@ -110,7 +113,7 @@ def fault_case(scratch: Path, case: str, faults: str, extra: list[str]) -> tuple
 
 def kill9_case(scratch: Path) -> tuple[str, ...]:
     mark, folder = uuid.uuid4().hex, scratch / "kill9"
-    env = env_for(scratch, mark, "slow_answer=30,orphans=2")
+    env = env_for(scratch, mark, "slow_answer=30,orphans=2,log_env")  # cleanup scrubs
     started = time.monotonic()
     runner = subprocess.Popen(command(folder, []), env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip

@@ -330,6 +330,19 @@ def run(argv: Sequence[str]) -> int:
     return job_command(config, config.find_unit(args.job_id), from_namespace(RunOptions, args), env)
 
 
+def stage_waits(
+    config_path: str | None, env: Mapping[str, str]
+) -> dict[str, tuple[str, ...]] | None:
+    """stages.toml's `after` of each stage, to tell a stage skipped by gating from one
+    skipped after a failure; None where no valid stages.toml is found (the report then
+    counts every skip beside a failure as caused by it)."""
+    try:
+        config = load_config(config_path, env, Path.cwd())
+    except FatalError:
+        return None
+    return {name: stage.after for name, stage in config.stages.items()}
+
+
 def report_plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan | None:
     """The plan `report` checks the results against: --plan FILE, or --stage from stages.toml."""
     from sglang_ci.results.planned import from_stages, read_plan
@@ -337,7 +350,7 @@ def report_plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan | None
     if args.plan and args.stage:
         raise UsageError("report: give --plan or --stage, not both")
     if args.plan:
-        return read_plan(Path(args.plan))
+        return read_plan(Path(args.plan), stage_waits(args.config, env))
     if not args.stage:
         return None
     config = load_config(args.config, env, Path.cwd())

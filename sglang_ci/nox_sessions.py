@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from sglang_ci.config.model import MATRIX_TAG, Config, Job
 from sglang_ci.launch.cancel import SIGNALS as CANCEL_SIGNALS
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.plan.dry_run import render_calibration_plan, render_plan
+from sglang_ci.run.commands import stage_units
 from sglang_ci.run.options import (
     CalibrateOptions,
     Options,
@@ -73,13 +73,19 @@ def stub_rehearsal(session: nox.Session) -> str:
     return f'nox -s "{session.name}" -- {shlex.join([*kept, "--engine", "stub"])}'
 
 
-def require_session_gpus(session: nox.Session, what: str, needed: int,
-                         env: Mapping[str, str]) -> None:  # fmt: skip
+def require_session_gpus(session: nox.Session, what: str, needed: int, env: Mapping[str, str],
+                         config: Config, units: Sequence[str], results: str) -> None:  # fmt: skip
     """A GPU shortage stops here, before any subprocess: a GPU-less box fails at once,
-    naming the command that rehearses this session without GPUs."""
+    naming the command that rehearses this session without GPUs; each unit gets the same
+    `error` / `GPU shortage` result.json as the runner's own refusal writes."""
     try:
         require_gpus(what, needed, visible_gpus(env), stub_rehearsal(session))
     except FatalError as error:
+        from sglang_ci.run.refused import record_refused  # only a refusal needs it
+
+        refused = [config.jobs[u] if u in config.jobs else config.files[u] for u in units]
+        if refused:
+            record_refused(refused, Path(results), "sglang", error)
         session.error(str(error))
 
 
@@ -90,8 +96,11 @@ def job_tags(job: Job) -> list[str]:
 
 
 def current_python() -> str:
-    """The interpreter of the current environment, where SGLang is installed."""
-    return shutil.which("python") or shutil.which("python3") or sys.executable
+    """The interpreter that runs nox: the environment nox was installed in, where SGLang
+    and this project are installed beside it. Not ``python`` from PATH: with nox run from
+    a venv that is not activated (``.venv/bin/python3 -m nox``), PATH names another
+    Python, without the runner's dependencies."""
+    return sys.executable
 
 
 def run_forwarding_signals(
@@ -140,7 +149,8 @@ def run_job(session: nox.Session, config: Config, job: Job) -> None:
         print(render_plan(job, config.stages[job.stage], options.engine))
         return
     if options.engine == "sglang":
-        require_session_gpus(session, job.id, job.gpus, os.environ)
+        require_session_gpus(session, job.id, job.gpus, os.environ, config, [job.id],
+                             options.results)  # fmt: skip
     run_runner(session, current_python(), config, ["job", job.id, *to_argv(options)], job.id)
 
 
@@ -199,7 +209,8 @@ def register_calibrate_sessions(config: Config) -> None:
                                           options.runs, options.relaunch))  # fmt: skip
             return
         if options.engine == "sglang":
-            require_session_gpus(session, job.id, job.gpus, os.environ)
+            # A calibration leaves no job result: the runner's calibrate records none either.
+            require_session_gpus(session, job.id, job.gpus, os.environ, config, [], "")
         run_runner(session, current_python(), config, ["calibrate", job.id, *to_argv(options)],
                    f"calibration of {job.id}")  # fmt: skip
 
@@ -224,7 +235,8 @@ def register_stage_sessions(config: Config) -> None:
         if not options.dry_run and options.engine == "sglang":
             # Registered files pick their GPUs themselves (run_suite checks none).
             needed = max((job.gpus for job in config.stage_jobs(name)), default=0)
-            require_session_gpus(session, f"stage {name}", needed, os.environ)
+            require_session_gpus(session, f"stage {name}", needed, os.environ, config,
+                                 stage_units(config, options), options.results)  # fmt: skip
         run_runner(session, current_python(), config, ["run", *to_argv(options)], f"stage {name}")
 
     # No stage tag here: `nox -t base-b` must select the jobs once, not again via this session.

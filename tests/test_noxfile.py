@@ -63,24 +63,31 @@ def test_dry_run_by_signature(name: str) -> None:
     assert "--tp-size 2" in result.stdout
 
 
-def test_missing_gpus_fail_before_anything_starts() -> None:
-    result = nox("-s", "disagg(model='dsv4-flash')", env={"CUDA_VISIBLE_DEVICES": ""})
+def test_missing_gpus_fail_before_anything_starts(tmp_path: Path) -> None:
+    result = nox("-s", "disagg(model='dsv4-flash')", "--", "--results", str(tmp_path),
+                 env={"CUDA_VISIBLE_DEVICES": ""})  # fmt: skip
     assert result.returncode != 0
     aborted = [line for line in result.stderr.splitlines() if "aborted" in line]
     assert len(aborted) == 1
     assert "needs 8 GPUs but 0 are visible" in aborted[0] and "--engine stub" in aborted[0]
 
 
-def test_stage_gpu_refusal_suggests_a_session_that_exists() -> None:
+def test_stage_gpu_refusal_suggests_a_session_that_exists(tmp_path: Path) -> None:
     """Issue 15, item 9: the refusal of `stage(...)` names a command that runs, with the
     user's own arguments kept; run as suggested (dry), it plans the same partition."""
-    result = nox("-s", "stage(name='base-b')", "--", "--partition", "2/2",
-                 env={"CUDA_VISIBLE_DEVICES": ""})  # fmt: skip
+    result = nox("-s", "stage(name='base-b')", "--", "--partition", "2/2", "--results",
+                 str(tmp_path), env={"CUDA_VISIBLE_DEVICES": ""})  # fmt: skip
     assert result.returncode != 0
     aborted = [line for line in result.stderr.splitlines() if "aborted" in line]
     assert len(aborted) == 1 and "needs 1 GPU but 0 are visible" in aborted[0], result.stderr
     suggested = aborted[0].split("without GPUs: `", 1)[1].split("`")[0]
-    assert suggested == "nox -s \"stage(name='base-b')\" -- --partition 2/2 --engine stub"
+    assert suggested == (f"nox -s \"stage(name='base-b')\" -- --partition 2/2 --results"
+                         f" {tmp_path} --engine stub")  # fmt: skip
+    # The refusal is recorded for the partition's jobs, as the runner's own refusal is
+    # (issue 20, item 13).
+    recorded = [json.loads(p.read_text()) for p in tmp_path.glob("*/result.json")]
+    assert recorded and {(r["status"], r["failure_kind"]) for r in recorded} == {
+        ("error", "GPU shortage")}  # fmt: skip
     argv = shlex.split(suggested)
     assert argv[0] == "nox"
     rehearsal = nox(*argv[1:], "--dry-run")
@@ -133,17 +140,12 @@ def test_rehearsal_drops_what_the_stub_refuses() -> None:
 
 
 def test_job_session_where_the_project_is_not_installed(tmp_path: Path) -> None:
-    """Issue 15, item 10: the environment's `python` (here one that sees no site-packages)
-    lacks the runner's dependencies: one line naming the fix, no traceback."""
-    import os
-    import sys
-
-    bare = tmp_path / "bin"
-    bare.mkdir()
-    (bare / "python").write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
-    (bare / "python").chmod(0o755)
-    result = nox("-s", "sanity(model='llama3-8b')", "--", "--engine", "stub",
-                 env={"PATH": f"{bare}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
+    """Issue 15, item 10: the runner run by a Python that lacks its dependencies (here one
+    that sees no site-packages; job sessions use nox's own interpreter, issue 20 item 18):
+    one line naming the fix, no traceback."""
+    result = run_python("-S", "-m", "sglang_ci", "job", "sanity(model='llama3-8b')",
+                        "--engine", "stub", "--config", str(FIXTURE_TOML),
+                        "--results", str(tmp_path / "results"))  # fmt: skip
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr
     ours = [line for line in result.stderr.splitlines() if line.startswith("sglang-ci: error:")]

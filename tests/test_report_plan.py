@@ -113,7 +113,7 @@ def test_gpu_refusal_leaves_results_the_report_shows(
     out, err = capsys.readouterr()
     assert code != 2, err
     jobs = len(load_config(None, {}, ROOT).stage_jobs("base-b"))
-    assert code == 1 and f"0/{jobs} passed ({jobs} refused (no GPUs))" in out
+    assert code == 1 and f"0/{jobs} passed ({jobs} error (GPU shortage))" in out
 
 
 def test_plan_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,6 +15,7 @@ from sglang_ci.config.checks import CHECKS, COMPARATORS, EvalOptions
 from sglang_ci.config.deployment import PD_ROLES, Env
 from sglang_ci.config.releases import RELEASE, release_order
 from sglang_ci.config.schema import (
+    MAX_SECONDS,
     PD_ROUTERS,
     Model,
     Role,
@@ -128,11 +129,30 @@ def read_min_sglang(table: Table, model_min: str) -> str:
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+# Linux's MAX_ARG_STRLEN: one argument or NAME=value longer than this (its NUL included)
+# makes exec fail with "Argument list too long" when the server starts.
+MAX_PROCESS_STRING = 32 * 4096
+
+
+def process_string_problem(text: str, prefix: str = "") -> str | None:
+    """Why ``text`` cannot reach a process as an argument or an environment value."""
+    if "\0" in text:
+        return "holds a NUL byte, which no argument or environment value can carry"
+    size = len(f"{prefix}{text}".encode(errors="surrogateescape")) + 1
+    if size > MAX_PROCESS_STRING:
+        return (f"is {size} bytes long; one argument or environment entry may be at most"
+                f" {MAX_PROCESS_STRING} (Linux's MAX_ARG_STRLEN): pass a file instead")  # fmt: skip
+    return None
+
+
 def read_env(table: Table, key: str = "env") -> Env:
     env = table.string_map(key)
-    for name, _ in env:
+    for name, value in env:
         if not _ENV_NAME.match(name):
             table.fail("not a valid environment variable name", f"{key}.{name}")
+        problem = process_string_problem(value, f"{name}=")
+        if problem:
+            table.fail(problem, f"{key}.{name}")
     return env
 
 
@@ -153,6 +173,11 @@ def _arg_value(table: Table, where: str, flag: str, value: object) -> ArgValue:
         low = 0 if flag == "base-gpu-id" else 1
         if type(value) is not int or value < low:
             table.fail(f"expected an integer >= {low}, got {value!r}", where)
+    texts = [str(item) for item in value] if isinstance(value, list) else [str(value)]
+    for text in texts:
+        problem = process_string_problem(text)
+        if problem:
+            table.fail(problem, where)
     if isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, list) and all(isinstance(item, (int, float, str)) for item in value):
@@ -325,13 +350,20 @@ def read_policy(table: Table) -> StagePolicy:
         value = table.get(key, float, fallback)
         if value < 0:
             table.fail(f"must be 0 or more seconds, got {number(value)}", key)
+        return at_most_max(key, value)
+
+    def at_most_max(key: str, value: float) -> float:
+        # Waits and timers take at most threading.TIMEOUT_MAX; no CI job runs a week.
+        if value > MAX_SECONDS:
+            table.fail(f"must be at most {MAX_SECONDS} seconds (7 days), got {number(value)}",
+                       key)  # fmt: skip
         return value
 
     fit = (table.child("partition-fit", allowed=("coeff", "bias"))
            if "partition-fit" in table else None)  # fmt: skip
     return StagePolicy(
-        timeout_per_job=(table.positive("timeout-per-job", float) if "timeout-per-job" in table
-                         else default.timeout_per_job),
+        timeout_per_job=(at_most_max("timeout-per-job", table.positive("timeout-per-job", float))
+                         if "timeout-per-job" in table else default.timeout_per_job),
         enable_retry=table.get("enable-retry", bool, default.enable_retry),
         max_attempts=(table.positive("max-attempts", int) if "max-attempts" in table
                       else default.max_attempts),

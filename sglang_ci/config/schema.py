@@ -169,6 +169,11 @@ class Job:
         }
 
 
+# The longest time limit, wait or timeout anything accepts: threading's waits refuse more
+# than TIMEOUT_MAX (about 292 years) with an OverflowError; no CI job runs a week.
+MAX_SECONDS = 7 * 24 * 3600
+
+
 @dataclass(frozen=True)
 class StagePolicy:
     """How a stage's jobs run, as SGLang's CI runs a suite (test/run_suite.py and

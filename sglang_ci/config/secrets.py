@@ -8,7 +8,11 @@ artifacts unmasked, and pytest prints the repr of a failing test's arguments the
 
 from __future__ import annotations
 
+import html
+import json
 import re
+import shlex
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -25,13 +29,29 @@ def looks_secret(name: str) -> bool:
     return any(word in SECRET_WORDS for word in re.split(r"[^a-z0-9]+", name.lower()))
 
 
+# The password of a URL (scheme://user:password@host), whatever the variable's name:
+# HTTPS_PROXY, DATABASE_URL, a --model-path on a private hub.
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@/\s]+)@")
+
+
+def url_passwords(text: str) -> list[str]:
+    return [match.group("pw") for match in _URL_PASSWORD.finditer(text)]
+
+
+def without_url_passwords(text: str) -> str:
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}{HIDDEN}@", text)
+
+
 def redacted(value: Any) -> Any:
-    """``value`` with the values of secret-looking keys hidden, at any depth."""
+    """``value`` with the values of secret-looking keys and URL passwords hidden, at any
+    depth."""
     if isinstance(value, Mapping):
         return {key: HIDDEN if isinstance(key, str) and looks_secret(key) and item
                 else redacted(item) for key, item in value.items()}  # fmt: skip
     if isinstance(value, list | tuple):
         return [redacted(item) for item in value]
+    if isinstance(value, str):
+        return without_url_passwords(value)
     return value
 
 
@@ -71,7 +91,7 @@ def redacted_argv(argv: list[str]) -> list[str]:
             shown.append(f"{flag}={HIDDEN}" if equals else token)
             hide_next = not equals
         else:
-            shown.append(token)
+            shown.append(without_url_passwords(token))
     return shown
 
 
@@ -83,15 +103,79 @@ class Scrubber:
     files of a job folder (the server's own log prints its arguments, api key included;
     junit.xml holds test output). The last line of defence behind ``redacted``."""
 
-    def __init__(self, env: Mapping[str, str], argv_lists: list[list[str]]) -> None:
+    def __init__(self, env: Mapping[str, str], argv_lists: list[list[str]], *,
+                 by_name: bool = False) -> None:  # fmt: skip
+        # by_name: also hide any value written after a secret-looking name (cleanup's
+        # case: a dead run's secret values are not all known to it).
+        self.by_name = by_name
         values = {value for name, value in env.items() if looks_secret(name)}
+        values |= {pw for value in env.values() for pw in url_passwords(value)}
         for argv in argv_lists:
-            values |= {argv[i + 1] for i, token in enumerate(argv[:-1])
-                       if token.startswith("--") and looks_secret(token)}  # fmt: skip
-        self.values = sorted((v for v in values if len(v) >= MIN_SECRET_LENGTH), key=len,
-                             reverse=True)  # fmt: skip
+            values |= set(secret_arg_values(argv))
+            values |= {pw for token in argv for pw in url_passwords(token)}
+        found = {form for value in values if len(value) >= MIN_SECRET_LENGTH
+                 for form in escaped_forms(value)}  # fmt: skip
+        self.values = sorted(found, key=len, reverse=True)
 
     def text(self, text: str) -> str:
         for value in self.values:
             text = text.replace(value, HIDDEN)
-        return text
+        return hide_secret_assignments(text) if self.by_name else text
+
+
+# name=value, name: value, 'name': 'value', --name value, --name=value: how logs print
+# settings (SGLang's ServerArgs repr, an environment dump, a command line, JSON).
+_ASSIGNMENT = re.compile(
+    r"""(?P<name>--[A-Za-z][\w.-]*|(?<![\w.-])['"]?[A-Za-z_][\w.-]*['"]?)"""
+    r"""(?P<sep>\s*[=:]\s*|\s+)"""
+    # a quoted value runs to its closing quote (escaped quotes inside), a bare one to a
+    # space or a delimiter
+    r"""(?:'(?P<single>(?:\\.|[^'\\])*)'|"(?P<double>(?:\\.|[^"\\])*)"|(?P<bare>[^\s'",(){}[\]=]+))"""
+)
+
+
+def hide_secret_assignments(text: str) -> str:
+    """Values written after a secret-looking name hidden, whatever the value."""
+
+    def hide(match: re.Match[str]) -> str:
+        name = match.group("name").strip("'\"")
+        spaced = not match.group("sep").strip()  # "--api-key X", never "the key X"
+        part = next(group for group in ("single", "double", "bare")
+                    if match.group(group) is not None)  # fmt: skip
+        if (not looks_secret(name) or (spaced and not name.startswith("--"))
+                or len(match.group(part)) < MIN_SECRET_LENGTH):  # fmt: skip
+            return match.group(0)
+        whole, start, end = match.group(0), match.start(part), match.end(part)
+        return whole[: start - match.start()] + HIDDEN + whole[end - match.start() :]
+
+    return without_url_passwords(_ASSIGNMENT.sub(hide, text))
+
+
+def secret_arg_values(argv: list[str]) -> list[str]:
+    """The values of secret-looking flags: ``--api-key X`` and ``--api-key=X``."""
+    found = []
+    for index, token in enumerate(argv):
+        flag, equals, value = token.partition("=")
+        if not token.startswith("--") or not looks_secret(flag):
+            continue
+        if equals:
+            found.append(value)
+        elif index + 1 < len(argv):
+            found.append(argv[index + 1])
+    return found
+
+
+def escaped_forms(value: str) -> set[str]:
+    """A value as logs and files may hold it: as is, JSON-escaped (result.json, records),
+    as Python's repr shows it (SGLang logs its ServerArgs dataclass), shell-quoted,
+    backslashes doubled, percent-encoded (a URL)."""
+    forms = {
+        value,
+        json.dumps(value)[1:-1],
+        repr(value)[1:-1],
+        value.replace("\\", "\\\\"),
+        shlex.quote(value),
+        urllib.parse.quote(value, safe=""),
+        html.escape(value),
+    }
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}

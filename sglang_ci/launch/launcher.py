@@ -32,6 +32,7 @@ from sglang_ci.launch.http_client import make_session
 from sglang_ci.launch.ledger import RunLedger
 from sglang_ci.launch.ports import PortLease, wait_ports_free
 from sglang_ci.launch.process_tree import ProcessTree, TeardownReport
+from sglang_ci.launch.secret_args import SecretArgs
 from sglang_ci.launch.server_api import Readiness, probe_ready
 from sglang_ci.plan.commands import (
     IB_DEVICE_ENV,
@@ -205,6 +206,7 @@ class DeploymentRun:
     extra_ports: dict[str, int] = field(default_factory=dict)  # bootstrap, router metrics
     teardown_problems: list[str] = field(default_factory=list)
     ledger: RunLedger | None = None  # what a cleanup needs if this runner is killed
+    secret_args: SecretArgs = field(default_factory=SecretArgs)  # --api-key off the argv
 
     @property
     def url(self) -> str:
@@ -267,6 +269,7 @@ class DeploymentRun:
                 self.settings.python, self.settings.engine, deployment, server, port,
                 bootstrap, devices,
             )  # fmt: skip
+            command = self.secret_args.hidden(command, server.role)
             added = env_added(deployment, server)
             ports = [port, *derived_ports(server.args, port), *filter(None, [bootstrap])]
             process = self._spawn(server.role, command, {**self.settings.env, **added}, port,
@@ -277,6 +280,7 @@ class DeploymentRun:
         wait_all_ready(self.processes, self.settings.launch_timeout,
                        readiness_endpoint(deployment, deployment.servers[0].role),
                        readiness_poll_s(deployment))  # fmt: skip
+        self.secret_args.remove()  # the servers have read their arguments
         if deployment.disaggregated and bootstrap is not None:
             self._start_router(bootstrap)
 
@@ -323,6 +327,7 @@ class DeploymentRun:
     def stop_processes(self, hurry: threading.Event | None = None) -> list[str]:
         """SIGTERM in reverse launch order under one shared grace deadline, SIGKILL what is
         left, reap everything. Returns problems (empty when every process is gone)."""
+        self.secret_args.remove()  # a launch that never got ready
         problems = []
         deadline = time.monotonic() + self.settings.grace
         for process in reversed(self.processes):

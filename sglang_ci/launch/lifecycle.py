@@ -43,9 +43,11 @@ def launched(
                 problems = run.stop_processes(hurry)
                 if adopting:
                     problems += sweep_adopted({p.popen.pid for p in run.processes})
-                if on_stopped is not None:
-                    on_stopped(run)
-                problems += run.wait_released(hurry)
-                run.teardown_problems = problems
-                if not problems:  # otherwise a later cleanup retries what is left
-                    ledger.close()
+                try:
+                    if on_stopped is not None:
+                        on_stopped(run)  # may fail (a full disk): the release is still awaited
+                finally:
+                    problems += run.wait_released(hurry)
+                    run.teardown_problems = problems
+                    if not problems:  # otherwise a later cleanup retries what is left
+                        ledger.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +22,7 @@ from sglang_ci.results.result_file import job_dir_name
 
 EARLIER = "-earlier-"
 ATTEMPT = "-attempt-"
+KEEP_EARLIER = 3  # earlier-run folders kept per job unless --keep-earlier says otherwise
 
 
 def require_writable(results: Path) -> None:
@@ -44,20 +46,42 @@ def move_aside(results: Path, name: str) -> Path | None:
                p.exists()]  # fmt: skip
     if not earlier:
         return None
-    base = results / f"{name}{EARLIER}{_stamp(earlier[0])}"
-    target, number = base, 1
-    while target.exists():
-        number += 1
-        target = base.with_name(f"{base.name}-{number}")
+    prefix, stamp = f"{name}{EARLIER}", _stamp(earlier[0])
+    # One past the highest number of this stamp, not the first free one: once pruning has
+    # deleted the oldest, a reused name would sort as the oldest and be pruned next.
+    numbers = [number for taken, number in
+               (_earlier_order(p, prefix) for p in results.glob(f"{prefix}{stamp}*"))
+               if taken == stamp]  # fmt: skip
+    number = max(numbers, default=0) + 1
+    target = results / (f"{prefix}{stamp}" + (f"-{number}" if number > 1 else ""))
     target.mkdir()
     for path in earlier:
         path.rename(target / path.name)
     return target
 
 
+def _earlier_order(path: Path, prefix: str) -> tuple[str, int]:
+    """``<job>-earlier-<stamp>[-<n>]`` by time, then by the number that split a stamp."""
+    stamp, _, number = path.name[len(prefix) :].partition("-")
+    return stamp, int(number) if number.isdigit() else 1
+
+
+def prune_earlier(results: Path, name: str, keep: int) -> list[Path]:
+    """Deletes all but the ``keep`` newest earlier-run folders of a job; returns what went
+    (every run would otherwise leave one more: 26 folders after 15 runs)."""
+    prefix = f"{name}{EARLIER}"
+    earlier = sorted((p for p in results.glob(f"{prefix}*") if p.is_dir()),
+                     key=lambda path: _earlier_order(path, prefix))  # fmt: skip
+    removed = earlier[: max(0, len(earlier) - keep)]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
+
+
 @contextlib.contextmanager
-def claimed(results: Path, job_id: str) -> Iterator[Path]:
-    """The job's folder (not yet created), held for this run until the ``with`` ends."""
+def claimed(results: Path, job_id: str, keep_earlier: int = KEEP_EARLIER) -> Iterator[Path]:
+    """The job's folder (not yet created), held for this run until the ``with`` ends; the
+    earlier run's files moved aside, and only the last ``keep_earlier`` of those kept."""
     name = job_dir_name(job_id)
     lock = results / f".{name}.lock"
     fd = try_lock(lock)
@@ -70,6 +94,11 @@ def claimed(results: Path, job_id: str) -> Iterator[Path]:
         moved = move_aside(results, name)
         if moved is not None:
             print(f"sglang-ci: {job_id}: an earlier run's files moved to {moved}", flush=True)
+            removed = prune_earlier(results, name, keep_earlier)
+            if removed:
+                print(f"sglang-ci: {job_id}: deleted {len(removed)} older earlier run(s), keeping"
+                      f" the last {keep_earlier} (--keep-earlier): "
+                      + ", ".join(p.name for p in removed), flush=True)  # fmt: skip
         yield results / name
     finally:
         unlock(lock, fd)

@@ -10,7 +10,7 @@ plan job emitted (``python -m sglang_ci matrix``, or the plan job's outputs as
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from sglang_ci.config.schema import unit_of_session
 # GitHub job results of a stage job that ran nothing because gating (a label, an `if`)
 # left it out on purpose: its stage is not part of this run's plan.
 _GATED_OFF = "skipped"
+_STOPPING = ("failure", "cancelled")  # results that make GitHub skip the stages after
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class PlannedJob:
 class Plan:
     jobs: tuple[PlannedJob, ...]
     gated_off: tuple[str, ...] = ()  # stages the workflow left out (GitHub: skipped)
+    # Stages GitHub skipped because a stage they wait for failed or was cancelled: (stage,
+    # what stopped it). Not gating: their jobs are planned, none ran, the run failed.
+    blocked: tuple[tuple[str, str], ...] = ()
 
 
 def from_matrix(data: Any, where: str) -> list[PlannedJob]:
@@ -53,13 +57,37 @@ def from_matrix(data: Any, where: str) -> list[PlannedJob]:
     return planned
 
 
-def _from_needs(data: dict[str, Any], where: str) -> Plan:
+def _stopped_by(stage: str, results: Mapping[str, str], after: Mapping[str, Sequence[str]] | None
+                ) -> str | None:  # fmt: skip
+    """What made GitHub skip ``stage``, when it was not gating: a stage it waits for
+    (transitively) that failed or was cancelled. Without stages.toml's ``after`` (``after``
+    None) any failed stage may be the cause, so the skip cannot count as gating."""
+    failed = sorted(name for name, result in results.items() if result in _STOPPING)
+    if after is None:
+        return f"{', '.join(failed)} {results[failed[0]]}" if failed else None
+    seen, waiting = set(), list(after.get(stage, ()))
+    while waiting:
+        upstream = waiting.pop()
+        if upstream in seen:
+            continue
+        seen.add(upstream)
+        if results.get(upstream) in _STOPPING:
+            return f"{upstream} {results[upstream]}"
+        waiting += after.get(upstream, ())
+    return None
+
+
+def _from_needs(data: dict[str, Any], where: str,
+                after: Mapping[str, Sequence[str]] | None = None) -> Plan:  # fmt: skip
     """``toJSON(needs)`` of the report job: the plan job's outputs (one matrix per stage,
     as JSON text) and every stage job's result."""
     outputs = data["plan"].get("outputs") or {}
-    gated = sorted(name for name, need in data.items()
-                   if name != "plan" and isinstance(need, dict)
-                   and need.get("result") == _GATED_OFF)  # fmt: skip
+    results = {name: str(need.get("result")) for name, need in data.items()
+               if name != "plan" and isinstance(need, dict)}  # fmt: skip
+    skipped = sorted(name for name, result in results.items() if result == _GATED_OFF)
+    blocked = tuple((name, cause) for name in skipped
+                    if (cause := _stopped_by(name, results, after)))  # fmt: skip
+    gated = [name for name in skipped if name not in dict(blocked)]
     planned: list[PlannedJob] = []
     for name, text in sorted(outputs.items()):
         try:
@@ -68,17 +96,19 @@ def _from_needs(data: dict[str, Any], where: str) -> Plan:
             raise UsageError(f"{where}: plan output {name} is not JSON") from None
         planned += [job for job in from_matrix(matrix, f"{where}: {name}")
                     if job.stage not in gated]  # fmt: skip
-    return Plan(tuple(planned), tuple(gated))
+    return Plan(tuple(planned), tuple(gated), blocked)
 
 
-def read_plan(path: Path) -> Plan:
-    """A matrix file (one matrix, or a list of them) or the report job's ``toJSON(needs)``."""
+def read_plan(path: Path, after: Mapping[str, Sequence[str]] | None = None) -> Plan:
+    """A matrix file (one matrix, or a list of them) or the report job's ``toJSON(needs)``;
+    ``after`` (stages.toml's stage -> the stages it waits for) tells a skip by gating from
+    a skip after a failure."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise UsageError(f"--plan {path}: {error}") from None
     if isinstance(data, dict) and isinstance(data.get("plan"), dict):
-        return _from_needs(data, f"--plan {path}")
+        return _from_needs(data, f"--plan {path}", after)
     matrices = data if isinstance(data, list) else [data]
     return Plan(tuple(job for matrix in matrices for job in from_matrix(matrix, f"--plan {path}")))
 

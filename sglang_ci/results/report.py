@@ -17,6 +17,7 @@ from pathlib import Path
 from sglang_ci.config.errors import FailureKind, UsageError
 from sglang_ci.config.stub_env import is_stub_engine
 from sglang_ci.config.text import Cell, markdown_table, number
+from sglang_ci.results.consistency import contradictions
 from sglang_ci.results.job_folder import is_earlier_run
 from sglang_ci.results.planned import Plan
 from sglang_ci.results.provenance import render_provenance
@@ -33,13 +34,14 @@ def collect(folder: Path) -> list[JobResult]:
             continue
         try:
             results.append(JobResult.load(path))
-        except (ValueError, TypeError) as error:
+        except (OSError, ValueError, TypeError) as error:  # OSError: a folder named so
             raise UsageError(f"{path}: not a result.json ({error})") from None
     return results
 
 
 _HEADER = ("session", "status", "score / threshold", "accept length", "duration", "attempts")
 NEVER_STARTED, MISSING = "never started", "missing result"
+CONTRADICTED = "contradicts its checks"
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class Row:
 
     job: str
     stage: str
-    outcome: str  # a Status value, "refused (no GPUs)", "never started", "missing result"
+    outcome: str  # a Status value, "error (GPU shortage)", "never started", "missing result"
     result: JobResult | None = None
     note: str = ""
 
@@ -58,11 +60,18 @@ class Row:
 
 
 def outcome_of(result: JobResult) -> str:
+    if contradictions(result):  # edited by hand, or written by a broken runner
+        return CONTRADICTED
     if result.failure_kind is FailureKind.GPU_SHORTAGE:
-        return "refused (no GPUs)"
+        return f"{result.status} (GPU shortage)"  # README's status and kind, as written
     if result.status is Status.RUNNING:  # the runner never wrote a verdict
         return "no verdict (running)"
     return str(result.status)
+
+
+def contradicted_note(result: JobResult) -> str:
+    found = contradictions(result)
+    return f"result.json says passed, but: {'; '.join(found)}" if found else ""
 
 
 def swept_note(result: JobResult) -> str:
@@ -80,16 +89,20 @@ def rows_of(results: Sequence[JobResult], plan: Plan | None) -> list[Row]:
     started" when its partition left other results (it stopped before it), else "missing
     result" (nothing of that partition came back)."""
     found = {r.job: r for r in results}
-    rows = [Row(r.job, r.stage, outcome_of(r), r, swept_note(r)) for r in results]
+    rows = [Row(r.job, r.stage, outcome_of(r), r, contradicted_note(r) or swept_note(r))
+            for r in results]  # fmt: skip
     if plan is None:
         return rows
     planned = {p.job for p in plan.jobs}
     rows = [row if row.job in planned else replace(row, note="not in the plan") for row in rows]
     ran = {(p.stage, p.partition) for p in plan.jobs if p.job in found}
+    blocked = dict(plan.blocked)
     for p in plan.jobs:
         if p.job not in found:
             where = f" (partition {p.partition})" if p.partition else ""
             outcome = NEVER_STARTED if (p.stage, p.partition) in ran else MISSING
+            if p.stage in blocked:  # GitHub skipped the stage: a failure, not gating
+                outcome = f"not run ({blocked[p.stage]})"
             rows.append(Row(p.job, p.stage, outcome, note=f"{outcome}{where}"))
     return rows
 
@@ -101,6 +114,8 @@ def render(results: Sequence[JobResult], plan: Plan | None = None) -> str:
     blocks = [_stage_block(stage, rows) for stage, rows in sorted(by_stage.items())]
     if plan is not None and plan.gated_off:
         blocks.append(f"not run by this workflow (gated off): {', '.join(plan.gated_off)}")
+    for stage, cause in plan.blocked if plan is not None else ():
+        blocks.append(f"not run: {stage} was skipped because {cause} (not gating)")
     if plan is None and blocks:
         blocks.append("(no --plan: only jobs that left a result are shown)")
     return "\n\n".join(blocks) if blocks else "no job results found"
@@ -190,13 +205,23 @@ def report_command(
     """`report`: print the merged tables, append them to the step summary (and --output),
     update the durations file; exit 0 only when every planned job (without a plan: every
     result found) passed."""
+    targets = [(what, target) for what, target in
+               (("--output", output), ("GITHUB_STEP_SUMMARY", env.get("GITHUB_STEP_SUMMARY")))
+               if target]  # fmt: skip
+    for what, target in targets:  # checked before anything is read or written
+        if Path(target).is_dir():
+            raise UsageError(f"{what} {target}: a folder; name a file to append the tables to")
     results = collect(results_dir)
     text = render(results, plan)
     if not json_out:  # with --json, stdout is the JSON alone (printed last)
         print(text)
-    for target in filter(None, (output, env.get("GITHUB_STEP_SUMMARY"))):
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+    for what, target in targets:
+        try:
+            with open(target, "a", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+        except OSError as error:
+            raise UsageError(f"{what} {target}: {error.strerror}; the tables are printed"
+                             " above") from None  # fmt: skip
     if durations:
         written = update_durations(Path(durations), results)
         stub = sum(is_stub_engine(r.engine) for r in results)
@@ -213,4 +238,5 @@ def report_command(
             print(line)
         if json_out:
             print(json.dumps(as_json(rows, plan), indent=2))
-    return 0 if rows and all(row.passed for row in rows) else 1
+    blocked = plan is not None and bool(plan.blocked)  # stages a failure kept from running
+    return 0 if rows and all(row.passed for row in rows) and not blocked else 1

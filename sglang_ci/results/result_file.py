@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sglang_ci.config.errors import FailureKind, exit_code
+from sglang_ci.config.errors import FailureKind, UsageError, exit_code
 from sglang_ci.config.text import job_dir_name as job_dir_name  # the folder of an id
 from sglang_ci.config.text import number
+from sglang_ci.results.consistency import type_problem
 
 
 class Status(str, enum.Enum):
@@ -159,12 +160,13 @@ class JobResult:
         # The engine first: a reader sees at once whether this is a model or the stub.
         values = {"engine": values.pop("engine"), **values}
         text = json.dumps(values, indent=2, default=_plain) + "\n"
-        # A temporary file of this writer's own: two writers never share one.
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(handle, "w") as out:
-            os.fchmod(out.fileno(), 0o644)  # mkstemp's 0600 would hide it from other users
-            out.write(text)
-        os.replace(temporary, path)
+        try:
+            write_atomically(path, text)
+        except OSError as error:  # a full disk, a quota: the last complete version stays
+            raise UsageError(
+                f"{path}: cannot write it ({error.strerror or error}); its last complete"
+                " version is kept: free space there, or name another folder with --results"
+            ) from None
 
     @classmethod
     def load(cls, path: Path) -> JobResult:
@@ -172,12 +174,30 @@ class JobResult:
         data = json.loads(path.read_text())
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
+        problem = type_problem(data)  # a hand-edited file: one line, never a traceback
+        if problem:
+            raise ValueError(problem)
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in data.items() if key in known}
         values["status"] = Status(values.get("status", Status.RUNNING))
         kind = values.get("failure_kind")
         values["failure_kind"] = FailureKind(kind) if kind else None
         return cls(**values)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """``text`` into ``path`` through a temporary file of this writer's own (two writers
+    never share one), renamed over it; a failed write leaves no temporary behind."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as out:
+            os.fchmod(out.fileno(), 0o644)  # mkstemp's 0600 would hide it from other users
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def pass_when(comparator: object, threshold: object) -> str:

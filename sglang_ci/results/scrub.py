@@ -13,7 +13,7 @@ MAX_BYTES = 256 * 1024 * 1024  # a file larger than this is no text file of ours
 
 def scrub_folder(folder: Path, scrubber: Scrubber) -> int:
     """Rewrites the files that held a secret value; returns how many did."""
-    if not scrubber.values or not folder.is_dir():
+    if not (scrubber.values or scrubber.by_name) or not folder.is_dir():
         return 0
     changed = 0
     for path in folder.rglob("*"):

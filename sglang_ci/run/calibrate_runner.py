@@ -34,8 +34,9 @@ from sglang_ci.launch.server_api import flush_cache, server_info
 from sglang_ci.plan.dry_run import render_calibration_plan
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.result_file import JobResult
+from sglang_ci.results.scrub import scrub_folder
 from sglang_ci.run.cleanup import cleanup_before_run
-from sglang_ci.run.job_runner import run_checks
+from sglang_ci.run.job_runner import job_scrubber, run_checks
 from sglang_ci.run.options import CalibrateOptions
 from sglang_ci.run.orchestrator import launch_settings
 
@@ -115,13 +116,15 @@ def calibrate_command(
     folder = Path(options.results) / "calibrate"
     require_writable(folder)
     cleanup_before_run()
-    with claimed(folder, job.id) as out_dir:
+    with claimed(folder, job.id, options.keep_earlier) as out_dir:
         settings = launch_settings(options, out_dir, env)
         try:
             result = run_calibration(job, settings, options.runs, options.relaunch, env)
         except RunInterrupted as error:
             print(f"sglang-ci: {interrupted_message(error, out_dir)}", file=sys.stderr)
             return error.return_code
+        finally:  # the servers' logs print their arguments, api key included
+            scrub_folder(out_dir, job_scrubber(job, settings.env, None))
     check_scores(result.scores)
     print(report(result))
     picture = draw(result, out_dir / "calibration.png")

@@ -14,10 +14,12 @@ from typing import Any
 import psutil
 
 from sglang_ci.config.errors import FailureKind
+from sglang_ci.config.secrets import Scrubber
 from sglang_ci.launch.file_locks import try_lock, unlock
 from sglang_ci.launch.ledger import alive, ledger_dir, read
 from sglang_ci.launch.ports import lock_path
 from sglang_ci.results.result_file import JobResult, Status, Verdict
+from sglang_ci.results.scrub import scrub_folder
 
 GRACE_S = 5.0
 
@@ -95,6 +97,16 @@ def _drop_port_locks(data: dict[str, Any]) -> None:
                 unlock(path, fd)
 
 
+def scrub_dead_runs_folders(results: list[str]) -> None:
+    """A runner killed by ``kill -9`` never scrubbed its job folders: the server's log
+    holds its arguments (an api key) and maybe the environment (GITHUB_TOKEN). Hidden here,
+    before the workflow's upload step: the secret values of the environment cleanup runs
+    in (a CI step's is the dead runner's), and any value after a secret-looking name."""
+    scrubber = Scrubber(os.environ, [], by_name=True)
+    for result in results:
+        scrub_folder(Path(result).parent, scrubber)
+
+
 def cleanup() -> Reclaimed:
     reclaimed = Reclaimed()
     for path in sorted(ledger_dir().glob("*.json")):
@@ -109,6 +121,7 @@ def cleanup() -> Reclaimed:
         _end([process for process, _ in leftovers.values()])
         reclaimed.ended += [f"{pid} {label}" for pid, (_, label) in sorted(leftovers.items())]
         reclaimed.marked += [r for r in data.get("results", []) if _mark(Path(r))]
+        scrub_dead_runs_folders(data.get("results", []))
         _drop_port_locks(data)
         with contextlib.suppress(OSError):
             path.unlink()

@@ -26,18 +26,23 @@ def job_command(config: Config, unit: str, options: RunOptions, env: Mapping[str
     return run_jobs(config, [unit], options, env)
 
 
+def stage_units(config: Config, options: StageOptions) -> list[str]:
+    """The jobs and files of one CI job (stage, partition), in the order CI runs them."""
+    stage, partition = options.stage or "", options.partition
+    config.stage_jobs(stage)  # an unknown stage is a one-line error
+    if partition:
+        index, count = parse_partition(partition)
+        plan = plan_stage(config, stage, count, durations_for(config, options.durations))
+        return list(plan.partitions[index].ids)
+    return list(config.stages[stage].units)
+
+
 def stage_command(config: Config, options: StageOptions, env: Mapping[str, str]) -> int:
     """`run --stage`: the jobs of one CI job (stage, partition) in the order CI runs them."""
     stage, partition = options.stage, options.partition
     if not stage:
         raise UsageError("run: --stage NAME is required (`python -m sglang_ci list` shows them)")
-    config.stage_jobs(stage)  # an unknown stage is a one-line error
-    if partition:
-        index, count = parse_partition(partition)
-        plan = plan_stage(config, stage, count, durations_for(config, options.durations))
-        ids = list(plan.partitions[index].ids)
-    else:
-        ids = list(config.stages[stage].units)
+    ids = stage_units(config, options)
     title = f"stage {stage}" + (f", partition {partition}" if partition else "")
     if options.dry_run:
         if not partition:

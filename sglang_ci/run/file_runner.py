@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sglang_ci.config.schema import FileJob
 from sglang_ci.plan.policy import RunPolicy
-from sglang_ci.results.job_folder import claimed, require_writable
+from sglang_ci.results.job_folder import KEEP_EARLIER, claimed, require_writable
 from sglang_ci.results.result_file import JobResult
 from sglang_ci.run.attempts import attempted
 from sglang_ci.run.job_runner import say
@@ -26,13 +26,14 @@ def _output(folder: Path) -> str:
 
 
 def run_file_job(
-    file: FileJob, policy: RunPolicy, results: Path, env: Mapping[str, str]
-) -> JobResult:
+    file: FileJob, policy: RunPolicy, results: Path, env: Mapping[str, str],
+    keep_earlier: int = KEEP_EARLIER,
+) -> JobResult:  # fmt: skip
     request = FileRequest(file.checkout, file.id, policy.time_limit, results, file.suite,
                           stage=file.stage)  # fmt: skip
     require_writable(results)
 
-    with claimed(results, file.id) as folder:
+    with claimed(results, file.id, keep_earlier) as folder:
 
         def attempt_once() -> JobResult:
             result = run_file_in(request, env, folder)

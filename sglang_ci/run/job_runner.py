@@ -9,11 +9,12 @@ run saw (a timeout, a signal) can reach the next.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -24,9 +25,11 @@ from sglang_ci.config.errors import (
     JobFailedError,
     RunInterrupted,
     ServerDied,
+    UsageError,
 )
 from sglang_ci.config.model import Job
 from sglang_ci.config.secrets import Scrubber, redacted, redacted_argv
+from sglang_ci.config.server_args import to_argv
 from sglang_ci.evals.client import SGLANG_SAMPLER
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
 from sglang_ci.launch.http_client import make_session
@@ -183,8 +186,9 @@ def verdict_of(
             diagnostics = run.diagnostics()
         return Verdict.failure(error.kind, error.message, diagnostics)
     trace = member.out_dir / "runner-traceback.txt"
-    trace.parent.mkdir(parents=True, exist_ok=True)
-    trace.write_text("".join(traceback.format_exception(error)))
+    with contextlib.suppress(OSError):  # a full disk: the verdict still names the error
+        trace.parent.mkdir(parents=True, exist_ok=True)
+        trace.write_text("".join(traceback.format_exception(error)))
     return Verdict.failure(
         FailureKind.INTERNAL, f"internal error {type(error).__name__}: {error} (traceback in"
         f" {trace})", run.diagnostics() if run is not None and run.processes else "",
@@ -285,17 +289,40 @@ def run_group(
         first.result.phases["teardown"] = round(time.monotonic() - teardown_started, 3)
     _not_run(members, token, timeout)
     problems = run.teardown_problems if run is not None else []
-    scrubber = Scrubber(settings.env, [p.command for p in run.processes] if run else [])
+    scrubber = job_scrubber(first.job, settings.env, run)
+    unwritable: FatalError | None = None
     for member in members:
         assert member.verdict is not None
         verdict = _after_teardown(member.verdict, token, problems, timeout)
         member.verdict = replace(verdict, diagnostics=scrubber.text(verdict.diagnostics))
         member.result.finish(member.verdict)
-        member.write()
-        write_junit(member.result, member.out_dir / "junit.xml")
+        try:
+            member.write()
+            write_junit(member.result, member.out_dir / "junit.xml")
+        except FatalError as error:  # result.json on a full disk: said once all are scrubbed
+            unwritable = unwritable or error
+        except OSError as error:  # junit.xml on a full disk
+            unwritable = unwritable or UsageError(
+                f"{member.out_dir}: cannot write junit.xml ({error.strerror or error}); free"
+                " space there, or name another folder with --results"
+            )  # fmt: skip
         scrub_folder(member.out_dir, scrubber)  # the server's own log prints its api key
         append_step_summary(member.result, settings.env)
+    if unwritable is not None:
+        raise unwritable
     return [member.result for member in members]
+
+
+def job_scrubber(job: Job, env: Mapping[str, str], run: DeploymentRun | None) -> Scrubber:
+    """The secrets a job's files and output may hold: the runner's environment, the env
+    stages.toml gives each server, and the secret-looking flags of the servers' planned
+    commands (known even when the launch failed before a process existed)."""
+    servers = job.deployment.servers
+    server_env = {f"{server.role}:{name}": value for server in servers
+                  for name, value in server.env}  # fmt: skip
+    commands = [to_argv(server.args) for server in servers]
+    commands += [p.command for p in run.processes] if run is not None else []
+    return Scrubber({**env, **server_env}, commands)
 
 
 def _after_teardown(

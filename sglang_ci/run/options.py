@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sglang_ci.config.errors import UsageError
-from sglang_ci.config.schema import StagePolicy
+from sglang_ci.config.schema import MAX_SECONDS, StagePolicy
 from sglang_ci.plan.commands import ENGINE_MODULES
 from sglang_ci.plan.partition import parse_partition
 from sglang_ci.plan.policy import RunPolicy, resolve
+from sglang_ci.results.job_folder import KEEP_EARLIER
 
 ENGINES = tuple(ENGINE_MODULES)
 DEFAULT_RESULTS = "results"
@@ -27,8 +28,10 @@ Check = Callable[[Any], str | None]
 
 
 def positive_seconds(value: float | None) -> str | None:
-    if value is None or (math.isfinite(value) and value > 0):
+    if value is None or (math.isfinite(value) and 0 < value <= MAX_SECONDS):
         return None
+    if math.isfinite(value) and value > 0:
+        return f"must be at most {MAX_SECONDS} seconds (7 days), got {value:g}"
     return f"must be a positive number of seconds, got {value:g}"
 
 
@@ -37,8 +40,10 @@ def at_least_one(value: int | None) -> str | None:
 
 
 def zero_or_more(value: float | None) -> str | None:
-    if value is None or (math.isfinite(value) and value >= 0):
+    if value is None or (math.isfinite(value) and 0 <= value <= MAX_SECONDS):
         return None
+    if math.isfinite(value) and value > 0:
+        return f"must be at most {MAX_SECONDS} seconds (7 days), got {value:g}"
     return f"must be 0 or more seconds, got {value:g}"
 
 
@@ -66,6 +71,10 @@ class LaunchOptions:
     results: str = option(
         DEFAULT_RESULTS, f"results folder; each job writes DIR/<job>/ (default: {DEFAULT_RESULTS})",
         metavar="DIR", check=a_folder,
+    )  # fmt: skip
+    keep_earlier: int = option(
+        KEEP_EARLIER, "earlier runs of a job kept as DIR/<job>-earlier-*; older ones are"
+        f" deleted, each named (default: {KEEP_EARLIER})", metavar="N", check=at_least_one,
     )  # fmt: skip
     launch_timeout: float | None = option(
         None, "how long a server may take to become ready (default: 1800, stub: 60)",

@@ -94,7 +94,7 @@ def run_with_retries(config: Config, job: Job, options: RunOptions, env: Mapping
     limit, and the earlier attempts' folders stay on disk."""
     policy = options.policy(config.stages[job.stage].policy)
 
-    with claimed(Path(options.results), job.id) as out_dir:
+    with claimed(Path(options.results), job.id, options.keep_earlier) as out_dir:
 
         def attempt_once() -> JobResult:
             settings = launch_settings(options, out_dir, env)
@@ -113,7 +113,8 @@ def run_shared(config: Config, jobs: Sequence[Job], options: RunOptions, env: Ma
     say(f"one launch for {len(jobs)} jobs: {', '.join(j.id for j in jobs)} (no retries inside"
         " a shared launch)")  # fmt: skip
     with contextlib.ExitStack() as folders:
-        out_dirs = [folders.enter_context(claimed(Path(options.results), job.id))
+        out_dirs = [folders.enter_context(claimed(Path(options.results), job.id,
+                                                  options.keep_earlier))
                     for job in jobs]  # fmt: skip
         # SGLang's limit is per file, and one file may launch once for several tests:
         # here each job sharing the launch adds its own limit.
@@ -209,7 +210,8 @@ def _run_groups(
             break
         if isinstance(group, FileJob):
             policy = options.policy(config.stages[group.stage].policy)
-            results.append(run_file_job(group, policy, Path(options.results), env))
+            results.append(run_file_job(group, policy, Path(options.results), env,
+                                        options.keep_earlier))  # fmt: skip
         elif len(group) == 1:
             results.append(run_with_retries(config, group[0], options, env))
         else:
@@ -237,7 +239,7 @@ def skip_jobs(jobs: Sequence[Job | FileJob], options: RunOptions, why: str) -> l
     skipped = []
     provenance = collect_provenance(os.environ)
     for job in jobs:
-        with claimed(Path(options.results), job.id) as out_dir:
+        with claimed(Path(options.results), job.id, options.keep_earlier) as out_dir:
             result = JobResult(job.id, job.stage, options.engine, job.gpus)
             result.provenance = provenance
             result.finish(Verdict.skipped(why))

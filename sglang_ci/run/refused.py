@@ -1,5 +1,8 @@
 """Jobs refused before they started (too few GPUs) still leave a result.json, so the
-merged report says "refused (no GPUs)" instead of "missing result"."""
+merged report says why instead of "missing result": `error` / `GPU shortage`, exit 3, as
+README's table says, on every route (`job`, `run --stage`, the nox sessions). A refusal
+starts nothing, so it displaces nothing: a job folder an earlier run left is kept as it
+is, and only said."""
 
 from __future__ import annotations
 
@@ -8,12 +11,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from sglang_ci.config.errors import FatalError
+from sglang_ci.config.errors import FailureKind, FatalError
 from sglang_ci.config.model import Job
 from sglang_ci.config.schema import FileJob
-from sglang_ci.results.job_folder import claimed, require_writable
+from sglang_ci.results.job_folder import ATTEMPT, claimed, require_writable
 from sglang_ci.results.provenance import collect_provenance
-from sglang_ci.results.result_file import JobResult, Verdict
+from sglang_ci.results.result_file import JobResult, Verdict, job_dir_name
 
 
 def record_refused(
@@ -27,8 +30,13 @@ def record_refused(
         return
     provenance = collect_provenance(os.environ)  # which host refused, and what it had
     for job in jobs:
+        name = job_dir_name(job.id)
+        if (results / name).exists() or any(results.glob(f"{name}{ATTEMPT}*")):
+            print(f"sglang-ci: {job.id}: refused; the earlier run's files in"
+                  f" {results / name} are kept as they were", flush=True)  # fmt: skip
+            continue
         with contextlib.suppress(OSError, FatalError), claimed(results, job.id) as out_dir:
             result = JobResult(job.id, job.stage, engine, job.gpus)
             result.provenance = provenance
-            result.finish(Verdict.skipped(str(error), error.kind))
+            result.finish(Verdict.failure(error.kind or FailureKind.GPU_SHORTAGE, str(error)))
             result.write(out_dir / "result.json")

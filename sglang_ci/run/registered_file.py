@@ -89,15 +89,20 @@ class Tee:
     keeping the last lines for the test counts. Ends when every holder of the pipe is
     gone: the sweep ends orphans that inherited it."""
 
-    def __init__(self, pipe: IO[bytes], log: Path) -> None:
-        self.pipe, self.log = pipe, log
+    def __init__(self, pipe: IO[bytes], log: Path, scrubber: Scrubber) -> None:
+        self.pipe, self.log, self.scrubber = pipe, log, scrubber
         self.tail: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
         self._thread = threading.Thread(target=self._copy, name="file-output", daemon=True)
         self._thread.start()
 
     def _copy(self) -> None:
         with self.log.open("wb") as log, contextlib.suppress(OSError, ValueError):
-            for raw in iter(self.pipe.readline, b""):
+            for line in iter(self.pipe.readline, b""):
+                # Scrubbed on the way: a token the file prints never reaches our stdout
+                # (a CI log) or its log, even if the runner is killed before the end.
+                raw = self.scrubber.text(line.decode(errors="surrogateescape")).encode(
+                    errors="surrogateescape"
+                )
                 log.write(raw)
                 log.flush()
                 sys.stdout.buffer.write(raw)
@@ -189,14 +194,14 @@ def run_file_in(request: FileRequest, env: Mapping[str, str], folder: Path) -> J
     result_path = folder / "result.json"
     result.write(result_path)
     ledger = RunLedger([job_id], [str(result_path)])
+    scrubber = Scrubber(run_env, [command])
     try:
-        _attempt(request, run_env, command, gpus, result, folder, ledger)
+        _attempt(request, run_env, command, gpus, result, folder, ledger, scrubber)
     except (OSError, FatalError) as error:  # before the file ran: busy GPUs, no python3
         kind = error.kind if isinstance(error, FatalError) else FailureKind.INTERNAL
         result.finish(Verdict.failure(kind, f"the file did not start: {error}"))
     finally:
         ledger.close()
-    scrubber = Scrubber(run_env, [command])
     result.reason, result.diagnostics = (
         scrubber.text(result.reason),
         scrubber.text(result.diagnostics),
@@ -208,7 +213,7 @@ def run_file_in(request: FileRequest, env: Mapping[str, str], folder: Path) -> J
 
 def _attempt(request: FileRequest, run_env: Mapping[str, str], command: list[str],
              gpus: list[str], result: JobResult, folder: Path,
-             ledger: RunLedger) -> None:  # fmt: skip
+             ledger: RunLedger, scrubber: Scrubber) -> None:  # fmt: skip
     job_id = result.job
     if gpus:  # the file must not share its GPUs with what an earlier one left
         with result.phase("gpu_idle"):
@@ -227,7 +232,7 @@ def _attempt(request: FileRequest, run_env: Mapping[str, str], command: list[str
             tree = ProcessTree(popen, functools.partial(ledger.seen, "file", job_id))
             sampler = PortSampler(tree)
             assert popen.stdout is not None
-            tee = Tee(popen.stdout, folder / LOG_NAME)
+            tee = Tee(popen.stdout, folder / LOG_NAME, scrubber)
         try:
             _wait(popen, token, request.timeout)
         except RunInterrupted:

@@ -108,6 +108,11 @@ def main() -> int:
         print(f"ValueError: {problem}", file=sys.stderr)
         return 1
     log(f"{STUB_ENGINE_NAME}: protocol stand-in for sglang.launch_server, not a model")
+    # As SGLang's launch_server logs its ServerArgs, api_key included: the runner must
+    # keep such values out of every file it uploads.
+    log("server_args=ServerArgs(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")")
+    if faults.log_env:
+        log(f"environment: {dict(os.environ)!r}")
     log(f"model-path {settings.model_path} (not loaded), role {settings.disaggregation_mode}")
     if settings.disaggregation_mode != "null":
         log(

@@ -7,6 +7,7 @@ and reads the few that change its behaviour.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,35 @@ def _coerce(text: str) -> Any:
     return text
 
 
+def with_config_file(argv: Sequence[str]) -> list[str]:
+    """SGLang's ``--config FILE`` (server_args_config_parser): the file's mapping as flags,
+    placed before the command line's own, which win. The stub reads the JSON form of
+    YAML only (what the runner writes), so it needs no YAML parser."""
+    argv = list(argv)
+    if "--config" not in argv:
+        return argv
+    index = argv.index("--config")
+    if index + 1 == len(argv):
+        raise ValueError("No config file specified after --config flag!")
+    path = argv[index + 1]
+    if not path.lower().endswith((".yaml", ".yml")):
+        raise ValueError(f"Config file must be YAML format, got: {path}")
+    with open(path, encoding="utf-8") as handle:
+        config = json.load(handle)
+    flags: list[str] = []
+    for key, value in config.items():
+        if value is True:
+            flags.append(f"--{key}")
+        elif isinstance(value, list):
+            flags += [f"--{key}", *map(str, value)]
+        elif value is not False:
+            flags += [f"--{key}", str(value)]
+    return flags + argv[:index] + argv[index + 2 :]
+
+
 def parse_server_args(argv: Sequence[str]) -> dict[str, Any]:
     """``--tp-size 2 --enable-metrics`` -> ``{"tp_size": 2, "enable_metrics": True}``."""
+    argv = with_config_file(argv)
     parsed: dict[str, Any] = {}
     index = 0
     while index < len(argv):

@@ -22,6 +22,8 @@ jit_build        while starting, run short compiler processes one after another,
                  time, each reaped by the stub when it ends (as SGLang's scheduler runs
                  ninja and nvcc for its JIT ops): members of the server's tree that vanish
                  under teardown's feet; each ignores SIGTERM and ends on its own in 0.3 s
+log_env          log the whole environment at start-up (as a crash dump or a debug log
+                 does): secrets given to the server must not reach an uploaded file
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Faults:
     fail_first: int = 0
     html_answers: bool = False
     jit_build: bool = False
+    log_env: bool = False
 
     def active(self) -> list[str]:
         default = Faults()
@@ -58,7 +61,7 @@ class Faults:
 
 
 _FLAGS = {"never_healthy", "ignore_sigterm", "html_answers", "gibberish", "looping",
-          "jit_build"}  # fmt: skip
+          "jit_build", "log_env"}  # fmt: skip
 _INTS = {"exit_on_start", "crash_after", "orphans", "escapees", "fail_first"}
 _FLOATS = {"slow_start", "error_rate", "slow_answer"}
 
