@@ -110,6 +110,9 @@ class JobResult:
     launched_by: str | None = None
     # Earlier attempts of this job in this run (retries), oldest first; this one is last.
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    # Tests of the suite that failed and were tried again, as SGLang's CustomTestCase
+    # retries a test method in CI: test, error, and the check rows of the failed try.
+    test_retries: list[dict[str, Any]] = field(default_factory=list)
     server_info: dict[str, Any] = field(default_factory=dict)
     # Runner, SGLang and sgl-kernel versions and commits, host, GPUs, driver, CUDA, Python
     # (results.provenance): what a score can be traced to.
@@ -121,6 +124,8 @@ class JobResult:
     command: list[str] = field(default_factory=list)
     tests: dict[str, int] = field(default_factory=dict)
     sweep: dict[str, Any] = field(default_factory=dict)
+    # SGLang's name of the suite the job's stage reproduces, for its dashboards.
+    sglang_suite: str = ""
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
