@@ -110,7 +110,8 @@ def test_plan_and_matrix_show_the_policy(capsys: pytest.CaptureFixture[str]) -> 
     assert main_exit_code(["plan", "--stage", "base-b"]) == 0
     header = capsys.readouterr().out.splitlines()[1]
     assert header == ("  1 shard (0.75 x timeout each, at most 1 at once); each job: 1 attempt"
-                      " (no retries), time limit 1800 s per job, fail-fast")  # fmt: skip
+                      " (no retries), time limit 1800 s per SGLang file (its jobs share it),"
+                      " fail-fast")  # fmt: skip
     assert main_exit_code(["matrix", "--stage", "extra-a", "--enable-retry",
                            "--continue-on-error"]) == 0  # fmt: skip
     printed = json.loads(capsys.readouterr().out)
@@ -150,7 +151,7 @@ def test_bad_stage_settings_are_one_line(
     [(["--timeout", "-1"], "--timeout must be a positive number"),
      (["--timeout", "nan"], "--timeout must be a positive number"),
      (["--max-attempts", "0"], "--max-attempts must be 1 or more"),
-     (["--partition", "3/3"], "base-b: 3 partitions but only 2 units")],
+     (["--partition", "3/3"], "base-b: 3 partitions but only 1 units")],
 )  # fmt: skip
 def test_bad_run_options_are_one_line(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]

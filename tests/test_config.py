@@ -43,8 +43,9 @@ def test_project_config_has_every_seed_system() -> None:
     standalone = "extra-a-test-1-gpu-large"  # SGLang's runner_config "1-gpu-large"
     expected = {
         "spec(model='gemma4-31b', topk=3)": ("extra-a", 2, 0.775),
-        "spec(model='gemma4-26b-a4b', topk=1)": ("extra-a", 2, 0.41),  # the seed's shared one
-        "spec(model='gemma4-26b-a4b', topk=3)": ("extra-a", 2, 0.41),  # baselines.toml
+        # The seed's shared floor, derived in floating point as its test derives it.
+        "spec(model='gemma4-26b-a4b', topk=1)": ("extra-a", 2, min(0.445, 0.440) - 0.03),
+        "spec(model='gemma4-26b-a4b', topk=3)": ("extra-a", 2, min(0.445, 0.440) - 0.03),
         "spec(model='gemma4-e4b-frozen-kv', topk=3)": ("base-b", 1, 0.65),
         "spec(model='llama-standalone', topk=2)": (standalone, 1, 0.69),
         "spec(model='llama-standalone', topk=2, backend='flashinfer')": (standalone, 1, 0.69),

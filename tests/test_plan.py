@@ -20,21 +20,22 @@ def config() -> Config:
 
 
 def launch_lines(plan: str) -> list[list[str]]:
-    return [shlex.split(line) for line in plan.splitlines() if " -m " in line]
+    return [shlex.split(line) for line in plan.splitlines()
+            if " -m " in line or line.strip().startswith("sglang serve ")]  # fmt: skip
 
 
 def test_spec_plan_has_the_requested_settings(config: Config) -> None:
     job = config.find_job("spec(model='gemma4-31b', topk=3)")
     plan = render_plan(job, config.stages[job.stage], "sglang")
     (argv,) = launch_lines(plan)
-    assert argv[:3] == ["python", "-m", "sglang.launch_server"]
+    assert argv[:2] == ["sglang", "serve"]  # as SGLang's popen_launch_server runs it
     pairs = {flag: value for flag, value in itertools.pairwise(argv) if flag.startswith("--")}
     assert pairs["--model-path"] == "google/gemma-4-31B-it"
     assert pairs["--speculative-eagle-topk"] == "3"
     assert pairs["--speculative-draft-model-path"] == "google/gemma-4-31B-it-assistant"
     assert pairs["--tp-size"] == "2"
     assert pairs["--speculative-num-draft-tokens"] == "12"
-    assert argv[-4:] == ["--host", "127.0.0.1", "--port", "SERVER_PORT"]
+    assert argv[-6:] == ["--device", "cuda", "--host", "127.0.0.1", "--port", "SERVER_PORT"]
     assert "speculative_eagle_topk == 3" in plan
     assert "gsm8k (200 examples, 5-shot, 128 threads)" in plan and ">= 0.775" in plan
     assert "avg_spec_accept_length >= 1.5" in plan
@@ -44,8 +45,8 @@ def test_stub_engine_swaps_only_the_module(config: Config) -> None:
     job = config.find_job("spec(model='gemma4-31b', topk=3)")
     (real,) = launch_lines(render_plan(job, config.stages[job.stage], "sglang"))
     (stub,) = launch_lines(render_plan(job, config.stages[job.stage], "stub"))
-    assert stub[2] == "sglang_ci.stub"
-    assert stub[3:] == real[3:]
+    assert stub[:3] == ["python", "-m", "sglang_ci.stub"] and real[:2] == ["sglang", "serve"]
+    assert stub[3:] == real[2:]
 
 
 def test_pd_plan_has_both_roles_and_the_router(config: Config) -> None:

@@ -275,20 +275,24 @@ def result_json(tmp_path: Path, name: str, suffix: str = "") -> dict[str, object
 
 @pytest.mark.real_process
 def test_a_failing_file_stops_its_partition_and_the_rest_are_skipped(tmp_path: Path) -> None:
-    files = {**FILES, "core/test_b.py": registered(300, CODE_ERROR)}
+    # Longest first (ci_register.py's order): b (300 s) passes, a (100 s), c (50 s) fails,
+    # d (10 s) is skipped.
+    files = {**FILES, "core/test_c.py": registered(50, CODE_ERROR),
+             "core/test_d.py": registered(10, PASSES)}  # fmt: skip
     code, out = run_stage(tmp_path, write_config(tmp_path, files))
     assert code == 1, out
+    assert result_json(tmp_path, "test_b.py")["status"] == "passed"
     first = result_json(tmp_path, "test_a.py")
     assert first["status"] == "passed" and first["stage"] == "files-b"
     assert first["tests"] == {"tests": 1, "passed": 1}
     # run_suite's way: from test/, SGLANG_IS_IN_CI=true, python3 <file> -f.
     root = (tmp_path / "sglang").resolve()
     assert (tmp_path / "record").read_text() == f"{root}/test true -f\n"
-    failed = result_json(tmp_path, "test_b.py")
+    failed = result_json(tmp_path, "test_c.py")
     assert failed["status"] == "failed" and failed["failure_kind"] == "check failed"
-    skipped = result_json(tmp_path, "test_c.py")
+    skipped = result_json(tmp_path, "test_d.py")
     assert skipped["status"] == "skipped"
-    assert "fail-fast after test/registered/core/test_b.py failed" in str(skipped["reason"])
+    assert "fail-fast after test/registered/core/test_c.py failed" in str(skipped["reason"])
 
 
 @pytest.mark.real_process
@@ -452,9 +456,10 @@ def test_a_file_that_cannot_start_is_recorded_and_stops_the_partition(tmp_path: 
     done = run_python("-m", "sglang_ci", "run", "--stage", "files-b", "--config", str(path),
                       "--results", str(tmp_path / "results"), env={"PATH": str(empty)})  # fmt: skip
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    first = result_json(tmp_path, "test_a.py")
+    # The longest file first, as run_suite gets a shard (ci_register.py): test_b (300 s).
+    first = result_json(tmp_path, "test_b.py")
     assert first["status"] == "error" and "the file did not start" in str(first["reason"])
-    assert result_json(tmp_path, "test_b.py")["status"] == "skipped"
+    assert result_json(tmp_path, "test_a.py")["status"] == "skipped"
 
 
 @pytest.mark.real_process

@@ -21,6 +21,7 @@ from sglang_ci.config.reader import (
     read_env,
     read_eval,
     read_min_sglang,
+    read_threshold_rows,
     read_thresholds,
 )
 from sglang_ci.config.rules import check_gpu_overlap, check_job_fits
@@ -30,6 +31,7 @@ from sglang_ci.config.toml_reader import Table, kind_name, suggestion, type_name
 
 _JOB_BASE_KEYS = (
     "suite", "thresholds", "comparators", "est-time", "eval", "args", "env", "min-sglang",
+    "launch-timeout", "sglang-file", "test-retries",
 )  # fmt: skip
 
 
@@ -57,7 +59,7 @@ def read_stage_jobs(
         for params in cells:
             job = _build_job(
                 entry, stage.name, suite, models, params, baselines,
-                several=len(cells) > 1, lenient=lenient,
+                several=len(cells) > 1, lenient=lenient, sglang_suite=stage.sglang_suite,
             )  # fmt: skip
             if job.id in jobs:
                 entry.fail(f"duplicate job id {job.id}: already defined at {jobs[job.id].where}")
@@ -105,6 +107,7 @@ def _build_job(
     *,
     several: bool,
     lenient: bool,
+    sglang_suite: str = "",
 ) -> Job:
     values = dict(params)
     alias = str(values["model"])
@@ -158,7 +161,27 @@ def _build_job(
         if suite.score and not thresholds.origin
         else "",
         min_sglang=read_min_sglang(entry, model.min_sglang),
+        threshold_derivations=tuple(
+            (check, derived.describe())
+            for check, _, derived in read_threshold_rows(entry, suite.checks_scored)
+            if derived is not None
+        ),
+        launch_timeout=(
+            entry.positive("launch-timeout", float)
+            if "launch-timeout" in entry
+            else Job.launch_timeout
+        ),
+        sglang_file=entry.get("sglang-file", str, ""),
+        test_retries=_test_retries(entry),
+        sglang_suite=sglang_suite,
     )
+
+
+def _test_retries(entry: Table) -> int:
+    retries = entry.get("test-retries", int, Job.test_retries)
+    if retries < 0:
+        entry.fail(f"must be 0 or more, got {retries}", "test-retries")
+    return retries
 
 
 class _Thresholds(NamedTuple):
@@ -179,7 +202,7 @@ def _job_thresholds(
 ) -> _Thresholds:
     """The job's own thresholds over its suite's; the score's from its baseline unless
     pinned; checks that need speculative decoding dropped for a model without it."""
-    suite_checks = (suite.score, *suite.checks) if suite.score else suite.checks
+    suite_checks = suite.checks_scored
     own = dict(read_thresholds(entry, suite_checks))
     own_comparators = dict(read_comparators(entry, suite_checks))
     thresholds = {**dict(suite.thresholds), **own}

@@ -13,6 +13,7 @@ import re
 from sglang_ci.config.axes import AXES
 from sglang_ci.config.checks import CHECKS, COMPARATORS, EvalOptions
 from sglang_ci.config.deployment import PD_ROLES, Env
+from sglang_ci.config.derived import DERIVED_KEYS, Derived, read_derived
 from sglang_ci.config.releases import RELEASE, release_order
 from sglang_ci.config.schema import (
     MAX_SECONDS,
@@ -41,6 +42,7 @@ _SUITE_KEYS = (
     "verify",
     "est-time",
     "occupancy-ranks",
+    "sglang-steps",
 )
 # How the fwd_occupancy probe combines the ranks of one scrape: "min" (ours: a degraded
 # rank cannot hide) or "max" (SGLang's fwd_occupancy_kit at 1bd4f94598).
@@ -48,7 +50,7 @@ OCCUPANCY_RANKS = ("min", "max")
 _STAGE_KEYS = (
     "description", "gpus", "runner", "timeout", "after", "label", "jobs", "timeout-per-job",
     "enable-retry", "max-attempts", "retry-wait", "retry-timeout-increase",
-    "continue-on-error", "partitions", "partition-fit", "registered",
+    "continue-on-error", "partitions", "partition-fit", "registered", "sglang-suite",
 )  # fmt: skip
 _EVAL_KEYS = ("num-examples", "num-shots", "threads")
 
@@ -251,7 +253,21 @@ def _read_suite(table: Table, name: str) -> Suite:
         est_time=est_time,
         comparators=comparators,
         occupancy_ranks=ranks,
+        sglang_steps=_read_sglang_steps(table),
     )
+
+
+# The runner's steps between launch and suite that an SGLang test may also take.
+SGLANG_STEPS = ("flush", "server-info")
+
+
+def _read_sglang_steps(table: Table) -> tuple[str, ...]:
+    steps = table.string_list("sglang-steps")
+    for index, step in enumerate(steps):
+        if step not in SGLANG_STEPS:
+            table.fail(f"unknown step {step!r}; expected one of {', '.join(SGLANG_STEPS)}"
+                       f"{suggestion(step, SGLANG_STEPS)}", f"sglang-steps[{index}]")  # fmt: skip
+    return steps
 
 
 def _read_verify(table: Table) -> tuple[str, ...]:
@@ -289,16 +305,32 @@ def _non_negative(table: Table, key: str, default: int) -> int:
 
 
 def read_thresholds(table: Table, allowed: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """``thresholds = { gsm8k = 0.65 }``, or a value derived as SGLang's test derives it:
+    ``{ observed = [0.445, 0.440], margin = 0.03 }`` is ``min(observed) - margin`` in
+    floating point (config.derived)."""
+    return tuple((check, value) for check, value, _ in read_threshold_rows(table, allowed))
+
+
+def read_threshold_rows(
+    table: Table, allowed: tuple[str, ...]
+) -> tuple[tuple[str, float, Derived | None], ...]:
+    """Each threshold with how it was derived (None: typed as a number)."""
     if "thresholds" not in table:
         return ()
     values = table.child("thresholds", allowed=allowed)
     result = []
     for check in values.data:
-        value = values.need(check, float)
+        derived = None
+        if isinstance(values.data[check], dict):
+            derived = read_derived(values.child(check, allowed=DERIVED_KEYS,
+                                                required=DERIVED_KEYS))  # fmt: skip
+            value = derived.value
+        else:
+            value = values.need(check, float)
         spec = CHECKS[check]
         if value < spec.low or (spec.high is not None and value > spec.high):
             values.fail(f"{value:g} is outside {check}'s range {spec.range_text()}", check)
-        result.append((check, value))
+        result.append((check, value, derived))
     return tuple(result)
 
 
@@ -338,6 +370,7 @@ def read_stage(stages: Table, name: str) -> tuple[Stage, Table]:
         jobs=(),
         description=table.get("description", str, ""),
         policy=read_policy(table),
+        sglang_suite=table.get("sglang-suite", str, ""),
     )
     return stage, table
 

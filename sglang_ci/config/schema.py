@@ -73,6 +73,14 @@ class Suite:
     # Only the checks whose SGLang test compares differently from the check's default.
     comparators: tuple[tuple[str, str], ...] = ()
     occupancy_ranks: str = "min"  # reader.OCCUPANCY_RANKS
+    # Which of the runner's steps before the suite its SGLang tests take too ("flush",
+    # "server-info"): under --sglang-sequence only these run (reader.SGLANG_STEPS).
+    sglang_steps: tuple[str, ...] = ()
+
+    @property
+    def checks_scored(self) -> tuple[str, ...]:
+        """The score (if any), then the checks: every check a threshold may name."""
+        return (self.score, *self.checks) if self.score else self.checks
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,22 @@ class Job:
     min_sglang: str = ""
     # One line per renamed flag the job passes: the spelling used and for which release.
     renamed_flags: tuple[str, ...] = ()
+    # Thresholds SGLang's test derives, with the derivation (config.derived):
+    # ``("gsm8k", "min(0.445, 0.44) - 0.03 = 0.41000000000000003")``.
+    threshold_derivations: tuple[tuple[str, str], ...] = ()
+    # Seconds a server may take to become ready: the ``timeout=`` the job's SGLang test
+    # passes to popen_launch_server (DEFAULT_TIMEOUT_FOR_SERVER_LAUNCH, 600 s, or a
+    # multiple of it).
+    launch_timeout: float = 600.0
+    # The SGLang test file the job reproduces (``sglang-file``): jobs of one file share
+    # one time limit, in the file's order, as run_suite.py limits a file.
+    sglang_file: str = ""
+    # How often a failing test of the job's suite is tried again, as SGLang's
+    # CustomTestCase retries a test method in CI (1); 0 where the SGLang test loops over
+    # subTests under ``-f``, which a retry cannot rescue.
+    test_retries: int = 1
+    # Its stage's SGLang suite name (Stage.sglang_suite), carried into its result.json.
+    sglang_suite: str = ""
 
     @property
     def gpus(self) -> int:
@@ -216,6 +240,9 @@ class Stage:
     # by id (the file's path in the checkout), and where they come from.
     files: tuple[str, ...] = ()
     registered: RegisteredSource | None = None
+    # SGLang's name of the suite this stage runs (ci_register.py: f"{stage}-test-
+    # {runner_config}"), shown beside ours so a job can be found on SGLang's dashboards.
+    sglang_suite: str = ""
 
     @property
     def units(self) -> tuple[str, ...]:

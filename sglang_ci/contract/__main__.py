@@ -74,7 +74,8 @@ def check_jobs(
         deployment = job.deployment
         for role in deployment.servers:
             argv = server_command("python", "sglang", deployment, role, PORTS[role.role], 8998)
-            findings += check_argv(server, argv[3:], f"{job.id} [{role.role}]", release)
+            given = argv[argv.index("--model-path") :]  # after the program ("sglang serve", ...)
+            findings += check_argv(server, given, f"{job.id} [{role.role}]", release)
             checked += 1
         if deployment.disaggregated:
             argv = router_command(

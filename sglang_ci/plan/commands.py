@@ -8,9 +8,11 @@ SGLang would get, the stub gets too.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from sglang_ci.config.deployment import Deployment, Server
 from sglang_ci.config.server_args import to_argv
+from sglang_ci.plan.rdma import SYSFS_INFINIBAND, pd_ib_device
 
 HOST = "127.0.0.1"
 # How often a starting single server's readiness is polled. SGLang's popen_launch_server
@@ -35,7 +37,8 @@ ENGINE_MODULES = {
 }
 ROUTER_MODULE = "sglang_router.launch_router"
 
-# RDMA devices are a fact of the runner, never of the config: the runner names them here.
+# RDMA devices are a fact of the runner, never of the config: a runner may name them here
+# (else they are picked as SGLang's PD fixture picks them, plan.rdma).
 IB_DEVICE_ENV = "SGLANG_CI_IB_DEVICE"
 # Set by SGLang's PDDisaggregationServerBase.setUpClass in os.environ, so the prefill, the
 # decode and the router all inherit it (disaggregation_fixture.py@5227b07669).
@@ -53,10 +56,19 @@ def server_command(
     bootstrap_port: Port | None = None,
     ib_device: str | None = None,
 ) -> list[str]:
-    """A server's argv. PD roles get the bootstrap port, both of them, as SGLang's fixture
-    passes it: with the mini-lb router no request names it, and each server then falls
-    back to its own --disaggregation-bootstrap-port (scheduler.py@5227b07669)."""
-    argv = [python, "-m", ENGINE_MODULES[engine], "--model-path", deployment.model_path]
+    """A server's argv, as SGLang's test helpers build it. A single server as
+    popen_launch_server: ``sglang serve --model-path M <args> --device cuda --host H --port
+    P`` (SGLang's CI runs `sglang serve` since 0.5.10, e6da514c2c, so in every release the
+    jobs claim; device "auto" resolves to cuda on NVIDIA GPUs); the stub swaps only the
+    program. PD roles as popen_launch_pd_server: ``python3 -m sglang.launch_server``, no
+    --device, and the bootstrap port on both, as SGLang's fixture passes it: with the
+    mini-lb router no request names it, and each server then falls back to its own
+    --disaggregation-bootstrap-port (scheduler.py@5227b07669)."""
+    if engine == "sglang" and not deployment.disaggregated:
+        head = [sglang_program(python), "serve"]
+    else:
+        head = [python, "-m", ENGINE_MODULES[engine]]
+    argv = [*head, "--model-path", deployment.model_path]
     if deployment.disaggregated:
         argv += ["--disaggregation-mode", server.role]
         if bootstrap_port is not None:
@@ -64,15 +76,25 @@ def server_command(
     argv += to_argv(server.args)
     if deployment.disaggregated and ib_device:
         argv += ["--disaggregation-ib-device", ib_device]
+    if not deployment.disaggregated:
+        argv += ["--device", "cuda"]
     argv += ["--host", HOST, "--port", str(port)]
     return argv
 
 
-def ib_device(env: Mapping[str, str]) -> str | None:
-    """The runner's RDMA devices, or None: then the flag is left out and SGLang picks its
-    default, as SGLang's fixture does outside CI when SGLANG_TEST_PD_DISAGG_DEVICES is
-    unset (in SGLang's CI it reads /sys/class/infiniband instead)."""
-    return env.get(IB_DEVICE_ENV, "").strip() or None
+def sglang_program(python: str) -> str:
+    """The `sglang` console script of ``python``'s environment (its bin folder), so the
+    server runs the SGLang that interpreter has; a bare name where the plan shows one."""
+    path = Path(python)
+    return str(path.with_name("sglang")) if path.parent != Path() else "sglang"
+
+
+def ib_device(env: Mapping[str, str], sysfs_root: Path = SYSFS_INFINIBAND) -> str | None:
+    """The PD roles' RDMA devices as SGLang's PD fixture picks them (plan.rdma): in CI
+    always (SGLANG_CI_RDMA_ALL_DEVICES, sysfs, mlx5_roce0-7); outside CI from
+    SGLANG_TEST_PD_DISAGG_DEVICES, else None (the flag left out, SGLang's default).
+    $SGLANG_CI_IB_DEVICE, where set, names them instead."""
+    return pd_ib_device(env, IB_DEVICE_ENV, sysfs_root)
 
 
 def env_added(deployment: Deployment, server: Server | None = None) -> dict[str, str]:

@@ -23,6 +23,7 @@ from sglang_ci.plan.commands import (
     server_command,
     url,
 )
+from sglang_ci.plan.file_budget import siblings
 from sglang_ci.plan.file_plan import render_file_plan
 from sglang_ci.plan.github_matrix import Policies, durations_for, plan_stage
 from sglang_ci.plan.policy import resolve
@@ -51,13 +52,17 @@ def _env_text(env: dict[str, str]) -> str:
     return " ".join(f"{key}={shlex.quote(value)}" for key, value in shown.items()) or "(none)"
 
 
-def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> str:
+def render_plan(
+    job: Job, stage: Stage, engine: str, python: str = "python", limits: list[str] | None = None
+) -> str:
     deployment = job.deployment
+    suite = f", SGLang suite {stage.sglang_suite}" if stage.sglang_suite else ""
     out = [
         f"{job.id}",
-        f"  stage {stage.name} (runner {stage.runner}), {job.gpus} GPU(s),"
+        f"  stage {stage.name}{suite} (runner {stage.runner}), {job.gpus} GPU(s),"
         f" est {number(job.est_time)} s, engine {engine}"
         + (" (protocol stand-in, not a model)" if engine == "stub" else ""),
+        *(limits or []),
         "",
         "launch:",
     ]
@@ -80,10 +85,11 @@ def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> 
         out += [f"  [router: pd-router = {kind!r}, {origin}]", f"  {shlex.join(router)}"]
         out.append(f"    env added: {_env_text(env_added(deployment))}")
         out.append(
-            f"  (IB_DEVICE: ${IB_DEVICE_ENV}, the runner's RDMA devices; when unset the flag is"
-            " left out (SGLang's mooncake backend then detects devices), as SGLang's fixture does"
-            " outside CI;"
-            " in SGLang's CI the fixture picks active IB devices from /sys/class/infiniband)"
+            f"  (IB_DEVICE: ${IB_DEVICE_ENV} where set; else as SGLang's PD fixture picks it:"
+            " with SGLANG_IS_IN_CI, $SGLANG_CI_RDMA_ALL_DEVICES, else the fast active devices"
+            " of /sys/class/infiniband, else mlx5_roce0-7, the first and the middle one unless"
+            " CUDA_VISIBLE_DEVICES names 4 GPUs or fewer; outside CI"
+            " $SGLANG_TEST_PD_DISAGG_DEVICES, else the flag is left out)"
         )
     out.append("  (*_PORT: free ports picked at launch, so that parallel jobs never collide)")
     out += [f"  (renamed flag: {note})" for note in job.renamed_flags]
@@ -107,6 +113,9 @@ def render_plan(job: Job, stage: Stage, engine: str, python: str = "python") -> 
         target = "router" if deployment.disaggregated else "server"
         described = spec.describe(job.comparator(check), threshold, options)
         out.append(f"  {described}  [{via} on the {target}]")
+        derived = dict(job.threshold_derivations).get(check)
+        if derived:  # the float SGLang's test compares with, not the rounded number above
+            out.append(f"    threshold as SGLang's test derives it: {derived}")
 
     out += [
         "",
@@ -130,14 +139,17 @@ def render_stage_plan(
     shards = len(plan.partitions)
     est_total = sum(job.est_time for job in jobs) + sum(file.est_time for file in files)
     header = (
-        f"stage {stage.name}: {_count(stage)} on runner {stage.runner} ({stage.gpus} GPUs),"
+        f"stage {stage.name}"
+        + (f" (SGLang: {stage.sglang_suite})" if stage.sglang_suite else "")
+        + f": {_count(stage)} on runner {stage.runner} ({stage.gpus} GPUs),"
         f" timeout {stage.timeout_minutes} min, est total {number(est_total)} s"
         f"\n  {shards} shard{'s' if shards > 1 else ''}"
         f" ({'pinned' if stage.policy.partitions else '0.75 x timeout each'}, at most"
         f" {plan.max_parallel} at once); each job: {runs.describe()}"
     )
+    units = [unit for part in plan.partitions for unit in part.ids]
     return "\n\n".join(
-        [header, *(render_unit(config, unit, engine, runs.time_limit) for unit in stage.units)]
+        [header, *(render_unit(config, unit, engine, runs.time_limit) for unit in units)]
     )
 
 
@@ -160,7 +172,24 @@ def render_unit(config: Config, unit: str, engine: str, time_limit: float) -> st
         file = config.files[unit]
         return render_file_plan(file, config.stages[file.stage], time_limit)
     job = config.jobs[unit]
-    return render_plan(job, config.stages[job.stage], engine)
+    return render_plan(job, config.stages[job.stage], engine, limits=limits_text(
+        config, job, engine, time_limit))  # fmt: skip
+
+
+def limits_text(config: Config, job: Job, engine: str, time_limit: float) -> list[str]:
+    """The job's launch timeout and time limit, the limit shared with the other jobs of
+    its SGLang file (plan.file_budget), as run_suite.py limits the file."""
+    launch = (f"{number(job.launch_timeout)} s (its SGLang test's popen_launch_server timeout)"
+              if engine == "sglang" else "the stub's (60 s unless --launch-timeout)")  # fmt: skip
+    shared = [other for other in siblings(config, job.id) if other != job.id]
+    limit = f"{number(time_limit)} s"
+    if shared:
+        limit += (f", one limit for the {len(shared) + 1} jobs of {job.sglang_file}, run in"
+                  f" this order: {', '.join(siblings(config, job.id))} (shared with"
+                  f" {', '.join(shared)})")  # fmt: skip
+    elif job.sglang_file:
+        limit += f", the limit of {job.sglang_file}"
+    return [f"  launch timeout: {launch}", f"  time limit: {limit}"]
 
 
 def render_calibration_plan(job: Job, stage: Stage, engine: str, runs: int,

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.schema import Config, StagePolicy
+from sglang_ci.plan.file_budget import sglang_order
 from sglang_ci.plan.partition import (
     Partition,
     max_parallel_for,
@@ -51,7 +52,8 @@ def plan_stage(
     jobs = config.stage_jobs(stage)
     ids = list(config.stages[stage].units)  # the jobs, then the registered files
     seconds = {unit: config.seconds_of(unit, measured) for unit in ids}
-    groups = {job.id: job.launch_key for job in jobs}
+    # A file's jobs share its time limit, so they stay in one shard, as one unit.
+    groups = {job.id: job.sglang_file or job.launch_key for job in jobs}
     units = len(units_of(ids, seconds, groups))
     if count is None:
         settings = config.stages[stage]
@@ -77,12 +79,10 @@ def plan_stage(
 
 
 def _sglang_file_order(part: Partition, config: Config, seconds: dict[str, float]) -> Partition:
-    """A partition's registered files run longest first, as SGLang's auto_partition hands
-    run_suite a shard's files (ci_register.py: sorted by -est, then name), so that
-    fail-fast skips what SGLang's CI would skip; jobs keep their order, before them."""
-    jobs = [unit for unit in part.ids if unit not in config.files]
-    files = sorted((u for u in part.ids if u in config.files), key=lambda u: (-seconds[u], u))
-    return replace(part, ids=(*jobs, *files))
+    """A partition's units in the order SGLang's run_suite gets a shard's files
+    (plan.file_budget.sglang_order: longest first, then by name), so that fail-fast
+    skips what SGLang's CI would skip; jobs before registered files."""
+    return replace(part, ids=tuple(sglang_order(config, part.ids, seconds)))
 
 
 class Policies(Protocol):

@@ -56,15 +56,26 @@ def file_row(file: FileJob) -> dict[str, object]:
             "est_time": file.est_time, "registered": file.suite}  # fmt: skip
 
 
+def stage_cell(config: Config, stage: str) -> str:
+    """``extra-a (SGLang: extra-a-test-2-gpu-large)``: our stage and SGLang's suite name,
+    so a job can be found on SGLang's dashboards."""
+    suite = config.stages[stage].sglang_suite
+    return f"{stage} (SGLang: {suite})" if suite and suite != stage else stage
+
+
 def job_listing(config: Config, stage: str | None, *, as_json: bool) -> str:
     jobs = config.stage_jobs(stage) if stage else list(config.jobs.values())
     files = config.stage_files(stage) if stage else list(config.files.values())
     if as_json:
-        return json.dumps([*map(job_row, jobs), *map(file_row, files)], indent=2)
+        rows_json = [*map(job_row, jobs), *map(file_row, files)]
+        for row in rows_json:
+            row["sglang_suite"] = config.stages[str(row["stage"])].sglang_suite or None
+        return json.dumps(rows_json, indent=2)
     header = ("SESSION", "STAGE", "GPUS", "EST", "SCORE", "RULE", "OBS", "MARGIN", "CHECKS")
     rows = [
         (
-            job.id, job.stage, job.gpus, f"{number(job.est_time)}s", *_score_cells(job),
+            job.id, stage_cell(config, job.stage), job.gpus, f"{number(job.est_time)}s",
+            *_score_cells(job),
             ", ".join(f"{name} {job.pass_when(name)}" for name, _ in job.thresholds
                       if name != job.suite.score),
         )

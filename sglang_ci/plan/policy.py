@@ -7,8 +7,8 @@ python/sglang/test/ci/ci_utils.py run_unittest_files @ 6ed5780c4f):
   passes it: _pr-test-stage.yml's run_suite.py line has no such flag);
 - with retries on: up to ``max_attempts`` (2), ``retry_wait`` (60 s) between attempts,
   and every attempt's time limit raised by ``retry_timeout_increase`` (600 s);
-- a flat time limit per job (``--timeout-per-file``, default 1200 s), whatever its
-  est-time;
+- a flat time limit per SGLang test file (``--timeout-per-file``, default 1200 s),
+  whatever its est-time, shared by the jobs that reproduce that file (plan.file_budget);
 - fail-fast: the partition stops at its first failing job unless continue-on-error.
 """
 
@@ -36,7 +36,8 @@ class RunPolicy:
             f"up to {self.attempts} attempts ({number(self.retry_wait)} s apart, accuracy and"
             " timeout failures only)")  # fmt: skip
         stop = "continue-on-error" if self.continue_on_error else "fail-fast"
-        return f"{attempts}, time limit {number(self.time_limit)} s per job, {stop}"
+        limit = f"time limit {number(self.time_limit)} s per SGLang file (its jobs share it)"
+        return f"{attempts}, {limit}, {stop}"
 
 
 def resolve(

@@ -131,7 +131,10 @@ def _stage_block(stage: str, rows: list[Row]) -> str:
     table = [((row.result.engine if row.result else "", *_row(row)) if mixed else _row(row))
              for row in ordered]  # fmt: skip
     counts = Counter(row.outcome for row in rows if not row.passed)
-    heading = f"### {stage}: {passed}/{len(rows)} passed"
+    suites = sorted({row.result.sglang_suite for row in rows
+                     if row.result and row.result.sglang_suite})  # fmt: skip
+    named = f" (SGLang: {', '.join(suites)})" if suites and suites != [stage] else ""
+    heading = f"### {stage}{named}: {passed}/{len(rows)} passed"
     if counts:
         heading += " (" + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) + ")"
     if mixed:

@@ -111,6 +111,9 @@ class JobResult:
     launched_by: str | None = None
     # Earlier attempts of this job in this run (retries), oldest first; this one is last.
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    # Tests of the suite that failed and were tried again, as SGLang's CustomTestCase
+    # retries a test method in CI: test, error, and the check rows of the failed try.
+    test_retries: list[dict[str, Any]] = field(default_factory=list)
     server_info: dict[str, Any] = field(default_factory=dict)
     # Runner, SGLang and sgl-kernel versions and commits, host, GPUs, driver, CUDA, Python
     # (results.provenance): what a score can be traced to.
@@ -125,6 +128,8 @@ class JobResult:
     # The suite test that had started and not passed when the job was stopped (a server's
     # death, the time limit, a cancel): junit.xml gives it the job's error.
     running_test: str = ""
+    # SGLang's name of the suite the job's stage reproduces, for its dashboards.
+    sglang_suite: str = ""
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:

@@ -117,7 +117,7 @@ def calibrate_command(
     require_writable(folder)
     cleanup_before_run()
     with claimed(folder, job.id, options.keep_earlier) as out_dir:
-        settings = launch_settings(options, out_dir, env)
+        settings = launch_settings(options, out_dir, env, job)
         try:
             result = run_calibration(job, settings, options.runs, options.relaunch, env)
         except RunInterrupted as error:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.model import Config
 from sglang_ci.plan.dry_run import render_stage_plan, render_unit
+from sglang_ci.plan.file_budget import sglang_order
 from sglang_ci.plan.github_matrix import durations_for, plan_stage
 from sglang_ci.plan.partition import parse_partition
 from sglang_ci.run.options import RunOptions, StageOptions
@@ -34,7 +35,10 @@ def stage_units(config: Config, options: StageOptions) -> list[str]:
         index, count = parse_partition(partition)
         plan = plan_stage(config, stage, count, durations_for(config, options.durations))
         return list(plan.partitions[index].ids)
-    return list(config.stages[stage].units)
+    # SGLang's order: one block per SGLang file, longest first (plan.file_budget)
+    seconds = durations_for(config, options.durations)
+    units = config.stages[stage].units
+    return sglang_order(config, units, {u: config.seconds_of(u, seconds) for u in units})
 
 
 def stage_command(config: Config, options: StageOptions, env: Mapping[str, str]) -> int:

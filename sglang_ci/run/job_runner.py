@@ -69,19 +69,34 @@ def with_transient_retries(call: Callable[[], T], stop: threading.Event) -> T:
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def run_checks(run: DeploymentRun, result: JobResult, stop: threading.Event) -> None:
-    """One smoke generation through the entry point, then each server's cache flushed and
-    its /server_info recorded (the suite verifies the requested settings in it). The
-    smoke and flush requests get the eval requests' policy for transient failures."""
-    with make_session(run.api_key, connect_retries=0) as session:
-        with_transient_retries(
-            lambda: smoke_generate(session, run.url, run.settings.request_timeout), stop
-        )
+def _once(call: Callable[[], T], stop: threading.Event) -> T:
+    """A request sent once, as SGLang's test sends it (``stop`` unused)."""
+    return call()
+
+
+def run_checks(
+    run: DeploymentRun, result: JobResult, stop: threading.Event, steps: tuple[str, ...] = ()
+) -> None:
+    """IMPROVEMENTS over SGLang's sequence, each off under --sglang-sequence
+    (``run.settings.sglang_sequence``), where only the ``steps`` the job's SGLang test
+    takes too remain (Suite.sglang_steps): one smoke generation through the entry point
+    (a server that cannot generate fails here, not as a low score); each server's cache
+    flushed ("flush"); its /server_info recorded, which the suite verifies ("server-info");
+    connection retries and the eval requests' policy for transient failures on these."""
+    improved = not run.settings.sglang_sequence
+    if improved:
+        with make_session(run.api_key, connect_retries=0) as session:
+            with_transient_retries(
+                lambda: smoke_generate(session, run.url, run.settings.request_timeout), stop
+            )
+    retrying = with_transient_retries if improved else _once
     for process in run.servers:
-        with make_session(process.api_key) as session:
-            with_transient_retries(functools.partial(flush_cache, session, process.url), stop)
-            # /server_info lists every server arg, api_key included: hidden before it is kept.
-            result.server_info[process.role] = redacted(server_info(session, process.url))
+        with make_session(process.api_key, connect_retries=3 if improved else 0) as session:
+            if improved or "flush" in steps:
+                retrying(functools.partial(flush_cache, session, process.url), stop)
+            if improved or "server-info" in steps:
+                # /server_info lists every server arg, api_key included: hidden first.
+                result.server_info[process.role] = redacted(server_info(session, process.url))
 
 
 def suite_failure(failures: Sequence[TestFailure], fallback: str) -> FatalError:
@@ -203,7 +218,7 @@ def run_member(member: Member, run: DeploymentRun, suites_dir: Path, token: Canc
     member.write()
     with LivenessWatch(run.processes, token):
         with result.phase("checks"):
-            run_checks(run, result, token.stop)
+            run_checks(run, result, token.stop, member.job.suite.sglang_steps)
         member.write()
         with result.phase("eval"):
             run_suite(member.job, run, result, suites_dir, member.out_dir, token)
@@ -239,7 +254,11 @@ def run_group(
     Each job keeps its own folder, result.json, records and verdict; the launch, its
     logs and the teardown belong to the first."""
     members = [
-        Member(job, out_dir, JobResult(job.id, job.stage, settings.engine, job.gpus))
+        Member(
+            job,
+            out_dir,
+            JobResult(job.id, job.stage, settings.engine, job.gpus, sglang_suite=job.sglang_suite),
+        )
         for job, out_dir in zip(jobs, out_dirs, strict=True)
     ]
     first = members[0]

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.schema import MAX_SECONDS, StagePolicy
+from sglang_ci.evals.defaults import SGLANG_REQUEST_TIMEOUT_S
 from sglang_ci.plan.commands import ENGINE_MODULES
 from sglang_ci.plan.partition import parse_partition
 from sglang_ci.plan.policy import RunPolicy, resolve
@@ -21,8 +22,9 @@ from sglang_ci.results.job_folder import KEEP_EARLIER
 
 ENGINES = tuple(ENGINE_MODULES)
 DEFAULT_RESULTS = "results"
-# SGLang's CI allows 3 x 600 s for large models to load; the stub starts in well under 1 s.
-LAUNCH_TIMEOUTS = {"sglang": 1800.0, "stub": 60.0}
+# The stub starts in well under 1 s; SGLang waits as long as each job's test does
+# (Job.launch_timeout: DEFAULT_TIMEOUT_FOR_SERVER_LAUNCH, 600 s, or a multiple of it).
+STUB_LAUNCH_TIMEOUT = 60.0
 
 Check = Callable[[Any], str | None]
 
@@ -77,17 +79,27 @@ class LaunchOptions:
         f" deleted, each named (default: {KEEP_EARLIER})", metavar="N", check=at_least_one,
     )  # fmt: skip
     launch_timeout: float | None = option(
-        None, "how long a server may take to become ready (default: 1800, stub: 60)",
+        None, "how long a server may take to become ready (default: the job's launch-timeout,"
+        " as its SGLang test waits, else 600; stub: 60)",
         metavar="SECONDS", check=positive_seconds,
     )  # fmt: skip
     request_timeout: float = option(
-        600.0, "how long one request to a server may take (default: 600)",
+        SGLANG_REQUEST_TIMEOUT_S, "how long one request to a server may take (default:"
+        " SGLang's eval client's 3600)",
         metavar="SECONDS", check=positive_seconds,
     )  # fmt: skip
+    sglang_sequence: bool = option(
+        False, "run SGLang's sequence exactly: none of the runner's improvements (the smoke"
+        " /generate, a cache flush and /server_info read where the SGLang test takes neither,"
+        " connection retries of those requests and the suites'); see README"
+        " 'Improvements over SGLang's sequence'",
+    )  # fmt: skip
 
-    @property
-    def ready_within(self) -> float:
-        return self.launch_timeout or LAUNCH_TIMEOUTS[self.engine]
+    def ready_within(self, job_launch_timeout: float) -> float:
+        """The command line's launch timeout, else the stub's, else the job's own."""
+        if self.launch_timeout:
+            return self.launch_timeout
+        return STUB_LAUNCH_TIMEOUT if self.engine == "stub" else job_launch_timeout
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from sglang_ci.config.errors import (
@@ -28,6 +29,7 @@ from sglang_ci.config.stub_env import STUB_DATA_ENV
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.launch.launcher import LaunchSettings
+from sglang_ci.plan.file_budget import FileBudget, file_key
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult, Status, Verdict
@@ -67,13 +69,13 @@ def stub_data_defaults(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def launch_settings(
-    options: LaunchOptions, out_dir: Path, env: Mapping[str, str]
+    options: LaunchOptions, out_dir: Path, env: Mapping[str, str], job: Job
 ) -> LaunchSettings:
     values = stub_data_defaults(env) if options.engine == "stub" else dict(env)
     return LaunchSettings(
         engine=options.engine, python=sys.executable, out_dir=out_dir,
-        launch_timeout=options.ready_within, env=Environment(values),
-        request_timeout=options.request_timeout,
+        launch_timeout=options.ready_within(job.launch_timeout), env=Environment(values),
+        request_timeout=options.request_timeout, sglang_sequence=options.sglang_sequence,
     )  # fmt: skip
 
 
@@ -87,17 +89,20 @@ def check_runnable(jobs: Sequence[Job], engine: str, env: Mapping[str, str]) -> 
         require_gpus(largest.id, largest.gpus, visible_gpus(env))
 
 
-def run_with_retries(config: Config, job: Job, options: RunOptions, env: Mapping[str, str]
-                     ) -> JobResult:  # fmt: skip
+def run_with_retries(config: Config, job: Job, options: RunOptions, env: Mapping[str, str],
+                     time_limit: float | None = None) -> JobResult:  # fmt: skip
     """One job, attempted until it passes, fails for good, or runs out of attempts (one
     unless retries are on); each attempt has a fresh cancel token and the full time
-    limit, and the earlier attempts' folders stay on disk."""
+    limit (``time_limit``: what its SGLang file has left), and the earlier attempts'
+    folders stay on disk."""
     policy = options.policy(config.stages[job.stage].policy)
+    if time_limit is not None:
+        policy = replace(policy, time_limit=time_limit)
 
     with claimed(Path(options.results), job.id, options.keep_earlier) as out_dir:
 
         def attempt_once() -> JobResult:
-            settings = launch_settings(options, out_dir, env)
+            settings = launch_settings(options, out_dir, env, job)
             return run_group([job], settings, [out_dir], suites_dir(config),
                              policy.time_limit)[0]  # fmt: skip
 
@@ -107,8 +112,8 @@ def run_with_retries(config: Config, job: Job, options: RunOptions, env: Mapping
     return result
 
 
-def run_shared(config: Config, jobs: Sequence[Job], options: RunOptions, env: Mapping[str, str]
-               ) -> list[JobResult]:  # fmt: skip
+def run_shared(config: Config, jobs: Sequence[Job], options: RunOptions, env: Mapping[str, str],
+               budget: FileBudget) -> list[JobResult]:  # fmt: skip
     """Jobs of one launch group, one launch; retries are per job, so none here."""
     say(f"one launch for {len(jobs)} jobs: {', '.join(j.id for j in jobs)} (no retries inside"
         " a shared launch)")  # fmt: skip
@@ -117,10 +122,11 @@ def run_shared(config: Config, jobs: Sequence[Job], options: RunOptions, env: Ma
                                                   options.keep_earlier))
                     for job in jobs]  # fmt: skip
         # SGLang's limit is per file, and one file may launch once for several tests:
-        # here each job sharing the launch adds its own limit.
+        # here each SGLang file among the jobs adds what it has left of its limit.
         policy = options.policy(config.stages[jobs[0].stage].policy)
-        timeout = policy.time_limit * len(jobs)
-        settings = launch_settings(options, out_dirs[0], env)
+        firsts = {file_key(config, job.id): job.id for job in reversed(jobs)}
+        timeout = sum(budget.left(first, policy.time_limit) for first in firsts.values())
+        settings = launch_settings(options, out_dirs[0], env, jobs[0])
         results = run_group(jobs, settings, out_dirs, suites_dir(config), timeout)
         for result, out_dir in zip(results, out_dirs, strict=True):
             result.attempts = [attempt_row(1, result, False, "shared launch")]
@@ -205,17 +211,24 @@ def _run_groups(
 ) -> list[JobResult]:  # fmt: skip
     """The groups in order until a cancellation, or a failure with fail-fast."""
     results: list[JobResult] = []
+    budget = FileBudget(config)  # what each SGLang file has left of its one time limit
     for index, group in enumerate(groups):
         if token.interruption is not None:
             break
+        began = time.monotonic()
         if isinstance(group, FileJob):
             policy = options.policy(config.stages[group.stage].policy)
             results.append(run_file_job(group, policy, Path(options.results), env,
                                         options.keep_earlier))  # fmt: skip
         elif len(group) == 1:
-            results.append(run_with_retries(config, group[0], options, env))
+            limit = options.policy(config.stages[group[0].stage].policy).time_limit
+            left = budget.left(group[0].id, limit)
+            results.append(run_with_retries(config, group[0], options, env, left) if left > 0
+                           else spent_job(group[0], options, limit))  # fmt: skip
         else:
-            results += run_shared(config, group, options, env)
+            results += run_shared(config, group, options, env, budget)
+        if not isinstance(group, FileJob):
+            budget.spend([job.id for job in group], time.monotonic() - began)
         if token.interruption is not None or any(
             result.failure_kind is FailureKind.CANCELLED for result in results
         ):
@@ -241,12 +254,28 @@ def skip_jobs(jobs: Sequence[Job | FileJob], options: RunOptions, why: str) -> l
     for job in jobs:
         with claimed(Path(options.results), job.id, options.keep_earlier) as out_dir:
             result = JobResult(job.id, job.stage, options.engine, job.gpus)
+            result.sglang_suite = getattr(job, "sglang_suite", "")
             result.provenance = provenance
             result.finish(Verdict.skipped(why))
             result.write(out_dir / "result.json")
         say(f"{job.id}: skipped ({why})")
         skipped.append(result)
     return skipped
+
+
+def spent_job(job: Job, options: RunOptions, limit: float) -> JobResult:
+    """A job whose SGLang file used up its time limit in the jobs before it: run_suite
+    would have killed the file there, so it fails on the time limit without a launch."""
+    with claimed(Path(options.results), job.id, options.keep_earlier) as out_dir:
+        result = JobResult(
+            job.id, job.stage, options.engine, job.gpus, sglang_suite=job.sglang_suite
+        )
+        result.provenance = collect_provenance(os.environ)
+        why = f"its SGLang file {job.sglang_file} spent its time limit of {limit:.0f} s before it"
+        result.finish(Verdict.failure(FailureKind.TIME_LIMIT, why))
+        result.write(out_dir / "result.json")
+    report(result, out_dir / "result.json")
+    return result
 
 
 def overall_exit_code(results: Sequence[JobResult], several: bool) -> int:

@@ -9,7 +9,7 @@ the same value, comparator, threshold and verdict.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +54,10 @@ class SuiteContext:
         return self.run.servers[-1]
 
     def session(self) -> requests.Session:
-        return make_session(self.run.api_key)
+        # Connection retries are an improvement, off under --sglang-sequence.
+        return make_session(
+            self.run.api_key, connect_retries=0 if self.run.settings.sglang_sequence else 3
+        )
 
     def speculative(self) -> bool:
         return self.job.model.speculative
@@ -84,6 +87,8 @@ class SuiteContext:
 
     def verify_settings(self) -> None:
         """Each server's /server_info shows the requested values of the suite's flags."""
+        if not self.result.server_info:  # --sglang-sequence, and the SGLang test reads none
+            pytest.skip("SGLang's test reads no /server_info (--sglang-sequence)")
         problems = []
         for server, process in zip(self.job.deployment.servers, self.run.servers, strict=True):
             info = self.result.server_info.get(process.role, {})
@@ -191,6 +196,43 @@ class SuitePlugin:
         if report.when == "call" and report.passed:
             self.context.result.running_test = ""
 
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        retries = method_retries(self.context.job.test_retries, self.context.env)
+        if retries:
+            for item in items:
+                item.runtest = self._retrying(item, item.runtest, retries)  # type: ignore[method-assign]
+
+    def _retrying(self, item: pytest.Item, runtest: Callable[[], None], retries: int
+                  ) -> Callable[[], None]:  # fmt: skip
+        """``runtest`` tried again after a failure, as CustomTestCase._callTestMethod
+        retries a test method in CI (srt/utils retry(): any Exception, never SkipTest,
+        whose pytest form is a BaseException and passes through); not once the run is
+        being stopped (a time limit, a signal). The failed try's check rows move to
+        ``result.test_retries``, so the checks list the try that counts."""
+        context = self.context
+
+        def run() -> None:
+            for attempt in range(retries + 1):
+                rows = len(context.result.checks)
+                try:
+                    runtest()
+                    return
+                except Exception as error:
+                    if attempt == retries or context.stop.is_set():
+                        raise
+                    failed = context.result.checks[rows:]
+                    del context.result.checks[rows:]
+                    context.result.test_retries.append({
+                        "test": item.name, "try": attempt + 1,
+                        "error": (str(error).strip() or type(error).__name__).splitlines()[0],
+                        "checks": failed,
+                    })  # fmt: skip
+                    # What stops the run (a dead server, a signal) arrives within the wait.
+                    if context.stop.wait(TEST_RETRY_DELAY_S):
+                        raise
+
+        return run
+
     def pytest_exception_interact(
         self, node: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
     ) -> None:
@@ -205,13 +247,29 @@ class SuitePlugin:
         )
 
 
+# srt/utils retry(): initial_delay 2 s, times 0.75-1 (jitter) before the first retry.
+TEST_RETRY_DELAY_S = 2.0
+
+
+def method_retries(configured: int, env: Mapping[str, str]) -> int:
+    """How often a failing test is tried again: the job's (CustomTestCase's 1 in CI, 0
+    for a subTest loop), or SGLANG_TEST_MAX_RETRY where set, as CustomTestCase reads it
+    first; a subTest loop stays at 0 (a failed subTest is final under -f)."""
+    override = env.get("SGLANG_TEST_MAX_RETRY", "").strip()
+    if configured and override.isdigit():
+        return int(override)
+    return configured
+
+
 def suite_args(module: Path, out_dir: Path) -> list[str]:
+    """pytest for the suite; ``-x`` as run_suite runs ``python3 FILE -f``: the first
+    failing test (after its retry) ends the file."""
     # A suites/ folder of the user's without a pytest.ini gets the packaged suites' one.
     ini = module.parent / "pytest.ini"
     if not ini.is_file():
         ini = Path(__file__).resolve().parents[1] / "suites" / "pytest.ini"
     return [
-        str(module), "-q", "-rfEs", "-p", "no:cacheprovider",
+        str(module), "-q", "-x", "-rfEs", "-p", "no:cacheprovider",
         f"--junitxml={out_dir / 'junit.xml'}", "-o", "junit_family=xunit2",
         "--rootdir", str(module.parent), "-c", str(ini),
     ]  # fmt: skip
