@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,16 @@ def test_pd_plan_has_both_roles_and_the_router(config: Config) -> None:
     ]
     assert "env added: MC_TCP_ENABLE_CONNECTION_POOL=true SGLANG_DSV4_FP4_EXPERTS=0" in plan
     assert "[prefill, GPUs 0-3]" in plan and "[decode, GPUs 4-7]" in plan
+
+
+def test_sglang_serve_without_a_console_script_runs_its_entry_point(tmp_path: Path) -> None:
+    """`sglang serve` is the script beside the interpreter; where SGLang was installed with
+    pip --target or --user there is none, and the same main() runs through the interpreter."""
+    from sglang_ci.plan.commands import SGLANG_ENTRY_POINT, sglang_program
+
+    python = tmp_path / "bin" / "python3"
+    python.parent.mkdir()
+    assert sglang_program(str(python)) == [str(python), "-c", SGLANG_ENTRY_POINT]
+    (python.parent / "sglang").write_text("#!/bin/sh\n")
+    assert sglang_program(str(python)) == [str(python.parent / "sglang")]
+    assert sglang_program("python3") == ["sglang"]

@@ -65,7 +65,7 @@ def server_command(
     mini-lb router no request names it, and each server then falls back to its own
     --disaggregation-bootstrap-port (scheduler.py@5227b07669)."""
     if engine == "sglang" and not deployment.disaggregated:
-        head = [sglang_program(python), "serve"]
+        head = [*sglang_program(python), "serve"]
     else:
         head = [python, "-m", ENGINE_MODULES[engine]]
     argv = [*head, "--model-path", deployment.model_path]
@@ -82,11 +82,21 @@ def server_command(
     return argv
 
 
-def sglang_program(python: str) -> str:
+def sglang_program(python: str) -> list[str]:
     """The `sglang` console script of ``python``'s environment (its bin folder), so the
-    server runs the SGLang that interpreter has; a bare name where the plan shows one."""
+    server runs the SGLang that interpreter has; a bare name where the plan shows one.
+    Where that environment has no script beside the interpreter (SGLang installed with
+    ``pip --user`` or ``--target``), the script's own entry point through the interpreter:
+    the same ``main()`` that `sglang` calls."""
     path = Path(python)
-    return str(path.with_name("sglang")) if path.parent != Path() else "sglang"
+    if path.parent == Path():
+        return ["sglang"]
+    script = path.with_name("sglang")
+    return [str(script)] if script.is_file() else [python, "-c", SGLANG_ENTRY_POINT]
+
+
+# What pip's `sglang` console script runs (SGLang's pyproject: sglang = "sglang.cli.main:main").
+SGLANG_ENTRY_POINT = "import sys; from sglang.cli.main import main; sys.exit(main())"
 
 
 def ib_device(env: Mapping[str, str], sysfs_root: Path = SYSFS_INFINIBAND) -> str | None:
