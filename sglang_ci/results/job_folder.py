@@ -16,11 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sglang_ci.config.errors import UsageError
+from sglang_ci.config.text import ATTEMPT, EARLIER
 from sglang_ci.launch.file_locks import try_lock, unlock
 from sglang_ci.results.result_file import job_dir_name
-
-EARLIER = "-earlier-"
-ATTEMPT = "-attempt-"
 
 
 def require_writable(results: Path) -> None:
