@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 
 from sglang_ci.config.checks import EvalOptions
 from sglang_ci.config.errors import UsageError
-from sglang_ci.evals.data import GSM8K, HELLASWAG, HUB, load_lines
 from sglang_ci.evals import gsm8k, hellaswag
+from sglang_ci.evals.data import GSM8K, HELLASWAG, HUB, load_lines
 from sglang_ci.evals.gsm8k import run_gsm8k
 from sglang_ci.evals.hellaswag import run_hellaswag
 from sglang_ci.evals.records import ALL_FAILED_CHOICES, ALL_FAILED_ENV, EvalOutcome, SampleRecord

@@ -28,6 +28,7 @@ import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
 import psutil
 
 from sglang_ci.config.errors import FatalError, UsageError

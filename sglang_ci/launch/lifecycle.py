@@ -6,8 +6,8 @@ orphans swept, then ports and (GPU host) NVML memory confirmed released."""
 from __future__ import annotations
 
 import contextlib
-from functools import partial
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 
 from sglang_ci.config.model import Job

@@ -9,6 +9,7 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import psutil
 
 from sglang_ci.config.errors import FailureKind
