@@ -111,23 +111,118 @@ def fault_case(scratch: Path, case: str, faults: str, extra: list[str]) -> tuple
                    time.monotonic() - started, verdict_of(folder, run.returncode))  # fmt: skip
 
 
-def kill9_case(scratch: Path) -> tuple[str, ...]:
-    mark, folder = uuid.uuid4().hex, scratch / "kill9"
-    env = env_for(scratch, mark, "slow_answer=30,orphans=2,log_env")  # cleanup scrubs
+def _phase_reached(result: Path, phase: str) -> bool:
+    try:
+        return phase in json.loads(result.read_text() or "{}").get("phases", {})
+    except (OSError, ValueError):
+        return False  # written while we read it
+
+
+def _ledger_appeared(scratch: Path) -> bool:
+    return any(name.endswith(".json") for name in os.listdir(scratch / "ledger"))
+
+
+def kill9_case(scratch: Path, case: str, faults: str, phase: str | None = "launch",
+               delay_ms: float = 0.0) -> tuple[str, ...]:  # fmt: skip
+    """kill -9 of the runner once ``phase`` is in its result.json, or (``phase`` None)
+    ``delay_ms`` after its ledger file appears (busy-polled), then `cleanup`."""
+    mark, folder = uuid.uuid4().hex, scratch / case.replace(" ", "_")
+    env = env_for(scratch, mark, faults)
+    (scratch / "ledger").mkdir(mode=0o700, exist_ok=True)
     started = time.monotonic()
     runner = subprocess.Popen(command(folder, []), env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     result = folder / FOLDER / "result.json"
-    while runner.poll() is None and not (
-        result.exists() and "launch" in json.loads(result.read_text() or "{}").get("phases", {})
-    ):
-        time.sleep(0.05)
+    while runner.poll() is None:
+        if phase is None and _ledger_appeared(scratch):
+            time.sleep(delay_ms / 1000)
+            break
+        if phase is not None and _phase_reached(result, phase):
+            time.sleep(0.5)  # the adoption watch scans every 0.2 s
+            break
+        time.sleep(0 if phase is None else 0.05)
     runner.send_signal(signal.SIGKILL)
     runner.wait()
     cleanup = subprocess.run([sys.executable, "-m", "sglang_ci", "cleanup"], env=env, cwd=ROOT,
                              capture_output=True, text=True, check=False)  # fmt: skip
-    return measure("kill -9 + cleanup", scratch, [folder], cleanup.stdout, mark,
-                   time.monotonic() - started, verdict_of(folder, cleanup.returncode))  # fmt: skip
+    return measure(case, scratch, [folder], cleanup.stdout, mark, time.monotonic() - started,
+                   verdict_of(folder, cleanup.returncode))  # fmt: skip
+
+
+def kill9_cases(scratch: Path) -> list[tuple[str, ...]]:
+    rows = [kill9_case(scratch, "kill -9 + cleanup", "slow_answer=30,orphans=2,log_env")]
+    for phase in ("launch", "checks"):
+        rows.append(kill9_case(scratch, f"escapees, kill -9 after {phase}",
+                               "slow_answer=30,escapees=2", phase))  # fmt: skip
+    for delay_ms in (0, 1, 2, 5, 20):
+        rows.append(kill9_case(scratch, f"kill -9 {delay_ms} ms after ledger", "slow_start=1",
+                               None, delay_ms))  # fmt: skip
+    return rows
+
+
+def trust_cases(scratch: Path) -> list[tuple[str, ...]]:
+    """A dead run's ledger file naming strangers (a reused pid leading another session,
+    another user's process when run as root), files another user planted, malformed
+    files; then `cleanup` and a job run. The verdict counts strangers ended (must be 0)
+    and files set aside; a traceback anywhere shows as one."""
+    mark = uuid.uuid4().hex
+    env = env_for(scratch, mark, "")
+    ledger = scratch / "ledger"
+    ledger.mkdir(mode=0o700, exist_ok=True)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(300)"]
+    strangers = [subprocess.Popen(sleeper, start_new_session=True)]
+    if os.getuid() == 0:
+        strangers.append(subprocess.Popen(["sleep", "300"], user=65534, start_new_session=True))
+    dead = {"pid": os.getpid(), "create_time": 1.0}
+    entries: list[dict[str, Any]] = [
+        {"role": "server", "job": "j", "ports": [], "pid": s.pid, "sid": s.pid,
+         "create_time": psutil.Process(s.pid).create_time()}
+        for s in strangers
+    ]  # fmt: skip
+    entries[0]["create_time"] -= 30  # the pid reused: the recorded server started earlier
+    planted = {"reused.json": json.dumps({"runner": dead, "jobs": [], "results": [],
+                                          "entries": entries[:1]})}  # fmt: skip
+    if os.getuid() == 0:
+        planted["other-user.json"] = json.dumps({"runner": dead, "jobs": [], "results": [],
+                                                 "entries": entries[1:]})  # fmt: skip
+        exact = dict(entries[0], create_time=psutil.Process(strangers[0].pid).create_time())
+        planted["planted.json"] = json.dumps({"runner": dead, "jobs": [], "results": [],
+                                              "entries": [exact]})  # fmt: skip
+    malformed = [
+        "",
+        "{",
+        "[]",
+        '{"entries": []}',
+        '{"runner": {"pid": "1"}, "entries": []}',
+        '{"runner": {"pid": 9}, "entries": [{"pid": "x"}]}',
+        '{"runner": {"pid": 9}, "entries": 1}',
+        '{"runner": [], "entries": []}',
+        '{"runner": {"pid": 9}, "jobs": [1], "results": [], "entries": []}',
+        '{"runner": {"pid": 9}, "jobs": [], "results": [], "entries": [{"role": 1}]}',
+    ]
+    planted.update({f"bad-{n}.json": text for n, text in enumerate(malformed)})
+    for name, text in planted.items():
+        (ledger / name).write_text(text)
+        if name in ("other-user.json", "planted.json"):
+            os.chown(ledger / name, 65534, 65534)
+    started = time.monotonic()
+    cleanup = subprocess.run([sys.executable, "-m", "sglang_ci", "cleanup"], env=env, cwd=ROOT,
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    ended = sum(s.poll() is not None for s in strangers)
+    aside = len(list((ledger / "set-aside").glob("*")))
+    rows = [measure("cleanup trust", scratch, [], cleanup.stdout + cleanup.stderr, mark,
+                    time.monotonic() - started,
+                    f"strangers ended {ended}/{len(strangers)}, {aside} file(s) set aside,"
+                    f" exit {cleanup.returncode}"
+                    + (", traceback" if "Traceback" in cleanup.stderr else ""))]  # fmt: skip
+    for stranger in strangers:
+        stranger.kill()
+        stranger.wait()
+    (ledger / "late.json").write_text('{"runner": 5}')  # tampered with before a run
+    case = fault_case(scratch, "ledger tampering + job", "", [])
+    aside_now = len(list((ledger / "set-aside").glob("*"))) - aside
+    rows.append((case[0], f"{case[1]}, {aside_now} set aside", *case[2:]))
+    return rows
 
 
 def signal_case(scratch: Path, case: str, faults: str, extra: list[str], sig: signal.Signals,
@@ -187,7 +282,8 @@ def main() -> int:
         for case, faults, extra in FAULTS:
             rows.append(fault_case(scratch, case, faults, extra))
             print(f"reliability: {case}: {rows[-1][1]}", file=sys.stderr, flush=True)
-        rows.append(kill9_case(scratch))
+        rows += kill9_cases(scratch)
+        rows += trust_cases(scratch)
         rows.append(signal_case(scratch, "SIGINT in JIT build", "slow_start=60,jit_build,"
                                 "ignore_sigterm", [], signal.SIGINT, compiling))  # fmt: skip
         rows.append(signal_case(scratch, "SIGTERM in retry wait", "", ["--enable-retry",

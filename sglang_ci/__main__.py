@@ -7,8 +7,6 @@ import signal
 import sys
 from pathlib import Path
 
-from sglang_ci.cli import main_exit_code
-
 
 def not_installed(error: ModuleNotFoundError) -> str | None:
     """One line with the fix when a third-party module the runner needs is missing: the
@@ -27,6 +25,10 @@ def not_installed(error: ModuleNotFoundError) -> str | None:
 
 def main() -> None:
     try:
+        # Imported here, inside the check: the CLI's own imports need third-party modules
+        # (tomli on Python 3.10), and their absence must be the one line below.
+        from sglang_ci.cli import main_exit_code
+
         code = main_exit_code()
     except BrokenPipeError:
         # The reader went away (`list | head`): end quietly, as a command killed by SIGPIPE

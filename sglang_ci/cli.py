@@ -254,7 +254,10 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "cleanup":
         from sglang_ci.run.cleanup import cleanup
 
-        print(cleanup().summary())
+        reclaimed = cleanup()
+        for line in reclaimed.set_aside:  # malformed ledger files, moved aside
+            print(f"sglang-ci: {line}")
+        print(reclaimed.summary())
         return 0
     if args.command == "changes":
         from sglang_ci.plan.changes import needs_gpu_stages

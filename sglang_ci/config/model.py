@@ -34,7 +34,7 @@ from sglang_ci.config.releases import (
 )
 from sglang_ci.config.rules import MATRIX_TAG, check_name_clashes, check_stage_order
 from sglang_ci.config.schema import Config, FileJob, Job, Stage
-from sglang_ci.config.text import job_dir_name
+from sglang_ci.config.text import ATTEMPT, EARLIER, job_dir_name
 from sglang_ci.config.toml_reader import Table, load_toml
 
 # Config, Job and MATRIX_TAG are owned by schema and rules; they are re-exported because
@@ -63,6 +63,12 @@ def check_folder_names(ids: list[str], source: str) -> None:
     seen: dict[str, str] = {}
     for unit in ids:
         folder = job_dir_name(unit)
+        for pattern, what in ((ATTEMPT, "a retried attempt's"), (EARLIER, "an earlier run's")):
+            if pattern in folder:
+                # The report and the next run would take its results for the runner's own.
+                raise ConfigError(f"{source}: {unit} would write the results folder {folder}/,"
+                                  f" which reads as {what} folder ({pattern.strip('-')!r}"
+                                  " between dashes); rename the model, suite or job")  # fmt: skip
         if folder in seen:
             raise ConfigError(f"{source}: {unit} and {seen[folder]} would share the results"
                               f" folder {folder}/; rename one")  # fmt: skip

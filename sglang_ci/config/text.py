@@ -68,6 +68,11 @@ def _markdown_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
+# The runner's own folders beside a job's: an earlier run moved aside, a retried attempt.
+EARLIER = "-earlier-"
+ATTEMPT = "-attempt-"
+
+
 def job_dir_name(job_id: str) -> str:
     """A job's or file's results folder: ``spec(model='gemma4-31b', topk=3)`` ->
     ``spec-model-gemma4-31b-topk-3``, ``test/registered/a/t.py`` -> ``test-registered-a-t.py``."""

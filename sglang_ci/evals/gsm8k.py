@@ -30,6 +30,7 @@ from sglang_ci.evals.client import (
     served_model,
 )
 from sglang_ci.evals.data import require_fields
+from sglang_ci.evals.labels import check_gsm8k
 from sglang_ci.evals.pool import map_in_threads
 from sglang_ci.evals.records import EvalOutcome, SampleRecord
 
@@ -74,10 +75,11 @@ def build_samples(
     require_fields(lines, ("question", "answer"), "gsm8k")
     if num_shots >= len(lines):
         raise UsageError(f"gsm8k: {num_shots} shots leave none of the {len(lines)} lines to score")
-    prefix = few_shot_prefix(lines, num_shots)
     evaluated = list(lines[num_shots:])
     if num_examples is not None:
         evaluated = evaluated[:num_examples]  # capped silently, as run_eval does
+    check_gsm8k(lines, num_shots + len(evaluated), answer_value, INVALID)
+    prefix = few_shot_prefix(lines, num_shots)
     return [
         Gsm8kSample(
             index, line["question"], prefix + example(line, False), answer_value(line["answer"])

@@ -32,6 +32,7 @@ from sglang_ci.evals.client import (
     post_json,
 )
 from sglang_ci.evals.data import require_fields
+from sglang_ci.evals.labels import check_hellaswag
 from sglang_ci.evals.pool import map_in_threads
 from sglang_ci.evals.records import EvalOutcome, SampleRecord
 
@@ -86,8 +87,9 @@ def build_samples(
     require_fields(lines, ("activity_label", "ctx", "endings", "label"), "hellaswag")
     if num_shots > len(lines):
         raise UsageError(f"hellaswag: {num_shots} shots but only {len(lines)} lines")
-    prefix = few_shot_prefix(lines, num_shots)
     evaluated = list(lines if num_examples is None else lines[:num_examples])
+    check_hellaswag(lines, max(num_shots, len(evaluated)))
+    prefix = few_shot_prefix(lines, num_shots)
     return [
         HellaswagSample(
             index, prefix + example(line, False), list(line["endings"]), int(line["label"])

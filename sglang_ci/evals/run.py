@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping
 
 from sglang_ci.config.checks import EvalOptions
 from sglang_ci.config.errors import UsageError
-from sglang_ci.evals.data import GSM8K, HELLASWAG, load_lines
+from sglang_ci.evals import gsm8k, hellaswag
+from sglang_ci.evals.data import GSM8K, HELLASWAG, HUB, load_lines
 from sglang_ci.evals.gsm8k import run_gsm8k
 from sglang_ci.evals.hellaswag import run_hellaswag
 from sglang_ci.evals.records import ALL_FAILED_CHOICES, ALL_FAILED_ENV, EvalOutcome, SampleRecord
@@ -51,3 +52,23 @@ def run_eval(
             request_timeout=request_timeout, on_record=on_record, stop=stop,
         )  # fmt: skip
     return dataclasses.replace(outcome, all_failed_is_error=strict)
+
+
+EVALS = ("gsm8k", "hellaswag")
+
+
+def check_local_data(name: str, options: EvalOptions, env: Mapping[str, str]) -> None:
+    """Before anything starts: the local file the eval's variable names is read and its
+    records checked as the eval would (labels valid, SGLang asserts it), so bad data is
+    one line and exit 2, not a score of 1.0. SGLang's own file (the default, checked by
+    its SHA-256) and the hub's copy are read when the eval runs."""
+    source = GSM8K if name == "gsm8k" else HELLASWAG
+    chosen = env.get(source.env)
+    if not chosen or chosen == HUB:
+        return
+    lines = load_lines(source, chosen, env)
+    build = gsm8k.build_samples if name == "gsm8k" else hellaswag.build_samples
+    try:
+        build(lines, options.num_shots, options.num_examples)
+    except UsageError as error:
+        raise UsageError(f"{source.env}={chosen}: {error}") from None

@@ -28,6 +28,7 @@ from sglang_ci.config.server_args import lookup
 from sglang_ci.config.sglang_ports import derived_ports
 from sglang_ci.launch import gpu_memory
 from sglang_ci.launch.cancel import CancelWatch
+from sglang_ci.launch.exec_gate import spawn_recorded
 from sglang_ci.launch.http_client import make_session
 from sglang_ci.launch.ledger import RunLedger
 from sglang_ci.launch.ports import PortLease, wait_ports_free
@@ -139,14 +140,19 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 def start_process(
     role: str, command: list[str], env: Mapping[str, str], log_path: Path, port: int,
     on_found: Callable[[int], None] | None = None,
+    record: Callable[[int], None] | None = None,
 ) -> RunningProcess:  # fmt: skip
-    """``on_found`` hears of every helper the process tree's walker finds (the ledger)."""
+    """``on_found`` hears of every helper the process tree's walker finds (the ledger);
+    ``record`` hears of the process's pid before its command runs (exec_gate)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:  # a re-run of the job replaces its logs
-        popen = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=dict(env), start_new_session=True,  # its own group: we end it, not the tty
-        )  # fmt: skip
+        if record is not None:
+            popen = spawn_recorded(command, record, env=env, stdout=log)
+        else:
+            popen = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=dict(env), start_new_session=True,  # its own group: we end it, not the tty
+            )  # fmt: skip
     tree = ProcessTree(popen, on_found)
     return RunningProcess(role, command, port, log_path, popen, tree)
 
@@ -235,8 +241,9 @@ class DeploymentRun:
 
     def _spawn(self, role: str, command: list[str], env: Mapping[str, str], port: int,
                ports: list[int]) -> RunningProcess:  # fmt: skip
-        """Start one process: in the ledger before it starts (role, ports) and right after
-        (pid), registered for teardown before any cancellation can interrupt."""
+        """Start one process: in the ledger before it starts (role, ports) and before its
+        command runs (pid), registered for teardown before any cancellation can
+        interrupt."""
         job, ledger = self.job.id, self.ledger
         on_found = functools.partial(ledger.seen, role, job) if ledger else None
         log = self.settings.out_dir / f"{role}.log"
@@ -244,10 +251,9 @@ class DeploymentRun:
             entry = ledger.add(role, job, ports) if ledger else None
             if self.cancel is not None and self.cancel.token.interruption is not None:
                 raise self.cancel.token.fresh()  # cancelled during the write: start nothing
-            process = start_process(role, command, env, log, port, on_found)
+            record = functools.partial(ledger.started, entry) if ledger and entry else None
+            process = start_process(role, command, env, log, port, on_found, record)
             self.processes.append(process)
-            if ledger is not None and entry is not None:
-                ledger.started(entry, process.popen.pid)
         return process
 
     def start(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 
 from sglang_ci.config.model import Job
@@ -14,7 +15,7 @@ from sglang_ci.launch.cancel import CancelWatch
 from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
 from sglang_ci.launch.ledger import RunLedger
 from sglang_ci.launch.ports import PortLease
-from sglang_ci.launch.process_tree import become_subreaper, sweep_adopted
+from sglang_ci.launch.process_tree import AdoptionWatch, become_subreaper, sweep_adopted
 
 
 @contextlib.contextmanager
@@ -35,11 +36,15 @@ def launched(
     with PortLease() as lease:
         ledger = RunLedger([job.id], [str(path) for path in results])
         run = DeploymentRun(job, settings, lease, watch, ledger=ledger)
+        adoptions = AdoptionWatch(ledger.pids, partial(ledger.seen, "adopted", job.id)
+                                  ) if adopting else None  # fmt: skip
         try:
             run.start()
             yield run
         finally:
             with watch.shielded():
+                if adoptions is not None:
+                    adoptions.close()
                 problems = run.stop_processes(hurry)
                 if adopting:
                     problems += sweep_adopted({p.popen.pid for p in run.processes})

@@ -228,6 +228,44 @@ def _name(process: psutil.Process) -> str:
         return "?"
 
 
+class AdoptionWatch:
+    """While a launch runs, the orphans this runner adopted as child subreaper (children
+    it did not start: helpers that left their server's group and session, then lost
+    their parent) are told to ``on_adopted`` as a walk finds them, with their
+    descendants, so that the run ledger holds them if the runner is killed before its
+    teardown sweeps them. ``known`` gives the pids the runner started or recorded."""
+
+    def __init__(self, known: Callable[[], set[int]], on_adopted: Callable[[int], None]) -> None:
+        self.known = known
+        self.on_adopted = on_adopted
+        self.seen: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="adoption-watch", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(WALK_INTERVAL_S):
+            self.scan()
+
+    def scan(self) -> None:
+        try:
+            adopted = [c for c in psutil.Process().children() if c.pid not in self.known()]
+            for child in list(adopted):
+                adopted += child.children(recursive=True)
+        except psutil.Error:
+            return
+        for process in adopted:
+            if process.pid not in self.seen and _alive(process):
+                self.seen.add(process.pid)
+                with contextlib.suppress(OSError):  # a ledger write must not stop the watch
+                    self.on_adopted(process.pid)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=WALKER_JOIN_S)
+
+
 def sweep_adopted(started: set[int], grace: float = 1.0) -> list[str]:
     """End the orphans this process adopted as subreaper: descendants of our servers that
     left their process group and session (setsid) before their parent died, so that no

@@ -17,11 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sglang_ci.config.errors import UsageError
+from sglang_ci.config.text import ATTEMPT, EARLIER
 from sglang_ci.launch.file_locks import try_lock, unlock
 from sglang_ci.results.result_file import job_dir_name
 
-EARLIER = "-earlier-"
-ATTEMPT = "-attempt-"
 KEEP_EARLIER = 3  # earlier-run folders kept per job unless --keep-earlier says otherwise
 
 

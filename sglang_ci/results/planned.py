@@ -80,7 +80,9 @@ def _stopped_by(stage: str, results: Mapping[str, str], after: Mapping[str, Sequ
 def _from_needs(data: dict[str, Any], where: str,
                 after: Mapping[str, Sequence[str]] | None = None) -> Plan:  # fmt: skip
     """``toJSON(needs)`` of the report job: the plan job's outputs (one matrix per stage,
-    as JSON text) and every stage job's result."""
+    as JSON text) and every stage job's result. An output that is not a JSON object is
+    no plan (the workflow's ``gpu: "true"``) and is passed over; an object must be a
+    matrix."""
     outputs = data["plan"].get("outputs") or {}
     results = {name: str(need.get("result")) for name, need in data.items()
                if name != "plan" and isinstance(need, dict)}  # fmt: skip
@@ -93,7 +95,9 @@ def _from_needs(data: dict[str, Any], where: str,
         try:
             matrix = json.loads(text) if isinstance(text, str) else text
         except json.JSONDecodeError:
-            raise UsageError(f"{where}: plan output {name} is not JSON") from None
+            continue  # a plain value (a flag, a count): not a plan
+        if not isinstance(matrix, dict):
+            continue
         planned += [job for job in from_matrix(matrix, f"{where}: {name}")
                     if job.stage not in gated]  # fmt: skip
     return Plan(tuple(planned), tuple(gated), blocked)

@@ -9,14 +9,14 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from sglang_ci.config.errors import FailureKind
 from sglang_ci.config.secrets import Scrubber
 from sglang_ci.launch.file_locks import try_lock, unlock
-from sglang_ci.launch.ledger import alive, ledger_dir, read
+from sglang_ci.launch.ledger import START_TIME_SLACK_S, Entry, alive, ledger_dir, ours
+from sglang_ci.launch.ledger_check import LedgerFile, Malformed, parse, set_aside
 from sglang_ci.launch.ports import lock_path
 from sglang_ci.results.result_file import JobResult, Status, Verdict
 from sglang_ci.results.scrub import scrub_folder
@@ -29,6 +29,7 @@ class Reclaimed:
     runs: int = 0
     ended: list[str] = field(default_factory=list)  # "pid role (job)"
     marked: list[str] = field(default_factory=list)  # result.json paths
+    set_aside: list[str] = field(default_factory=list)  # one line per malformed file
 
     def summary(self) -> str:
         if not self.runs:
@@ -38,31 +39,58 @@ class Reclaimed:
                 + f"; {len(self.marked)} result(s) marked `runner died`")  # fmt: skip
 
 
-def _leftovers(data: dict[str, Any]) -> dict[int, tuple[psutil.Process, str]]:
-    """The ledger's processes still running, with the members of the sessions our
-    servers led (nobody outside can join a session) and their descendants."""
+def _started_after(process: psutil.Process, created: float | None) -> bool:
+    """A member of our server's session or tree started after the server did."""
+    try:
+        return created is None or process.create_time() >= created - START_TIME_SLACK_S
+    except psutil.Error:
+        return False
+
+
+def _session_is_ours(entry: Entry) -> bool:
+    """The session our server led is still ours: its leader runs with the recorded start
+    time, or no process has its id any more (the kernel does not reuse a pid while a
+    session or group still bears it, so the members left are the ones our server
+    started). A live process with that pid but another start time is a stranger whose
+    session must not be touched."""
+    if entry.pid is None or entry.sid != entry.pid:
+        return False
+    if alive(entry.pid, entry.create_time) is not None:
+        return True
+    return not psutil.pid_exists(entry.pid)
+
+
+def _leftovers(ledger: LedgerFile) -> dict[int, tuple[psutil.Process, str]]:
+    """The ledger's processes still running as this user, with the members of the
+    sessions our servers led (nobody outside can join a session) and their descendants;
+    every one checked before it is named."""
     found: dict[int, tuple[psutil.Process, str]] = {}
-    sessions: dict[int, str] = {}
-    for entry in data.get("entries", []):
-        label = f"{entry.get('role')} ({entry.get('job')})"
-        process = alive(entry.get("pid"), entry.get("create_time"))
+    sessions: dict[int, tuple[str, float | None]] = {}
+    for entry in ledger.entries:
+        label = f"{entry.role} ({entry.job})"
+        process = alive(entry.pid, entry.create_time)
         if process is not None:
             found[process.pid] = (process, label)
-        if entry.get("pid") and entry.get("sid") == entry.get("pid"):
-            sessions[entry["sid"]] = label
+        if entry.pid is not None and _session_is_ours(entry):
+            sessions[entry.pid] = (label, entry.create_time)
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error, OSError):
             sid = os.getsid(process.pid)
             if sid in sessions and process.pid != os.getpid():
-                found.setdefault(process.pid, (process, sessions[sid]))
+                label, created = sessions[sid]
+                if ours(process) and _started_after(process, created):
+                    found.setdefault(process.pid, (process, label))
     for process, label in list(found.values()):
         with contextlib.suppress(psutil.Error):
             for child in process.children(recursive=True):
-                found.setdefault(child.pid, (child, label))
+                if ours(child) and _started_after(child, process.create_time()):
+                    found.setdefault(child.pid, (child, label))
     return found
 
 
 def _end(processes: list[psutil.Process]) -> None:
+    # psutil checks before each signal that the pid still names the process it saw
+    # (its start time), so a pid reused since the scan is not signalled.
     for process in processes:
         with contextlib.suppress(psutil.Error):
             process.terminate()
@@ -73,7 +101,22 @@ def _end(processes: list[psutil.Process]) -> None:
     psutil.wait_procs(left, timeout=GRACE_S)
 
 
+def _held_by_a_live_run(path: Path) -> bool:
+    """Whether a run holds the job folder's lock (results/.<folder>.lock) right now:
+    its runner is alive, so its result is not ours to mark."""
+    lock = path.parent.parent / f".{path.parent.name}.lock"
+    if not lock.exists():
+        return False
+    fd = try_lock(lock)
+    if fd is None:
+        return True
+    unlock(lock, fd)
+    return False
+
+
 def _mark(path: Path) -> bool:
+    if not path.is_absolute() or _held_by_a_live_run(path):
+        return False  # a relative path is another folder's file (older ledgers)
     try:
         result = JobResult.load(path)
     except (OSError, ValueError, TypeError):
@@ -86,12 +129,12 @@ def _mark(path: Path) -> bool:
     return True
 
 
-def _drop_port_locks(data: dict[str, Any]) -> None:
+def _drop_port_locks(ledger: LedgerFile) -> None:
     """The dead runner's port lock files: the kernel released its locks, the files stay.
     Removed only when nobody holds them (another run may have taken the port since)."""
-    for entry in data.get("entries", []):
-        for port in entry.get("ports") or []:
-            path = lock_path(int(port))
+    for entry in ledger.entries:
+        for port in entry.ports:
+            path = lock_path(port)
             fd = try_lock(path) if path.exists() else None
             if fd is not None:
                 unlock(path, fd)
@@ -110,19 +153,21 @@ def scrub_dead_runs_folders(results: list[str]) -> None:
 def cleanup() -> Reclaimed:
     reclaimed = Reclaimed()
     for path in sorted(ledger_dir().glob("*.json")):
-        data = read(path)
-        if data is None:
+        try:
+            ledger = parse(path)
+        except Malformed as why:
+            if path.exists():  # not a file its runner removed while we read it
+                reclaimed.set_aside.append(set_aside(path, str(why)))
             continue
-        runner = data.get("runner", {})
-        if alive(runner.get("pid"), runner.get("create_time")) is not None:
+        if alive(ledger.runner.pid, ledger.runner.create_time) is not None:
             continue  # a run in progress
         reclaimed.runs += 1
-        leftovers = _leftovers(data)
+        leftovers = _leftovers(ledger)
         _end([process for process, _ in leftovers.values()])
         reclaimed.ended += [f"{pid} {label}" for pid, (_, label) in sorted(leftovers.items())]
-        reclaimed.marked += [r for r in data.get("results", []) if _mark(Path(r))]
-        scrub_dead_runs_folders(data.get("results", []))
-        _drop_port_locks(data)
+        reclaimed.marked += [r for r in ledger.results if _mark(Path(r))]
+        scrub_dead_runs_folders(list(ledger.results))
+        _drop_port_locks(ledger)
         with contextlib.suppress(OSError):
             path.unlink()
     return reclaimed
@@ -131,5 +176,7 @@ def cleanup() -> Reclaimed:
 def cleanup_before_run() -> None:
     """At the start of every run: say something only when something was left."""
     reclaimed = cleanup()
+    for line in reclaimed.set_aside:
+        print(f"sglang-ci: {line}", flush=True)
     if reclaimed.runs:
         print(f"sglang-ci: {reclaimed.summary()}", flush=True)

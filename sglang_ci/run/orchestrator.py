@@ -27,6 +27,7 @@ from sglang_ci.config.schema import FileJob
 from sglang_ci.config.secrets import Environment
 from sglang_ci.config.stub_env import STUB_DATA_ENV
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
+from sglang_ci.evals.run import EVALS, check_local_data
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.launch.launcher import LaunchSettings
 from sglang_ci.plan.file_budget import FileBudget, file_key
@@ -80,10 +81,16 @@ def launch_settings(
 
 
 def check_runnable(jobs: Sequence[Job], engine: str, env: Mapping[str, str]) -> None:
-    """Before any process starts: every threshold known, enough GPUs for the largest job."""
+    """Before any process starts: every threshold known, the eval data a local file
+    gives is valid, enough GPUs for the largest job."""
+    checked = set()  # a stage's jobs mostly share their eval settings: read each file once
     for job in jobs:
         if job.missing_threshold:
             raise ConfigError(job.missing_threshold)
+        for name, _ in job.thresholds:
+            if name in EVALS and job.eval is not None and (name, job.eval) not in checked:
+                check_local_data(name, job.eval, env)
+                checked.add((name, job.eval))
     if engine == "sglang" and jobs:
         largest = max(jobs, key=lambda job: job.gpus)
         require_gpus(largest.id, largest.gpus, visible_gpus(env))

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -39,6 +39,7 @@ from sglang_ci.config.secrets import Scrubber
 from sglang_ci.config.text import number
 from sglang_ci.launch import gpu_memory
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
+from sglang_ci.launch.exec_gate import spawn_recorded
 from sglang_ci.launch.file_sweep import PortSampler, SweepFindings, sweep_file
 from sglang_ci.launch.gpus import visible_gpus
 from sglang_ci.launch.ledger import RunLedger
@@ -155,11 +156,10 @@ def _verdict(token: CancelToken, code: int | None, request: FileRequest,
     return Verdict(verdict.status, verdict.kind, verdict.reason, problems)
 
 
-def _start(command: list[str], cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        command, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True,  # its own session: we end it
-    )  # fmt: skip
+def _start(command: list[str], cwd: Path, env: Mapping[str, str],
+           record: Callable[[int], None]) -> subprocess.Popen[bytes]:  # fmt: skip
+    """In its own session (we end it), its pid recorded before the file runs."""
+    return spawn_recorded(command, record, env=env, stdout=subprocess.PIPE, cwd=cwd)
 
 
 def _wait(popen: subprocess.Popen[bytes], token: CancelToken, timeout: float) -> None:
@@ -227,8 +227,7 @@ def _attempt(request: FileRequest, run_env: Mapping[str, str], command: list[str
     with CancelWatch(token) as watch:
         with watch.deferred():  # a signal before the tree is known would leak the file
             entry = ledger.add("file", job_id, [])
-            popen = _start(command, cwd, run_env)
-            ledger.started(entry, popen.pid)
+            popen = _start(command, cwd, run_env, functools.partial(ledger.started, entry))
             tree = ProcessTree(popen, functools.partial(ledger.seen, "file", job_id))
             sampler = PortSampler(tree)
             assert popen.stdout is not None
