@@ -13,6 +13,7 @@ import re
 from sglang_ci.config.axes import AXES
 from sglang_ci.config.checks import CHECKS, COMPARATORS, EvalOptions
 from sglang_ci.config.deployment import PD_ROLES, Env
+from sglang_ci.config.process_values import process_string_problem
 from sglang_ci.config.derived import DERIVED_KEYS, Derived, read_derived
 from sglang_ci.config.releases import RELEASE, release_order
 from sglang_ci.config.schema import (
@@ -129,22 +130,6 @@ def read_min_sglang(table: Table, model_min: str) -> str:
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-# Linux's MAX_ARG_STRLEN: one argument or NAME=value longer than this (its NUL included)
-# makes exec fail with "Argument list too long" when the server starts.
-MAX_PROCESS_STRING = 32 * 4096
-
-
-def process_string_problem(text: str, prefix: str = "") -> str | None:
-    """Why ``text`` cannot reach a process as an argument or an environment value."""
-    if "\0" in text:
-        return "holds a NUL byte, which no argument or environment value can carry"
-    size = len(f"{prefix}{text}".encode(errors="surrogateescape")) + 1
-    if size > MAX_PROCESS_STRING:
-        return (f"is {size} bytes long; one argument or environment entry may be at most"
-                f" {MAX_PROCESS_STRING} (Linux's MAX_ARG_STRLEN): pass a file instead")  # fmt: skip
-    return None
 
 
 def read_env(table: Table, key: str = "env") -> Env:
