@@ -27,6 +27,7 @@ from sglang_ci.config.secrets import Environment
 from sglang_ci.config.stub_env import STUB_DATA_ENV
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.launch.launcher import LaunchSettings
+from sglang_ci.history.quarantine import in_force, note
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult, Status, Verdict
@@ -180,6 +181,8 @@ def run_jobs(
     started = time.monotonic()
     results: list[JobResult] = []
     groups = run_groups(config, job_ids)
+    # Quarantined jobs run and are reported, but neither fail the stage nor stop it.
+    quarantined = in_force(config.source)
     for index, group in enumerate(groups):
         if isinstance(group, FileJob):
             policy = options.policy(config.stages[group.stage].policy)
@@ -190,7 +193,8 @@ def run_jobs(
             results += run_shared(config, group, options, env)
         if any(result.failure_kind is FailureKind.CANCELLED for result in results):
             break  # cancelled: stop the stage
-        failed = next((r for r in results if r.status not in _GOOD), None)
+        failed = next((r for r in results if r.status not in _GOOD
+                       and r.job not in quarantined), None)  # fmt: skip
         stage = group.stage if isinstance(group, FileJob) else group[0].stage
         if failed and not options.policy(config.stages[stage].policy).continue_on_error:
             rest = [unit for later in groups[index + 1 :]
@@ -206,8 +210,12 @@ def run_jobs(
         if options.engine == "stub":
             print("(stub engine: scores come from its answer key and set accuracy, not from a"
                   " model)")  # fmt: skip
+        for result in results:
+            if result.job in quarantined and result.status not in _GOOD:
+                print(f"{result.job}: {result.status}, quarantined"
+                      f" ({note(quarantined[result.job])}): does not fail the stage")  # fmt: skip
         print(f"wall time: {time.monotonic() - started:.1f} s")
-    return overall_exit_code(results, title is not None)
+    return overall_exit_code([r for r in results if r.job not in quarantined], title is not None)
 
 
 _GOOD = (Status.PASSED, Status.SKIPPED)
