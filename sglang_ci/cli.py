@@ -259,8 +259,11 @@ def run(argv: Sequence[str]) -> int:
         from sglang_ci.plan.listing import job_listing, validation_summary
 
         if args.command == "validate":  # every stage must split as its settings say
-            from sglang_ci.history.quarantine import check_quarantine, load_quarantine
-            from sglang_ci.history.quarantine import quarantine_path
+            from sglang_ci.history.quarantine import (
+                check_quarantine,
+                load_quarantine,
+                quarantine_path,
+            )
 
             check_quarantine(load_quarantine(quarantine_path(config.source)),
                              [*config.jobs, *config.files], datetime.date.today())  # fmt: skip
@@ -281,9 +284,8 @@ def run(argv: Sequence[str]) -> int:
 
         measured = durations_for(config, args.durations)
         if args.from_history:  # measured p90s, over the durations file's entries
-            from sglang_ci.history.store import open_store, store_path
-
             from sglang_ci.history.analysis import p90_durations
+            from sglang_ci.history.store import open_store, store_path
 
             store = open_store(store_path(args.db, env), create=False)
             measured = {**measured, **p90_durations(store.runs())}

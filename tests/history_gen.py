@@ -54,8 +54,10 @@ def generate(seed: int = 7, jobs: int = 12, runs: int = 200, records: bool = Tru
     for j, job in enumerate(names):
         accuracy = 0.55 + 0.3 * rng.random()
         concentration = 2.0
-        difficulty = [rng.betavariate(concentration * accuracy, concentration * (1 - accuracy))
-                      for _ in range(QUESTIONS)]  # fmt: skip
+        difficulty = [
+            rng.betavariate(concentration * accuracy, concentration * (1 - accuracy))
+            for _ in range(QUESTIONS)
+        ]
         mean = sum(difficulty) / QUESTIONS
         std = (sum(p * (1 - p) for p in difficulty)) ** 0.5 / QUESTIONS
         threshold = round(mean - (0.9 * std if job == history.tight_job else 6 * std), 3)
@@ -75,25 +77,61 @@ def generate(seed: int = 7, jobs: int = 12, runs: int = 200, records: bool = Tru
             uid = f"gh:{1000 + r}-1/{job}"
             seconds = round(300 + 40 * rng.random() + 5 * j, 3)
             row = RunRow(
-                uid, f"gh:{1000 + r}-1", job, "stage-b", "sglang", False, status, kind,
-                score if scored else None, threshold, ">", None, None,
-                seconds, {"eval": seconds},
+                uid,
+                f"gh:{1000 + r}-1",
+                job,
+                "stage-b",
+                "sglang",
+                False,
+                status,
+                kind,
+                score if scored else None,
+                threshold,
+                ">",
+                None,
+                None,
+                seconds,
+                {"eval": seconds},
                 when.isoformat(timespec="seconds"),
                 (when + timedelta(minutes=6)).isoformat(timespec="seconds"),
-                "0.5.9", commit_of(commit), GPU, "570.86", "runner-1",
-            )  # fmt: skip
+                "0.5.9",
+                commit_of(commit),
+                GPU,
+                "570.86",
+                "runner-1",
+            )
             history.rows.append(row)
             if records and scored:
                 history.answers[uid] = [Answers("gsm8k", correct)]
         if job == history.stub_job:  # stub runs: stored, marked, never evidence
             for r in range(10):
                 when = start + timedelta(hours=r * 7, minutes=30)
-                history.rows.append(RunRow(
-                    f"local:laptop:{when.isoformat()}/{job}", f"local:laptop:{when.isoformat()}",
-                    job, "stage-b", "stub", True, "failed", "below threshold", 0.0, threshold,
-                    ">", None, None, 2.0, {"eval": 2.0}, when.isoformat(timespec="seconds"),
-                    when.isoformat(timespec="seconds"), None, None, "", None, "laptop",
-                ))  # fmt: skip
+                history.rows.append(
+                    RunRow(
+                        f"local:laptop:{when.isoformat()}/{job}",
+                        f"local:laptop:{when.isoformat()}",
+                        job,
+                        "stage-b",
+                        "stub",
+                        True,
+                        "failed",
+                        "below threshold",
+                        0.0,
+                        threshold,
+                        ">",
+                        None,
+                        None,
+                        2.0,
+                        {"eval": 2.0},
+                        when.isoformat(timespec="seconds"),
+                        when.isoformat(timespec="seconds"),
+                        None,
+                        None,
+                        "",
+                        None,
+                        "laptop",
+                    )
+                )
     history.rows.sort(key=lambda row: (row.started_at, row.uid))
     return history
 
@@ -102,16 +140,30 @@ def result_json(row: RunRow) -> dict[str, Any]:
     """The result.json a runner would have written for ``row``."""
     run = row.run_id.removeprefix("gh:").split("-")[0] if row.run_id.startswith("gh:") else None
     return {
-        "engine": row.engine, "job": row.job, "stage": row.stage, "gpus": 1,
-        "status": row.status, "reason": "", "failure_kind": row.failure_kind,
-        "exit_code": 0 if row.passed else 1, "started_at": row.started_at,
-        "finished_at": row.finished_at, "phases": row.phases, "score": row.score,
-        "threshold": row.threshold, "comparator": row.comparator,
-        "provenance": {"sglang_version": row.sglang_version, "sglang_commit": row.sglang_commit,
-                       "gpus": [row.gpu] if row.gpu else None, "driver": row.driver,
-                       "host": row.host, "github_run_id": run,
-                       "github_run_attempt": "1" if run else None},
-    }  # fmt: skip
+        "engine": row.engine,
+        "job": row.job,
+        "stage": row.stage,
+        "gpus": 1,
+        "status": row.status,
+        "reason": "",
+        "failure_kind": row.failure_kind,
+        "exit_code": 0 if row.passed else 1,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "phases": row.phases,
+        "score": row.score,
+        "threshold": row.threshold,
+        "comparator": row.comparator,
+        "provenance": {
+            "sglang_version": row.sglang_version,
+            "sglang_commit": row.sglang_commit,
+            "gpus": [row.gpu] if row.gpu else None,
+            "driver": row.driver,
+            "host": row.host,
+            "github_run_id": run,
+            "github_run_attempt": "1" if run else None,
+        },
+    }
 
 
 def write_results(history: History, folder: Path, rows: list[RunRow] | None = None) -> None:
@@ -121,7 +173,18 @@ def write_results(history: History, folder: Path, rows: list[RunRow] | None = No
         out.mkdir(parents=True)
         (out / "result.json").write_text(json.dumps(result_json(row)))
         for block in history.answers.get(row.uid, []):
-            lines = [json.dumps({"index": q, "question": "", "output": "", "extracted": None,
-                                 "gold": None, "correct": ok, "latency": 0.0})
-                     for q, ok in block.correct.items()]  # fmt: skip
+            lines = [
+                json.dumps(
+                    {
+                        "index": q,
+                        "question": "",
+                        "output": "",
+                        "extracted": None,
+                        "gold": None,
+                        "correct": ok,
+                        "latency": 0.0,
+                    }
+                )
+                for q, ok in block.correct.items()
+            ]
             (out / f"{block.eval}.jsonl").write_text("\n".join(lines) + "\n")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.history_gen import generate, write_results
 from sglang_ci.history.analysis import analyse_all, findings, p90_durations
 from sglang_ci.history.ingest import ingest
 from sglang_ci.history.schema import SCHEMA_VERSION
 from sglang_ci.history.store import SqliteStore
+from tests.history_gen import generate, write_results
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -56,7 +56,9 @@ def test_ingest_is_idempotent_and_merge_of_halves_equals_the_whole(tmp_path: Pat
     merged = SqliteStore(tmp_path / "merged.sqlite")
     assert merged.merge(halves[0]) + merged.merge(halves[1]) == len(history.rows)
     assert merged.merge(halves[1]) == 0
-    assert merged.runs() == whole.runs() == sorted(history.rows, key=lambda r: (r.started_at, r.uid))
+    assert (
+        merged.runs() == whole.runs() == sorted(history.rows, key=lambda r: (r.started_at, r.uid))
+    )
     uid = next(r.uid for r in history.rows if r.uid in history.answers)
     assert merged.answers(uid) == whole.answers(uid) == history.answers[uid]
 
@@ -76,8 +78,9 @@ def test_a_malformed_or_partial_result_is_skipped_whole(tmp_path: Path) -> None:
     assert str(folders[1] / "result.json") in report.skipped[1]
     stored = {r.uid for r in store.runs()}
     assert len(stored) == report.added
-    assert not store.db.execute("SELECT 1 FROM answers WHERE uid NOT IN (SELECT uid FROM runs)"
-                                ).fetchall()  # fmt: skip
+    assert not store.db.execute(
+        "SELECT 1 FROM answers WHERE uid NOT IN (SELECT uid FROM runs)"
+    ).fetchall()
 
 
 def test_a_store_newer_than_the_code_is_refused_in_one_line(tmp_path: Path) -> None:
@@ -93,10 +96,16 @@ def test_p90_durations_take_the_nearest_rank_of_model_runs() -> None:
     history = generate(8, jobs=4, runs=40)
     durations = p90_durations(history.rows, last=10)
     job = history.rows[-1].job
-    recent = sorted(r.seconds for r in history.rows if r.job == job and not r.stub
-                    and r.status in ("passed", "failed"))[-10:]  # fmt: skip
-    mine = [r.seconds for r in history.rows if r.job == job and not r.stub
-            and r.status in ("passed", "failed")][-10:]  # fmt: skip
+    recent = sorted(
+        r.seconds
+        for r in history.rows
+        if r.job == job and not r.stub and r.status in ("passed", "failed")
+    )[-10:]
+    mine = [
+        r.seconds
+        for r in history.rows
+        if r.job == job and not r.stub and r.status in ("passed", "failed")
+    ][-10:]
     assert durations[job] == round(sorted(mine)[8], 1)
     assert len(recent) == 10
     assert all(seconds > 100 for seconds in durations.values())  # no stub run's 2 s
@@ -111,10 +120,14 @@ def test_cli_check_show_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFix
     assert main_exit_code(["history", "ingest", str(tmp_path / "res"), "--db", db]) == 0
     assert main_exit_code(["history", "check", "--json", "--db", db]) == 1
     out = json.loads(capsys.readouterr().out.split("\n", 1)[1])
-    assert {f["kind"] for f in out["findings"]} == {"regression", "flaky",
-                                                    "threshold inside the noise"}  # fmt: skip
-    assert out["suggestions"] == [f"quarantine {history.flaky_job}: flake rate "
-                                  f"{out['findings'][1]['evidence']['rate']:.0%}"]  # fmt: skip
+    assert {f["kind"] for f in out["findings"]} == {
+        "regression",
+        "flaky",
+        "threshold inside the noise",
+    }
+    assert out["suggestions"] == [
+        f"quarantine {history.flaky_job}: flake rate {out['findings'][1]['evidence']['rate']:.0%}"
+    ]
     assert main_exit_code(["history", "show", history.tight_job, "--db", db]) == 0
     assert "a healthy build fails it with chance" in capsys.readouterr().out
     assert main_exit_code(["history", "show", "spec(model='m3')", "--db", db]) == 2
@@ -127,8 +140,11 @@ def test_check_on_a_healthy_history_finds_nothing(tmp_path: Path) -> None:
     from sglang_ci.cli import main_exit_code
 
     history = generate(10, jobs=6, runs=60)
-    healthy = [r for r in history.rows if r.job not in
-               (history.regression_job, history.flaky_job, history.tight_job)]  # fmt: skip
+    healthy = [
+        r
+        for r in history.rows
+        if r.job not in (history.regression_job, history.flaky_job, history.tight_job)
+    ]
     write_results(history, tmp_path / "res", healthy)
     db = str(tmp_path / "h.sqlite")
     assert main_exit_code(["history", "ingest", str(tmp_path / "res"), "--db", db]) == 0

@@ -50,11 +50,18 @@ class JobAnalysis:
         found = []
         if self.noise is not None and self.noise.inside:
             evidence = {k: v for k, v in asdict(self.noise).items() if k != "scores"}
-            found.append(Finding("threshold inside the noise", self.job, self.noise.describe(),
-                                 evidence))  # fmt: skip
+            found.append(
+                Finding("threshold inside the noise", self.job, self.noise.describe(), evidence)
+            )
         if self.flaky_unexplained:
-            found.append(Finding("flaky", self.job, self.flakes.describe(),
-                                 {**asdict(self.flakes), "rate": self.flakes.rate}))  # fmt: skip
+            found.append(
+                Finding(
+                    "flaky",
+                    self.job,
+                    self.flakes.describe(),
+                    {**asdict(self.flakes), "rate": self.flakes.rate},
+                )
+            )
         if self.shift is not None:
             kind = "regression" if self.shift.regression else "drift"
             found.append(Finding(kind, self.job, self.shift.describe(), asdict(self.shift)))
@@ -89,24 +96,36 @@ def analyse(runs: Sequence[RunRow], settings: Settings = Settings()) -> JobAnaly
     """One group's runs, oldest first."""
     evidence = [r for r in runs if r.evidence]
     shift = find_shift(evidence, settings.alpha)
-    noise = noise_of(healthy(evidence, shift), settings.rule, settings.margin, settings.k,
-                     settings.noise_limit)  # fmt: skip
+    noise = noise_of(
+        healthy(evidence, shift), settings.rule, settings.margin, settings.k, settings.noise_limit
+    )
     flakes = flakiness(evidence)
     first = runs[0]
     verdicts = [r for r in evidence if r.status in ("passed", "failed", "error", "timeout")]
     return JobAnalysis(
-        first.job, first.gpu, first.line, len(evidence), len(runs) - len(evidence),
+        first.job,
+        first.gpu,
+        first.line,
+        len(evidence),
+        len(runs) - len(evidence),
         sum(r.passed for r in verdicts) / len(verdicts) if verdicts else 0.0,
         evidence[-1].status if evidence else runs[-1].status,
-        tuple(float(r.score) for r in evidence if r.score is not None), noise, flakes, shift,
-        passing_streak(evidence), flakes.flaky(settings.flake_rate),
-    )  # fmt: skip
+        tuple(float(r.score) for r in evidence if r.score is not None),
+        noise,
+        flakes,
+        shift,
+        passing_streak(evidence),
+        flakes.flaky(settings.flake_rate),
+    )
 
 
 def analyse_all(rows: Sequence[RunRow], settings: Settings = Settings()) -> list[JobAnalysis]:
     """Every group with model runs (a stub-only group is stored, never judged)."""
-    return [analyse(runs, settings) for _, runs in sorted(groups(rows).items())
-            if any(r.evidence for r in runs)]  # fmt: skip
+    return [
+        analyse(runs, settings)
+        for _, runs in sorted(groups(rows).items())
+        if any(r.evidence for r in runs)
+    ]
 
 
 def findings(analyses: Sequence[JobAnalysis]) -> list[Finding]:

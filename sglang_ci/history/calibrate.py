@@ -32,11 +32,20 @@ def write_baselines(
             lines.append(f"{analysis.job}: not a job of {config.source.name}; not written")
             continue
         today = datetime.date.today()
-        runs = [{"score": score, "repeat": repeat if repeat > 1 else None, "engine": "sglang",
-                 "gpu": analysis.gpu, "date": today,
-                 "source": f"history: {noise.runs} healthy runs on SGLang {analysis.line}"}
-                for score, repeat in sorted(Counter(noise.scores).items())]  # fmt: skip
+        runs = [
+            {
+                "score": score,
+                "repeat": repeat if repeat > 1 else None,
+                "engine": "sglang",
+                "gpu": analysis.gpu,
+                "date": today,
+                "source": f"history: {noise.runs} healthy runs on SGLang {analysis.line}",
+            }
+            for score, repeat in sorted(Counter(noise.scores).items())
+        ]
         append_runs(target, analysis.job, runs)
-        lines.append(f"{analysis.job}: {len(noise.scores)} runs written to {target}"
-                     f" (recommended threshold {noise.recommended:.3f})")  # fmt: skip
+        lines.append(
+            f"{analysis.job}: {len(noise.scores)} runs written to {target}"
+            f" (recommended threshold {noise.recommended:.3f})"
+        )
     return lines

@@ -41,15 +41,18 @@ class Shift:
 
     def describe(self) -> str:
         what = "regression" if self.regression else "improvement"
-        return (f"{self.job}: {what} from SGLang commit {self.commit} (first run {self.first_run},"
-                f" {self.started_at}): mean {self.before:.3f} -> {self.after:.3f},"
-                f" p = {self.p_value:.1e}")  # fmt: skip
+        return (
+            f"{self.job}: {what} from SGLang commit {self.commit} (first run {self.first_run},"
+            f" {self.started_at}): mean {self.before:.3f} -> {self.after:.3f},"
+            f" p = {self.p_value:.1e}"
+        )
 
 
 def scored(runs: Sequence[RunRow]) -> list[RunRow]:
     """The runs that are evidence of a score: a model's, with a verdict on a score."""
-    return [r for r in runs if r.evidence and r.score is not None
-            and r.status in ("passed", "failed")]  # fmt: skip
+    return [
+        r for r in runs if r.evidence and r.score is not None and r.status in ("passed", "failed")
+    ]
 
 
 def find_shift(

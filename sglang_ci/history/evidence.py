@@ -29,8 +29,10 @@ def likelihood_line(score: float, history: Sequence[RunRow]) -> str | None:
     low = sum(s <= score for s in scores)
     share = low / len(scores)
     verdict = "likely flaky" if share > FLAKY_BELOW else "likely regression"
-    return (f"{verdict}: {share:.0%} of the last {len(scores)} healthy runs scored this low"
-            f" ({low} at or below {score:g})")  # fmt: skip
+    return (
+        f"{verdict}: {share:.0%} of the last {len(scores)} healthy runs scored this low"
+        f" ({low} at or below {score:g})"
+    )
 
 
 def evidence_lines(result: JobResult, folder: Path, store: HistoryStore) -> list[str]:
@@ -39,8 +41,14 @@ def evidence_lines(result: JobResult, folder: Path, store: HistoryStore) -> list
     current = row_of(result)
     if current.stub or result.score is None:
         return []
-    history = [r for r in store.runs(result.job) if r.evidence and r.uid != current.uid
-               and r.group == current.group and r.started_at < current.started_at]  # fmt: skip
+    history = [
+        r
+        for r in store.runs(result.job)
+        if r.evidence
+        and r.uid != current.uid
+        and r.group == current.group
+        and r.started_at < current.started_at
+    ]
     lines = []
     line = likelihood_line(result.score, history)
     if line:
@@ -52,6 +60,8 @@ def evidence_lines(result: JobResult, folder: Path, store: HistoryStore) -> list
             path = folder / f"{name}.jsonl"
             if name in earlier and path.is_file():
                 paired = compare(earlier[name], read_answers(path, name).correct)
-                lines.append(f"{name} vs the last passing run ({reference.run_id},"
-                             f" SGLang {reference.commit}): {paired.describe()}")  # fmt: skip
+                lines.append(
+                    f"{name} vs the last passing run ({reference.run_id},"
+                    f" SGLang {reference.commit}): {paired.describe()}"
+                )
     return lines

@@ -38,8 +38,10 @@ class Flakiness:
 
     def describe(self) -> str:
         kinds = ", ".join(sorted(set(self.failure_kinds))) or "none"
-        return (f"{self.job}: flaky, {len(self.mixed)} of {self.commits} commits both passed and"
-                f" failed (flake rate {self.rate:.0%}; failures: {kinds})")  # fmt: skip
+        return (
+            f"{self.job}: flaky, {len(self.mixed)} of {self.commits} commits both passed and"
+            f" failed (flake rate {self.rate:.0%}; failures: {kinds})"
+        )
 
 
 def flakiness(runs: Sequence[RunRow]) -> Flakiness:
@@ -49,10 +51,14 @@ def flakiness(runs: Sequence[RunRow]) -> Flakiness:
         if run.evidence and run.status not in NOT_EVIDENCE:
             by_commit.setdefault((run.commit, run.gpu), []).append(run)
     repeated = {key: group for key, group in by_commit.items() if len(group) > 1}
-    mixed = {key: group for key, group in repeated.items()
-             if any(r.passed for r in group) and not all(r.passed for r in group)}  # fmt: skip
-    kinds = tuple(r.failure_kind or r.status for group in mixed.values() for r in group
-                  if not r.passed)  # fmt: skip
+    mixed = {
+        key: group
+        for key, group in repeated.items()
+        if any(r.passed for r in group) and not all(r.passed for r in group)
+    }
+    kinds = tuple(
+        r.failure_kind or r.status for group in mixed.values() for r in group if not r.passed
+    )
     job = runs[0].job if runs else ""
     return Flakiness(job, len(repeated), tuple(sorted(k[0] for k in mixed)), kinds)
 

@@ -71,8 +71,11 @@ def read_run(path: Path) -> tuple[RunRow, list[Answers]]:
         raise ValueError("the run has no verdict yet (status running)")
     if not isinstance(result.phases, dict) or not isinstance(result.provenance, dict):
         raise ValueError("phases and provenance must be objects")
-    answers = [read_answers(path.parent / f"{name}.jsonl", name) for name in RECORD_FILES
-               if (path.parent / f"{name}.jsonl").is_file()]  # fmt: skip
+    answers = [
+        read_answers(path.parent / f"{name}.jsonl", name)
+        for name in RECORD_FILES
+        if (path.parent / f"{name}.jsonl").is_file()
+    ]
     return row_of(result), answers
 
 
@@ -81,17 +84,29 @@ def row_of(result: JobResult) -> RunRow:
     gpus = facts.get("gpus") or []
     run_id = ci_run_id(facts) or f"local:{facts.get('host') or 'unknown'}:{result.started_at}"
     return RunRow(
-        uid=f"{run_id}/{result.job}", run_id=run_id, job=result.job, stage=result.stage,
-        engine=result.engine, stub=is_stub_engine(result.engine), status=str(result.status),
+        uid=f"{run_id}/{result.job}",
+        run_id=run_id,
+        job=result.job,
+        stage=result.stage,
+        engine=result.engine,
+        stub=is_stub_engine(result.engine),
+        status=str(result.status),
         failure_kind=result.failure_kind.value if result.failure_kind else None,
-        score=_number(result.score), threshold=_number(result.threshold),
-        comparator=result.comparator, accept_length=_number(result.accept_length),
-        occupancy=_number(result.occupancy), seconds=round(float(result.seconds), 3),
+        score=_number(result.score),
+        threshold=_number(result.threshold),
+        comparator=result.comparator,
+        accept_length=_number(result.accept_length),
+        occupancy=_number(result.occupancy),
+        seconds=round(float(result.seconds), 3),
         phases={str(k): float(v) for k, v in result.phases.items()},
-        started_at=result.started_at, finished_at=result.finished_at,
-        sglang_version=facts.get("sglang_version"), sglang_commit=facts.get("sglang_commit"),
-        gpu=str(gpus[0]) if gpus else "", driver=facts.get("driver"), host=facts.get("host"),
-    )  # fmt: skip
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        sglang_version=facts.get("sglang_version"),
+        sglang_commit=facts.get("sglang_commit"),
+        gpu=str(gpus[0]) if gpus else "",
+        driver=facts.get("driver"),
+        host=facts.get("host"),
+    )
 
 
 def ci_run_id(facts: dict[str, Any]) -> str | None:

@@ -43,10 +43,12 @@ class Noise:
         return self.chance > self.limit
 
     def describe(self) -> str:
-        return (f"{self.job}: threshold {self.comparator} {self.threshold:g} is inside the noise:"
-                f" a healthy build fails it with chance {self.chance:.1%} (mean {self.mean:.3f},"
-                f" std {self.std:.3f}, lowest {self.minimum:.3f} over {self.runs} runs,"
-                f" {self.failed_share:.0%} of them failed); recommended {self.recommended:.3f}")  # fmt: skip
+        return (
+            f"{self.job}: threshold {self.comparator} {self.threshold:g} is inside the noise:"
+            f" a healthy build fails it with chance {self.chance:.1%} (mean {self.mean:.3f},"
+            f" std {self.std:.3f}, lowest {self.minimum:.3f} over {self.runs} runs,"
+            f" {self.failed_share:.0%} of them failed); recommended {self.recommended:.3f}"
+        )
 
 
 def fail_chance(score_mean: float, std: float, threshold: float, comparator: str) -> float:
@@ -58,9 +60,12 @@ def fail_chance(score_mean: float, std: float, threshold: float, comparator: str
 
 
 def noise_of(
-    healthy: Sequence[RunRow], rule: str = DEFAULT_RULE, margin: float = DEFAULT_MARGIN,
-    k: float = DEFAULT_K, limit: float = DEFAULT_LIMIT,
-) -> Noise | None:  # fmt: skip
+    healthy: Sequence[RunRow],
+    rule: str = DEFAULT_RULE,
+    margin: float = DEFAULT_MARGIN,
+    k: float = DEFAULT_K,
+    limit: float = DEFAULT_LIMIT,
+) -> Noise | None:
     """The noise verdict on the latest threshold of one job's healthy runs (None: too few
     runs, or no threshold)."""
     scored = [r for r in healthy if r.score is not None]
@@ -72,9 +77,20 @@ def noise_of(
     mean, std = statistics.fmean(scores), statistics.stdev(scores)
     failed = sum(not _passes(s, threshold, comparator) for s in scores) / len(scores)
     chance = max(fail_chance(mean, std, threshold, comparator), failed)
-    return Noise(last.job, len(scores), mean, std, min(scores), threshold, comparator, chance,
-                 failed, recommended_threshold(scores, rule, margin, k), limit,
-                 tuple(scores))  # fmt: skip
+    return Noise(
+        last.job,
+        len(scores),
+        mean,
+        std,
+        min(scores),
+        threshold,
+        comparator,
+        chance,
+        failed,
+        recommended_threshold(scores, rule, margin, k),
+        limit,
+        tuple(scores),
+    )
 
 
 def _passes(score: float, threshold: float, comparator: str) -> bool:

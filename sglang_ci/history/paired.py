@@ -21,8 +21,10 @@ class Paired:
     p_value: float
 
     def describe(self) -> str:
-        return (f"{self.lost} questions lost, {self.gained} gained of {self.shared} shared"
-                f" (McNemar's exact test p = {self.p_value:.3g})")  # fmt: skip
+        return (
+            f"{self.lost} questions lost, {self.gained} gained of {self.shared} shared"
+            f" (McNemar's exact test p = {self.p_value:.3g})"
+        )
 
 
 def mcnemar_exact(lost: int, gained: int) -> float:
@@ -33,7 +35,7 @@ def mcnemar_exact(lost: int, gained: int) -> float:
     if n == 0:
         return 1.0
     tail = sum(math.comb(n, i) for i in range(min(lost, gained) + 1))
-    return min(1.0, 2 * tail / 2**n)
+    return min(1.0, 2 * tail / (1 << n))
 
 
 def compare(reference: Mapping[int, bool], current: Mapping[int, bool]) -> Paired:

@@ -38,8 +38,10 @@ def load_quarantine(path: Path) -> dict[str, Entry]:
     data = load_toml(path)
     unknown = set(data) - {"quarantine"}
     if unknown:
-        raise ConfigError(f"{path.name}: unknown table {sorted(unknown)[0]!r}; write entries as"
-                          " [[quarantine]] tables")  # fmt: skip
+        raise ConfigError(
+            f"{path.name}: unknown table {sorted(unknown)[0]!r}; write entries as"
+            " [[quarantine]] tables"
+        )
     entries: dict[str, Entry] = {}
     for number, table in enumerate(data.get("quarantine", []), 1):
         where = f"{path.name}: [[quarantine]] #{number}"
@@ -61,13 +63,16 @@ def load_quarantine(path: Path) -> dict[str, Entry]:
     return entries
 
 
-def check_quarantine(entries: Mapping[str, Entry], units: Collection[str],
-                     today: datetime.date) -> None:  # fmt: skip
+def check_quarantine(
+    entries: Mapping[str, Entry], units: Collection[str], today: datetime.date
+) -> None:
     """An entry for no job, or one past its expiry, is a one-line error."""
     for entry in entries.values():
         if entry.job not in units:
-            raise ConfigError(f"{QUARANTINE_FILE}: {entry.job!r} is no job or registered file"
-                              f" of stages.toml.{suggestion(entry.job, units)}")  # fmt: skip
+            raise ConfigError(
+                f"{QUARANTINE_FILE}: {entry.job!r} is no job or registered file"
+                f" of stages.toml.{suggestion(entry.job, units)}"
+            )
         if entry.expires < today:
             raise ConfigError(
                 f"{QUARANTINE_FILE}: the quarantine of {entry.job} expired on {entry.expires}"

@@ -47,10 +47,29 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-assert len(MIGRATIONS) == SCHEMA_VERSION  # noqa: S101 - a forgotten migration fails at import
+assert len(MIGRATIONS) == SCHEMA_VERSION
 
 RUN_COLUMNS = (
-    "uid", "run_id", "job", "stage", "engine", "stub", "status", "failure_kind", "score",
-    "threshold", "comparator", "accept_length", "occupancy", "seconds", "phases",
-    "started_at", "finished_at", "sglang_version", "sglang_commit", "gpu", "driver", "host",
-)  # fmt: skip
+    "uid",
+    "run_id",
+    "job",
+    "stage",
+    "engine",
+    "stub",
+    "status",
+    "failure_kind",
+    "score",
+    "threshold",
+    "comparator",
+    "accept_length",
+    "occupancy",
+    "seconds",
+    "phases",
+    "started_at",
+    "finished_at",
+    "sglang_version",
+    "sglang_commit",
+    "gpu",
+    "driver",
+    "host",
+)

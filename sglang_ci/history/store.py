@@ -47,8 +47,10 @@ class HistoryStore(Protocol):
 class SqliteStore:
     def __init__(self, path: Path, *, create: bool = True) -> None:
         if not create and not path.is_file():
-            raise UsageError(f"{path}: no history store there; ingest results first"
-                             " (python -m sglang_ci history ingest DIR)")  # fmt: skip
+            raise UsageError(
+                f"{path}: no history store there; ingest results first"
+                " (python -m sglang_ci history ingest DIR)"
+            )
         if path.parent != Path():
             path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
@@ -76,8 +78,11 @@ class SqliteStore:
 
     def runs(self, job: str | None = None) -> list[RunRow]:
         query = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
-        rows = (self.db.execute(query + " WHERE job = ? ORDER BY started_at, uid", (job,))
-                if job is not None else self.db.execute(query + " ORDER BY started_at, uid"))  # fmt: skip
+        rows = (
+            self.db.execute(query + " WHERE job = ? ORDER BY started_at, uid", (job,))
+            if job is not None
+            else self.db.execute(query + " ORDER BY started_at, uid")
+        )
         return [_run_of(row) for row in rows]
 
     def answers(self, uid: str) -> list[Answers]:
@@ -107,7 +112,7 @@ class SqliteStore:
         self.db.close()
 
 
-class transaction:  # noqa: N801 - used as a context manager, like contextlib's
+class transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception: all of a run or nothing."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
@@ -123,8 +128,10 @@ class transaction:  # noqa: N801 - used as a context manager, like contextlib's
 def migrate(db: sqlite3.Connection, name: str) -> None:
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
-        raise UsageError(f"{name}: history schema {version} is newer than this sglang-ci"
-                         f" reads ({SCHEMA_VERSION}); upgrade sglang-ci")  # fmt: skip
+        raise UsageError(
+            f"{name}: history schema {version} is newer than this sglang-ci"
+            f" reads ({SCHEMA_VERSION}); upgrade sglang-ci"
+        )
     if version == SCHEMA_VERSION:
         return
     with transaction(db):
@@ -135,8 +142,10 @@ def migrate(db: sqlite3.Connection, name: str) -> None:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
-_INSERT_RUN = (f"INSERT OR IGNORE INTO runs ({', '.join(RUN_COLUMNS)})"
-               f" VALUES ({', '.join('?' for _ in RUN_COLUMNS)})")  # fmt: skip
+_INSERT_RUN = (
+    f"INSERT OR IGNORE INTO runs ({', '.join(RUN_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in RUN_COLUMNS)})"
+)
 
 
 def _run_values(run: RunRow) -> tuple[object, ...]:
@@ -145,7 +154,7 @@ def _run_values(run: RunRow) -> tuple[object, ...]:
 
 
 def _run_of(row: Iterable[object]) -> RunRow:
-    values = dict(zip(RUN_COLUMNS, row))
+    values = dict(zip(RUN_COLUMNS, row, strict=True))
     values["stub"] = bool(values["stub"])
     values["phases"] = json.loads(str(values["phases"]))
     return RunRow(**values)  # type: ignore[arg-type]
@@ -153,4 +162,3 @@ def _run_of(row: Iterable[object]) -> RunRow:
 
 def open_store(path: Path, *, create: bool = True) -> HistoryStore:
     return SqliteStore(path, create=create)
-

@@ -25,9 +25,9 @@ from sglang_ci.config.model import Config, Job
 from sglang_ci.config.schema import FileJob
 from sglang_ci.config.secrets import Environment
 from sglang_ci.config.stub_env import STUB_DATA_ENV
+from sglang_ci.history.quarantine import in_force, note
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.launch.launcher import LaunchSettings
-from sglang_ci.history.quarantine import in_force, note
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult, Status, Verdict

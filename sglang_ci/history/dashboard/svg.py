@@ -13,8 +13,14 @@ from collections.abc import Sequence
 from html import escape
 
 SCORE, THRESHOLD, BAND = "#1f77b4", "#d62728", "#ff7f0e"
-STATUS_COLOURS = {"passed": "#2ca02c", "failed": "#d62728", "error": "#9467bd",
-                  "timeout": "#8c564b", "cancelled": "#7f7f7f", "skipped": "#c7c7c7"}  # fmt: skip
+STATUS_COLOURS = {
+    "passed": "#2ca02c",
+    "failed": "#d62728",
+    "error": "#9467bd",
+    "timeout": "#8c564b",
+    "cancelled": "#7f7f7f",
+    "skipped": "#c7c7c7",
+}
 
 
 def colour(status: str) -> str:
@@ -27,17 +33,23 @@ def sparkline(values: Sequence[float], width: int = 120, height: int = 24) -> st
     low, high = min(values), max(values)
     span = (high - low) or 1.0
     step = width / (len(values) - 1)
-    points = " ".join(f"{i * step:.1f},{height - (v - low) / span * height:.1f}"
-                      for i, v in enumerate(values))  # fmt: skip
-    return (f'<svg class="sparkline" width="{width}" height="{height}" viewBox="0 0 {width}'
-            f' {height}"><polyline fill="none" stroke="{SCORE}" stroke-width="1.5"'
-            f' points="{points}"/></svg>')  # fmt: skip
+    points = " ".join(
+        f"{i * step:.1f},{height - (v - low) / span * height:.1f}" for i, v in enumerate(values)
+    )
+    return (
+        f'<svg class="sparkline" width="{width}" height="{height}" viewBox="0 0 {width}'
+        f' {height}"><polyline fill="none" stroke="{SCORE}" stroke-width="1.5"'
+        f' points="{points}"/></svg>'
+    )
 
 
 def score_chart(
-    points: Sequence[tuple[float, str, str]], threshold: float | None,
-    band: tuple[float, float] | None, width: int = 900, height: int = 320,
-) -> str:  # fmt: skip
+    points: Sequence[tuple[float, str, str]],
+    threshold: float | None,
+    band: tuple[float, float] | None,
+    width: int = 900,
+    height: int = 320,
+) -> str:
     """Scores in run order (score, status, tooltip) against the threshold (a red line)
     and the healthy noise band (mean +- 2 std, shaded)."""
     pad = 40
@@ -47,27 +59,37 @@ def score_chart(
     span = high - low or 1.0
 
     def y(value: float) -> float:
-        return pad / 2 + (high - value) / span * (height - pad)
+        return float(pad / 2 + (high - value) / span * (height - pad))
 
     step = (width - 2 * pad) / max(len(points) - 1, 1)
-    parts = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width}'
-             f' {height}" role="img" aria-label="score history">',
-             f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>']  # fmt: skip
+    parts = [
+        f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width}'
+        f' {height}" role="img" aria-label="score history">',
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+    ]
     if band is not None:
         top, bottom = y(band[1]), y(band[0])
-        parts.append(f'<rect class="band" x="{pad}" y="{top:.1f}" width="{width - 2 * pad}"'
-                     f' height="{bottom - top:.1f}" fill="{BAND}" fill-opacity="0.2"/>')  # fmt: skip
+        parts.append(
+            f'<rect class="band" x="{pad}" y="{top:.1f}" width="{width - 2 * pad}"'
+            f' height="{bottom - top:.1f}" fill="{BAND}" fill-opacity="0.2"/>'
+        )
     for tick in (low + 0.02, (low + high) / 2, high - 0.02):
         parts.append(f'<text x="2" y="{y(tick) + 4:.1f}" font-size="11">{tick:.3f}</text>')
     xy = [(pad + i * step, y(p[0])) for i, p in enumerate(points)]
-    parts.append(f'<polyline class="scores" fill="none" stroke="{SCORE}" stroke-width="1.5"'
-                 f' points="{" ".join(f"{a:.1f},{b:.1f}" for a, b in xy)}"/>')  # fmt: skip
+    parts.append(
+        f'<polyline class="scores" fill="none" stroke="{SCORE}" stroke-width="1.5"'
+        f' points="{" ".join(f"{a:.1f},{b:.1f}" for a, b in xy)}"/>'
+    )
     if threshold is not None:
-        parts.append(f'<line class="threshold" x1="{pad}" x2="{width - pad}" y1="{y(threshold):.1f}"'
-                     f' y2="{y(threshold):.1f}" stroke="{THRESHOLD}" stroke-width="2"/>')  # fmt: skip
-    for (a, b), (_, status, tip) in zip(xy, points):
-        parts.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2.5" fill="{colour(status)}">'
-                     f"<title>{escape(tip)}</title></circle>")  # fmt: skip
+        parts.append(
+            f'<line class="threshold" x1="{pad}" x2="{width - pad}" y1="{y(threshold):.1f}"'
+            f' y2="{y(threshold):.1f}" stroke="{THRESHOLD}" stroke-width="2"/>'
+        )
+    for (a, b), (_, status, tip) in zip(xy, points, strict=True):
+        parts.append(
+            f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2.5" fill="{colour(status)}">'
+            f"<title>{escape(tip)}</title></circle>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -81,9 +103,11 @@ def status_grid(rows: Sequence[tuple[str, Sequence[tuple[str, str]]]], cell: int
         top = r * cell * 2
         parts.append(f'<text x="0" y="{top + cell}" font-size="11">{escape(job)}</text>')
         for c, (status, tip) in enumerate(runs):
-            parts.append(f'<rect x="{label + c * cell}" y="{top}" width="{cell - 1}"'
-                         f' height="{cell}" fill="{colour(status)}"><title>{escape(tip)}'
-                         "</title></rect>")  # fmt: skip
+            parts.append(
+                f'<rect x="{label + c * cell}" y="{top}" width="{cell - 1}"'
+                f' height="{cell}" fill="{colour(status)}"><title>{escape(tip)}'
+                "</title></rect>"
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -98,10 +122,12 @@ def timeline(bars: Sequence[tuple[str, float, float, str]], width: int = 900) ->
     scale = (width - label) / end
     parts = [f'<svg class="timeline" width="{width}" height="{row * len(bars) + 4}">']
     for i, (name, start, stop, status) in enumerate(bars):
-        parts.append(f'<text x="0" y="{i * row + 12}" font-size="11">{escape(name)}</text>'
-                     f'<rect x="{label + start * scale:.1f}" y="{i * row + 2}"'
-                     f' width="{max((stop - start) * scale, 1):.1f}" height="{row - 4}"'
-                     f' fill="{colour(status)}"><title>{escape(name)}: {stop - start:.0f} s'
-                     "</title></rect>")  # fmt: skip
+        parts.append(
+            f'<text x="0" y="{i * row + 12}" font-size="11">{escape(name)}</text>'
+            f'<rect x="{label + start * scale:.1f}" y="{i * row + 2}"'
+            f' width="{max((stop - start) * scale, 1):.1f}" height="{row - 4}"'
+            f' fill="{colour(status)}"><title>{escape(name)}: {stop - start:.0f} s'
+            "</title></rect>"
+        )
     parts.append("</svg>")
     return "".join(parts)
