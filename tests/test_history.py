@@ -149,3 +149,25 @@ def test_check_on_a_healthy_history_finds_nothing(tmp_path: Path) -> None:
     db = str(tmp_path / "h.sqlite")
     assert main_exit_code(["history", "ingest", str(tmp_path / "res"), "--db", db]) == 0
     assert main_exit_code(["history", "check", "--db", db]) == 0
+
+
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sglang_ci.cli import main_exit_code
+
+    not_a_store = tmp_path / "notes.txt"
+    not_a_store.write_text("hello " * 200)
+    cases = [
+        ["history", "check", "--db", str(not_a_store)],
+        ["history", "check", "--noise-limit", "2", "--db", str(not_a_store)],
+        ["history", "merge", str(tmp_path / "missing.sqlite"), "--db", str(tmp_path / "a")],
+        ["dashboard", "--output", str(not_a_store / "site"), "--db", str(not_a_store)],
+    ]
+    SqliteStore(tmp_path / "ok.sqlite").close()
+    cases.append(["dashboard", "--output", str(not_a_store), "--db", str(tmp_path / "ok.sqlite")])
+    for args in cases:
+        capsys.readouterr()
+        assert main_exit_code(args) == 2, args
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (args, err)

@@ -69,6 +69,9 @@ def test_each_job_page_renders_its_chart_and_numbers(tmp_path: Path) -> None:
         dom = browse(browser, page, "--dump-dom")
         assert dom.count("<circle") == len(analysis.scores)  # one point per scored run
         assert 'class="scores"' in dom and 'class="threshold"' in dom
+        # The regression's first run is marked with its SGLang commit, on its job alone.
+        marked = f"regression from SGLang {history.regression_commit}" in dom
+        assert marked == (analysis.job == history.regression_job)
         assert f"{analysis.pass_rate:.1%}" in dom and f"{analysis.flakes.rate:.1%}" in dom
         assert page.name in index
         shot = tmp_path / f"{page.stem}.png"
