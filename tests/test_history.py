@@ -129,7 +129,8 @@ def test_cli_check_show_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFix
         f"quarantine {history.flaky_job}: flake rate {out['findings'][1]['evidence']['rate']:.0%}"
     ]
     assert main_exit_code(["history", "show", history.tight_job, "--db", db]) == 0
-    assert "a healthy build fails it with chance" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "a healthy build fails it with chance" in shown and "scores: min " in shown
     assert main_exit_code(["history", "show", "spec(model='m3')", "--db", db]) == 2
     assert "Perhaps you meant" in capsys.readouterr().err
     assert main_exit_code(["history", "check", "--db", str(tmp_path / "none")]) == 2
