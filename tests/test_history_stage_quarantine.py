@@ -24,9 +24,11 @@ def test_a_quarantined_timeout_neither_fails_nor_stops_the_stage(
         f'link = "https://example.org/issue/1"\nexpires = {expires}\n'
     )
     results = tmp_path / "results"
+    # 6 s: the slow job's stub answers in 30 s, so it times out; the fast job needs about a
+    # second, with room for a loaded machine.
     run = run_python(
         "-m", "sglang_ci", "run", "--stage", "timeouts", "--engine", "stub", "--config",
-        str(project), "--results", str(results), "--timeout", "2",
+        str(project), "--results", str(results), "--timeout", "6",
         env=env_for(tmp_path, tag), timeout=120,
     )  # fmt: skip
     output = run.stdout + run.stderr
