@@ -172,3 +172,21 @@ def test_bad_input_is_one_line_and_exit_2(
         assert main_exit_code(args) == 2, args
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (args, err)
+
+
+def test_question_flips_count_disagreements_within_a_commit_only() -> None:
+    from sglang_ci.history.flaky import question_flips
+    from sglang_ci.history.rows import Answers
+
+    history = generate(12, jobs=4, runs=8)
+    rows = [r for r in history.rows if r.job == history.tight_job]  # 4 commits x 2 runs
+    flips = question_flips(rows, lambda uid: history.answers.get(uid, []))
+    expected = 0
+    for first, second in zip(rows[::2], rows[1::2], strict=True):
+        a, b = history.answers[first.uid][0].correct, history.answers[second.uid][0].correct
+        expected += sum(a[q] != b[q] for q in a)
+    assert (flips.commits, flips.questions, flips.flipped) == (4, 800, expected)
+    assert expected > 0  # a nondeterministic engine flips some
+    # Deterministic inference: every run of a commit answers alike, so nothing flips.
+    same = {r.uid: [Answers("gsm8k", {q: q % 3 == 0 for q in range(200)})] for r in rows}
+    assert question_flips(rows, lambda uid: same[uid]).flipped == 0
