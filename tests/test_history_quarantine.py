@@ -188,3 +188,15 @@ def test_check_suggests_lifting_a_quarantine_after_a_passing_streak(
     assert "lift the quarantine" not in capsys.readouterr().out
     assert main_exit_code([*args, "--passes", "40"]) == 0
     assert f"suggest: lift the quarantine of {JOB}: 40 passes in a row" in capsys.readouterr().out
+
+
+def test_an_unreadable_store_costs_the_evidence_not_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "h.sqlite"
+    broken.write_text("not a database " * 100)
+    result(tmp_path / "results", "failed", 0.5, "2026-02-01T00:00:00+00:00")
+    assert main_exit_code(["report", str(tmp_path / "results"), "--db", str(broken)]) == 1
+    captured = capsys.readouterr()
+    assert f"`{JOB}`: gsm8k below its threshold" in captured.out
+    assert "without history evidence" in captured.err and len(captured.err.splitlines()) == 1
