@@ -74,6 +74,7 @@ def test_each_job_page_renders_its_chart_and_numbers(tmp_path: Path) -> None:
         )
     index = doms[0]
     assert index.count('class="sparkline"') == len(judged)
+    assert "10 stub-engine runs only (never evidence)" in index
     for analysis, (page, shot), dom in zip(judged, loads[1:], doms[1:], strict=True):
         assert dom.count("<circle") == len(analysis.scores)  # one point per scored run
         assert 'class="scores"' in dom and 'class="threshold"' in dom

@@ -62,6 +62,8 @@ def index_page(
     ]
     for a, _ in analyses:
         found = "; ".join(f.kind for f in a.findings())
+        if not a.runs:  # stored, never judged
+            found = f"{a.stub_runs} stub-engine runs only (never evidence)"
         lines.append(
             f'<tr><td><a href="{page_name(a)}">{escape(a.job)}</a></td><td>{escape(a.gpu)}</td>'
             f'<td>{escape(a.line)}</td><td class="{a.last_status}">{a.last_status}</td>'
