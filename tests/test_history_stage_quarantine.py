@@ -72,4 +72,11 @@ def test_a_quarantined_failure_neither_fails_nor_stops_the_stage(tmp_path: Path,
     assert (weak["status"], weak["failure_kind"]) == ("failed", "below threshold")
     assert result_of(tmp_path / "results", "quick(model='fast')")["status"] == "passed"
     assert "quick(model='weak'): failed, quarantined (answers at random" in output
+    # Run on its own, the quarantined job keeps its verdict: a contributor sees it fail.
+    alone = run_python(
+        "-m", "sglang_ci", "job", "quick(model='weak')", "--engine", "stub", "--config",
+        str(tmp_path / "stages.toml"), "--results", str(tmp_path / "alone"),
+        env=env_for(tmp_path, tag), timeout=180,
+    )  # fmt: skip
+    assert alone.returncode == 1, alone.stdout + alone.stderr
     assert tagged_processes(tag) == []
