@@ -8,6 +8,7 @@ Modules that start processes are imported by the commands that need them, so tha
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -115,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     part.add_argument("--partitions", type=int, required=True)
     add_registered_parsers(command)
     add_run_file_parser(command)
+    from sglang_ci.history.cli import add_db_option, add_history_parsers
+
+    add_history_parsers(commands)
+    add_db_option(report)
+    add_db_option(matrix)
+    matrix.add_argument("--from-history", action="store_true", help="durations from the"
+                        " history store: each job's p90 over its latest runs")  # fmt: skip
     return parser
 
 
@@ -273,12 +281,19 @@ def run(argv: Sequence[str]) -> int:
         return run_file_command(args, env)
     if args.command in ("registered", "registered-partitions"):
         return registered_command(args)
+    if args.command in ("history", "dashboard"):
+        from sglang_ci.history.cli import dashboard_command, history_command
+
+        return (history_command if args.command == "history" else dashboard_command)(args, env)
     if args.command == "report":
+        from sglang_ci.history.report_hooks import evidence_for, quarantined_notes
         from sglang_ci.results.report import report_command
 
+        folder = Path(args.results_dir)
         annotate = args.annotations or env.get("GITHUB_ACTIONS") == "true"
-        return report_command(Path(args.results_dir), args.durations, args.output, env,
-                              report_plan(args, env), annotate=annotate,
+        return report_command(folder, args.durations, args.output, env, report_plan(args, env),
+                              evidence_for(folder, args.db, env),
+                              quarantined_notes(args.config, env), annotate=annotate,
                               json_out=args.json)  # fmt: skip
     # A calibration is how a new scored job gets the baseline its threshold needs.
     lenient = args.command == "calibrate"
@@ -288,6 +303,14 @@ def run(argv: Sequence[str]) -> int:
         from sglang_ci.plan.listing import job_listing, validation_summary
 
         if args.command == "validate":  # every stage must split as its settings say
+            from sglang_ci.history.quarantine import (
+                check_quarantine,
+                load_quarantine,
+                quarantine_path,
+            )
+
+            check_quarantine(load_quarantine(quarantine_path(config.source)),
+                             [*config.jobs, *config.files], datetime.date.today())  # fmt: skip
             measured = durations_for(config, None)
             for stage in config.stages:
                 plan_stage(config, stage, None, measured)
@@ -309,6 +332,13 @@ def run(argv: Sequence[str]) -> int:
         from sglang_ci.plan.github_matrix import durations_for, matrix, plan_stage
 
         measured = durations_for(config, args.durations)
+        if args.from_history:  # measured p90s, over the durations file's entries
+            from sglang_ci.history.analysis import p90_durations
+            from sglang_ci.history.store import open_store, store_path
+
+            store = open_store(store_path(args.db, env), create=False)
+            measured = {**measured, **p90_durations(store.runs())}
+            store.close()
         stages = args.stage or (list(config.stages) if args.github_output else None)
         if not stages:
             raise UsageError("matrix: --stage NAME (repeatable) or --github-output")

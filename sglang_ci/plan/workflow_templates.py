@@ -268,6 +268,11 @@ REPORT = """\
           path: sglang-ci/durations.json
           key: durations-${{ github.run_id }}
           restore-keys: durations-
+      - uses: actions/cache/restore@PIN
+        with:
+          path: sglang-ci/history.sqlite
+          key: history-${{ github.run_id }}-${{ github.run_attempt }}
+          restore-keys: history-
       - name: Summary per stage, an annotation per failed job
         # The plan (every stage's matrix) and each stage job's result: a planned job that
         # left no result is shown, and is not a pass.
@@ -277,7 +282,26 @@ REPORT = """\
         run: |
           printf '%s' "$NEEDS" > "$RUNNER_TEMP/plan.json"
           python -m sglang_ci report "$GITHUB_WORKSPACE/results" --plan "$RUNNER_TEMP/plan.json" \\
-            --durations durations.json --annotations
+            --durations durations.json --annotations --db history.sqlite
+      - name: Run history dashboard
+        if: always()
+        working-directory: sglang-ci
+        run: |
+          python -m sglang_ci history ingest "$GITHUB_WORKSPACE/results" --db history.sqlite
+          python -m sglang_ci dashboard --output dashboard --db history.sqlite
+      - uses: actions/upload-artifact@PIN
+        if: always()
+        with:
+          name: dashboard
+          path: |
+            sglang-ci/dashboard
+            sglang-ci/history.sqlite
+      - name: The history for the next run
+        if: always()
+        uses: actions/cache/save@PIN
+        with:
+          path: sglang-ci/history.sqlite
+          key: history-${{ github.run_id }}-${{ github.run_attempt }}
       - name: Failures in the pull request's checks
         if: always()
         uses: mikepenz/action-junit-report@PIN

@@ -125,6 +125,9 @@ def collect_provenance(env: Mapping[str, str]) -> dict[str, Any]:
         "cuda": gpu.get("cuda"),
         "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"),
         "python": platform.python_version(),
+        # Which CI run this was (history keys a run by it; None outside GitHub Actions).
+        "github_run_id": env.get("GITHUB_RUN_ID"),
+        "github_run_attempt": env.get("GITHUB_RUN_ATTEMPT"),
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -107,11 +107,21 @@ def rows_of(results: Sequence[JobResult], plan: Plan | None) -> list[Row]:
     return rows
 
 
-def render(results: Sequence[JobResult], plan: Plan | None = None) -> str:
+# History's evidence for a failed job (lines added under its reason, never a verdict).
+Evidence = Callable[[JobResult], list[str]]
+
+
+def render(
+    results: Sequence[JobResult], plan: Plan | None = None, evidence: Evidence | None = None,
+    quarantined: Mapping[str, str] | None = None,
+) -> str:  # fmt: skip
+    """``quarantined``: job -> why (reason, link, expiry); such a job is marked, its
+    failure does not fail the stage."""
     by_stage: dict[str, list[Row]] = {}
     for row in rows_of(results, plan):
         by_stage.setdefault(row.stage, []).append(row)
-    blocks = [_stage_block(stage, rows) for stage, rows in sorted(by_stage.items())]
+    blocks = [_stage_block(stage, rows, evidence, quarantined or {})
+              for stage, rows in sorted(by_stage.items())]  # fmt: skip
     if plan is not None and plan.gated_off:
         blocks.append(f"not run by this workflow (gated off): {', '.join(plan.gated_off)}")
     for stage, cause in plan.blocked if plan is not None else ():
@@ -121,15 +131,17 @@ def render(results: Sequence[JobResult], plan: Plan | None = None) -> str:
     return "\n\n".join(blocks) if blocks else "no job results found"
 
 
-def _stage_block(stage: str, rows: list[Row]) -> str:
+def _stage_block(
+    stage: str, rows: list[Row], evidence: Evidence | None, quarantined: Mapping[str, str]
+) -> str:
     passed = sum(row.passed for row in rows)
     ordered = sorted(rows, key=lambda row: row.job)
     engines = sorted({row.result.engine for row in rows if row.result})
     # One engine: named in the heading; several: a column, so no row passes for another.
     mixed = len(engines) > 1
     header = ("engine", *_HEADER) if mixed else _HEADER
-    table = [((row.result.engine if row.result else "", *_row(row)) if mixed else _row(row))
-             for row in ordered]  # fmt: skip
+    table = [((row.result.engine if row.result else "", *_row(row, quarantined)) if mixed
+              else _row(row, quarantined)) for row in ordered]  # fmt: skip
     counts = Counter(row.outcome for row in rows if not row.passed)
     suites = sorted({row.result.sglang_suite for row in rows
                      if row.result and row.result.sglang_suite})  # fmt: skip
@@ -153,14 +165,20 @@ def _stage_block(stage: str, rows: list[Row]) -> str:
                 row.result.reason.splitlines()[0][:300] if row.result and row.result.reason else ""
             )
             text = "; ".join(part for part in (reason, row.note) if part) or row.outcome
+            if row.job in quarantined:
+                text = f"quarantined, does not fail the stage ({quarantined[row.job]}): {text}"
             lines.append(f"\n- `{row.job}`: {text}")
+            if evidence and row.result and row.result.failure_kind is FailureKind.BELOW_THRESHOLD:
+                lines += [f"  - {line}" for line in evidence(row.result)]
         elif row.note:
             lines.append(f"\n- `{row.job}`: {row.note}")
     return "\n".join(lines)
 
 
-def _row(row: Row) -> tuple[Cell, ...]:
+def _row(row: Row, quarantined: Mapping[str, str]) -> tuple[Cell, ...]:
     status = row.outcome if row.passed else f"**{row.outcome}**"
+    if row.job in quarantined:
+        status += " (quarantined)"
     result = row.result
     if result is None:
         return (f"`{row.job}`", status, "", None, "", "")
@@ -201,13 +219,15 @@ def report_command(
     output: str | None,
     env: Mapping[str, str],
     plan: Plan | None = None,
+    evidence: Evidence | None = None,
+    quarantined: Mapping[str, str] | None = None,
     *,
     annotate: bool = False,
     json_out: bool = False,
 ) -> int:
     """`report`: print the merged tables, append them to the step summary (and --output),
     update the durations file; exit 0 only when every planned job (without a plan: every
-    result found) passed."""
+    result found) passed or is quarantined."""
     targets = [(what, target) for what, target in
                (("--output", output), ("GITHUB_STEP_SUMMARY", env.get("GITHUB_STEP_SUMMARY")))
                if target]  # fmt: skip
@@ -215,7 +235,8 @@ def report_command(
         if Path(target).is_dir():
             raise UsageError(f"{what} {target}: a folder; name a file to append the tables to")
     results = collect(results_dir)
-    text = render(results, plan)
+    quarantined = quarantined or {}
+    text = render(results, plan, evidence, quarantined)
     if not json_out:  # with --json, stdout is the JSON alone (printed last)
         print(text)
     for what, target in targets:
@@ -242,4 +263,5 @@ def report_command(
         if json_out:
             print(json.dumps(as_json(rows, plan), indent=2))
     blocked = plan is not None and bool(plan.blocked)  # stages a failure kept from running
-    return 0 if rows and all(row.passed for row in rows) and not blocked else 1
+    good = all(row.passed or row.job in quarantined for row in rows)
+    return 0 if rows and good and not blocked else 1

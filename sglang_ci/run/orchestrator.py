@@ -26,8 +26,9 @@ from sglang_ci.config.model import Config, Job
 from sglang_ci.config.schema import FileJob
 from sglang_ci.config.secrets import Environment
 from sglang_ci.config.stub_env import STUB_DATA_ENV
-from sglang_ci.launch.cancel import CancelToken, CancelWatch
 from sglang_ci.evals.run import EVALS, check_local_data
+from sglang_ci.history.quarantine import in_force, note
+from sglang_ci.launch.cancel import CancelToken, CancelWatch
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.launch.launcher import LaunchSettings
 from sglang_ci.plan.file_budget import FileBudget, file_key
@@ -194,10 +195,12 @@ def run_jobs(
     require_writable(Path(options.results))
     started = time.monotonic()
     groups = run_groups(config, job_ids)
+    # Quarantined jobs run and are reported, but neither fail the stage nor stop it.
+    quarantined = in_force(config.source)
     token = CancelToken()  # a signal between units: recorded here, the next one not started
     with CancelWatch(token) as watch, watch.shielded():
         cleanup_before_run()  # a runner killed earlier here may hold ports and GPUs
-        results = _run_groups(config, groups, options, env, token)
+        results = _run_groups(config, groups, options, env, token, quarantined)
     if title is not None:
         print(f"\n{title}, engine {options.engine}:\n{stage_table(results)}")
         for result in results:
@@ -206,17 +209,26 @@ def run_jobs(
         if options.engine == "stub":
             print("(stub engine: scores come from its answer key and set accuracy, not from a"
                   " model)")  # fmt: skip
+        for result in results:
+            if result.job in quarantined and result.status not in _GOOD:
+                print(f"{result.job}: {result.status}, quarantined"
+                      f" ({note(quarantined[result.job])}): does not fail the stage")  # fmt: skip
         print(f"wall time: {time.monotonic() - started:.1f} s")
     if token.interruption is not None:
         return exit_code(FailureKind.CANCELLED)
-    return overall_exit_code(results, title is not None)
+    # One job run on its own keeps its verdict; in a stage, a quarantined failure is not
+    # the stage's (a cancellation still is).
+    counted = [r for r in results if title is None or r.job not in quarantined
+               or r.failure_kind is FailureKind.CANCELLED]  # fmt: skip
+    return overall_exit_code(counted, title is not None)
 
 
 def _run_groups(
     config: Config, groups: Sequence[list[Job] | FileJob], options: RunOptions,
-    env: Mapping[str, str], token: CancelToken,
+    env: Mapping[str, str], token: CancelToken, quarantined: Mapping[str, object],
 ) -> list[JobResult]:  # fmt: skip
-    """The groups in order until a cancellation, or a failure with fail-fast."""
+    """The groups in order until a cancellation, or a failure with fail-fast (a
+    quarantined job's failure stops nothing)."""
     results: list[JobResult] = []
     budget = FileBudget(config)  # what each SGLang file has left of its one time limit
     for index, group in enumerate(groups):
@@ -240,7 +252,8 @@ def _run_groups(
             result.failure_kind is FailureKind.CANCELLED for result in results
         ):
             break  # cancelled: stop the stage
-        failed = next((r for r in results if r.status not in _GOOD), None)
+        failed = next((r for r in results if r.status not in _GOOD
+                       and r.job not in quarantined), None)  # fmt: skip
         stage = group.stage if isinstance(group, FileJob) else group[0].stage
         if failed and not options.policy(config.stages[stage].policy).continue_on_error:
             rest = [unit for later in groups[index + 1 :]
