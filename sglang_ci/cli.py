@@ -8,7 +8,6 @@ Modules that start processes are imported by the commands that need them, so tha
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import sys
@@ -303,14 +302,9 @@ def run(argv: Sequence[str]) -> int:
         from sglang_ci.plan.listing import job_listing, validation_summary
 
         if args.command == "validate":  # every stage must split as its settings say
-            from sglang_ci.history.quarantine import (
-                check_quarantine,
-                load_quarantine,
-                quarantine_path,
-            )
+            from sglang_ci.history.quarantine import check_beside
 
-            check_quarantine(load_quarantine(quarantine_path(config.source)),
-                             [*config.jobs, *config.files], datetime.date.today())  # fmt: skip
+            check_beside(config.source, [*config.jobs, *config.files])
             measured = durations_for(config, None)
             for stage in config.stages:
                 plan_stage(config, stage, None, measured)
@@ -333,12 +327,9 @@ def run(argv: Sequence[str]) -> int:
 
         measured = durations_for(config, args.durations)
         if args.from_history:  # measured p90s, over the durations file's entries
-            from sglang_ci.history.analysis import p90_durations
-            from sglang_ci.history.store import open_store, store_path
+            from sglang_ci.history.cli import stored_p90s
 
-            store = open_store(store_path(args.db, env), create=False)
-            measured = {**measured, **p90_durations(store.runs())}
-            store.close()
+            measured = {**measured, **stored_p90s(args.db, env)}
         stages = args.stage or (list(config.stages) if args.github_output else None)
         if not stages:
             raise UsageError("matrix: --stage NAME (repeatable) or --github-output")

@@ -4,7 +4,6 @@ and `report` without a plan said "1/1 passed", exit 0."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ def renamed(tmp_path: Path, old: str, new: str) -> Path:
     for name in ("stages.toml", "baselines.toml"):
         text = (ROOT / name).read_text().replace(old, new)
         (tmp_path / name).write_text(text)
-    shutil.copytree(ROOT / "suites", tmp_path / "suites")
     return tmp_path / "stages.toml"
 
 

@@ -19,7 +19,7 @@ from .conftest import ROOT
 from .gh_expressions import Evaluator
 from .test_ci_plan import write_result
 
-WORKFLOW = yaml.safe_load((ROOT / ".github/workflows/gpu-stages.yml").read_text())
+WORKFLOW = yaml.safe_load((ROOT / ".github/workflows/sglang-stages.yml").read_text())
 
 
 def step_outputs(lines: str) -> dict[str, str]:
@@ -34,7 +34,10 @@ def workflow_needs(capsys: pytest.CaptureFixture[str], result: str) -> dict[str,
     assert main_exit_code(["matrix", "--github-output", "--config", str(ROOT / "stages.toml")]) == 0
     steps = {"plan": {"outputs": step_outputs(capsys.readouterr().out)},
              "changes": {"outputs": step_outputs("gpu=true\n")}}  # fmt: skip
-    evaluator = Evaluator({"steps": steps})
+    # The gate job's labels output is a JSON list: a plan output that is no matrix.
+    evaluator = Evaluator(
+        {"steps": steps, "needs": {"gate": {"outputs": {"labels": '["run-ci"]'}}}}
+    )
     plan_outputs = {
         name: evaluator.evaluate(text.strip().removeprefix("${{").removesuffix("}}"))
         for name, text in WORKFLOW["jobs"]["plan"]["outputs"].items()

@@ -13,8 +13,8 @@ import re
 from sglang_ci.config.axes import AXES
 from sglang_ci.config.checks import CHECKS, COMPARATORS, EvalOptions
 from sglang_ci.config.deployment import PD_ROLES, Env
-from sglang_ci.config.process_values import process_string_problem
 from sglang_ci.config.derived import DERIVED_KEYS, Derived, read_derived
+from sglang_ci.config.process_values import process_string_problem
 from sglang_ci.config.releases import RELEASE, release_order
 from sglang_ci.config.schema import (
     MAX_SECONDS,

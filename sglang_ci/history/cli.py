@@ -232,3 +232,14 @@ def dashboard_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     store.close()
     print(f"dashboard: {pages} pages in {args.output} (open {Path(args.output) / 'index.html'})")
     return 0
+
+
+def stored_p90s(db: str | None, env: Mapping[str, str]) -> dict[str, float]:
+    """`matrix --from-history`: each job's p90 duration over its latest stored runs."""
+    from sglang_ci.history.analysis import p90_durations
+
+    store = open_store(store_path(db, env), create=False)
+    try:
+        return p90_durations(store.runs())
+    finally:
+        store.close()

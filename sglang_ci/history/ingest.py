@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from sglang_ci.config.stub_env import is_stub_engine
+from sglang_ci.config.text import ATTEMPT
 from sglang_ci.history.rows import Answers, RunRow
 from sglang_ci.history.store import HistoryStore
-from sglang_ci.results.job_folder import ATTEMPT
 from sglang_ci.results.result_file import JobResult, Status
 
 RECORD_FILES = ("gsm8k", "hellaswag")

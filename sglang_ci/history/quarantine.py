@@ -92,3 +92,10 @@ def in_force(config_source: Path, today: datetime.date | None = None) -> dict[st
 
 def note(entry: Entry) -> str:
     return f"{entry.reason}, {entry.link}, until {entry.expires}"
+
+
+def check_beside(config_source: Path, units: Collection[str]) -> None:
+    """`validate`: the quarantine.toml beside stages.toml names only these jobs and files,
+    and no entry has expired."""
+    check_quarantine(load_quarantine(quarantine_path(config_source)), units,
+                     datetime.date.today())  # fmt: skip

@@ -14,7 +14,8 @@ from pathlib import Path
 from sglang_ci.config.errors import FailureKind, FatalError
 from sglang_ci.config.model import Job
 from sglang_ci.config.schema import FileJob
-from sglang_ci.results.job_folder import ATTEMPT, claimed, require_writable
+from sglang_ci.config.text import ATTEMPT
+from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult, Verdict, job_dir_name
 
