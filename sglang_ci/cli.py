@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sglang_ci.history.cli import add_db_option, add_history_parsers
 
     add_history_parsers(commands)
+    from sglang_ci.bisect.cli import add_bisect_parser
+
+    add_bisect_parser(commands)
     add_db_option(report)
     add_db_option(matrix)
     matrix.add_argument("--from-history", action="store_true", help="durations from the"
@@ -237,6 +240,10 @@ def run(argv: Sequence[str]) -> int:
         return 0
     if args.command == "run-file":
         return run_file_command(args, env)
+    if args.command == "bisect":
+        from sglang_ci.bisect.cli import bisect_command
+
+        return bisect_command(args, env)
     if args.command in ("registered", "registered-partitions"):
         return registered_command(args)
     if args.command in ("history", "dashboard"):

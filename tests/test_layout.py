@@ -19,7 +19,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "sglang_ci"
 
 # Bottom to top.
-STACK = ("config", "plan", "launch", "evals", "results", "calibration", "history", "run")
+STACK = ("config", "plan", "launch", "evals", "results", "calibration", "history", "bisect", "run")
 # Top-level modules above the whole stack: parse and dispatch.
 TOP = ("cli", "nox_sessions", "__main__")
 # Apart from the stack, and no package of the stack imports them: the protocol stand-in
