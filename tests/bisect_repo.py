@@ -9,6 +9,7 @@ file's chance to fail). A commit in ``broken`` has a pyproject.toml pip cannot r
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,35 @@ if __name__ == "__main__":
 """
 
 
+JOB = "quick(model='stand-in')"
+CONFIG = """
+[models.stand-in]
+model-path = "org/stand-in"
+
+[suites.quick]
+axes = ["model"]
+score = "gsm8k"
+eval = { num-examples = 30, num-shots = 5, threads = 8 }
+
+[stages.bisect]
+gpus = 1
+runner = "r"
+timeout = 60
+
+[[stages.bisect.jobs]]
+suite = "quick"
+model = "stand-in"
+thresholds = { gsm8k = 0.6 }
+est-time = 10
+"""
+SUITE = """from sglang_ci.run.suite_plugin import SuiteContext
+
+
+def test_gsm8k(ctx: SuiteContext) -> None:
+    ctx.check("gsm8k", ctx.run_eval("gsm8k").score)
+"""
+
+
 @dataclass(frozen=True)
 class Repo:
     path: Path
@@ -100,3 +130,26 @@ def write_repo(path: Path, commits: int, first_bad: int | None, *, good: float =
         git(path, "commit", "-q", "--allow-empty", "-m", subject)
         shas.append(git(path, "rev-parse", "HEAD"))
     return Repo(path, shas)
+
+
+def project(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "stages.toml").write_text(CONFIG)
+    suites = folder / "suites"
+    suites.mkdir()
+    (suites / "test_quick.py").write_text(SUITE)
+    (suites / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
+    return folder / "stages.toml"
+
+
+def main(folder: Path) -> None:
+    """The README's worked example: ``python3 tests/bisect_repo.py stand-in`` writes
+    stand-in/repo (16 commits: commit 11 drops the accuracy from 0.97 to 0.3, commit 8
+    does not install) and stand-in/stages.toml with the job quick(model='stand-in')."""
+    repo = write_repo(folder / "repo", 16, 11, good=0.97, bad=0.3, broken=(8,))
+    project(folder)
+    print(f"{repo.path}: 17 commits, good end {repo.shas[0][:10]}, bad end {repo.shas[-1][:10]}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

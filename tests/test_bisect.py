@@ -19,38 +19,10 @@ from typing import Any
 
 import pytest
 
-from .bisect_repo import FLAKY_FILE, Repo, write_repo
+from .bisect_repo import FLAKY_FILE, JOB, Repo, project, write_repo
 from .conftest import ROOT, TAG_ENV, tagged_processes
 
 pytestmark = pytest.mark.real_process
-
-JOB = "quick(model='stand-in')"
-CONFIG = """
-[models.stand-in]
-model-path = "org/stand-in"
-
-[suites.quick]
-axes = ["model"]
-score = "gsm8k"
-eval = { num-examples = 30, num-shots = 5, threads = 8 }
-
-[stages.bisect]
-gpus = 1
-runner = "r"
-timeout = 60
-
-[[stages.bisect.jobs]]
-suite = "quick"
-model = "stand-in"
-thresholds = { gsm8k = 0.6 }
-est-time = 10
-"""
-SUITE = """from sglang_ci.run.suite_plugin import SuiteContext
-
-
-def test_gsm8k(ctx: SuiteContext) -> None:
-    ctx.check("gsm8k", ctx.run_eval("gsm8k").score)
-"""
 
 
 def bisect_venv(folder: Path) -> Path:
@@ -66,16 +38,6 @@ def bisect_venv(folder: Path) -> Path:
         f"import site; site.addsitedir({parent!r}); site.addsitedir({str(ROOT)!r})\n"
     )
     return python
-
-
-def project(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "stages.toml").write_text(CONFIG)
-    suites = folder / "suites"
-    suites.mkdir()
-    (suites / "test_quick.py").write_text(SUITE)
-    (suites / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
-    return folder / "stages.toml"
 
 
 def bisect_argv(python: Path, job: str, repo: Repo, good: int, bad: int, state: Path,
@@ -215,7 +177,7 @@ def test_a_flaky_registered_file_is_bisected_by_its_failure_rate(tmp_path: Path,
     python = bisect_venv(tmp_path / "venv")
     code, out, err = run_bisect(
         bisect_argv(python, FLAKY_FILE, repo, 0, 16, tmp_path / "state.json", "--json",
-                    "--confidence", "0.9", "--max-runs-per-commit", "16"),
+                    "--confidence", "0.9", "--max-runs-per-commit", "8"),
         env_for(tmp_path, tag), tmp_path)  # fmt: skip
     assert code == 0, err
     report = json.loads(out)

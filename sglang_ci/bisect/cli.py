@@ -16,11 +16,13 @@ from sglang_ci.bisect import output
 from sglang_ci.bisect.child import venv_env
 from sglang_ci.bisect.commits import commit_range, resolve
 from sglang_ci.bisect.driver import Bisector, Outcome, Settings, stderr_say
+from sglang_ci.bisect.history_note import history_line
 from sglang_ci.bisect.install import DEFAULT_INSTALL, check_template
 from sglang_ci.bisect.probe import Target
 from sglang_ci.bisect.state import BisectState, check_same, load, save
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.text import job_dir_name
+from sglang_ci.history.store import store_path
 
 DEFAULT_MAX_RUNS = 24
 DEFAULT_CONFIDENCE = 0.98
@@ -76,6 +78,9 @@ def add_bisect_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
                      " (default: $GITHUB_STEP_SUMMARY when set)")  # fmt: skip
     sub.add_argument("--json", action="store_true", help="print JSON instead of the table")
     sub.add_argument("--config", metavar="PATH", help="stages.toml (default: ./stages.toml)")
+    sub.add_argument("--db", metavar="FILE", help="a history store for the first bad commit's"
+                     " score (default: $SGLANG_CI_HISTORY, else results/history.sqlite, when"
+                     " it exists)")  # fmt: skip
 
 
 def target_of(args: argparse.Namespace, env: Mapping[str, str]) -> Target:
@@ -147,6 +152,8 @@ def bisect_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         bisector.finish()
+    if target.scored:
+        outcome.history = history_line(store_path(args.db, env), target.job, outcome)
     return report(outcome, target, args, env)
 
 

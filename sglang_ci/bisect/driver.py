@@ -50,6 +50,7 @@ class Outcome:
     regression: bool = True
     suspects: tuple[int, ...] = ()  # indices of the first bad commit (one when found)
     error_rate: float = 0.0
+    history: str | None = None  # the first bad commit's score against the job's history
 
     @property
     def found(self) -> Commit | None:

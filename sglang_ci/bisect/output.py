@@ -58,11 +58,13 @@ def evidence_lines(outcome: Outcome) -> list[str]:
                    default=None)  # fmt: skip
         if good is not None:
             lines.append(f"{good.commit.short} (last good probed): {_describe(good)}")
+    if outcome.history:
+        lines.append(outcome.history)
     return lines
 
 
 def _describe(step: Step) -> str:
-    runs = f"{len(step.runs)} runs"
+    runs = f"{len(step.runs)} run{'' if len(step.runs) == 1 else 's'}"
     j = step.judgement
     if j is None:
         return runs
@@ -84,7 +86,8 @@ def footer(outcome: Outcome, target: Target) -> str:
     runs = outcome.all_runs()
     stub = " on the stub engine (a rehearsal: never evidence)" if target.engine == "stub" else ""
     return (f"{len(runs)} runs, {gpu_seconds(outcome, target):.0f} GPU-seconds"
-            f" ({target.gpus} GPUs per run){stub}; each verdict's error rate"
+            f" ({target.gpus} GPU{'' if target.gpus == 1 else 's'} per run){stub};"
+            " each verdict's error rate"
             f" <= {outcome.error_rate:.2%}")  # fmt: skip
 
 
@@ -120,4 +123,5 @@ def as_json(outcome: Outcome, target: Target) -> dict[str, Any]:
         "runs": len(outcome.all_runs()),
         "gpu_seconds": gpu_seconds(outcome, target),
         "error_rate_per_verdict": outcome.error_rate,
+        "history": outcome.history,
     }
