@@ -121,3 +121,21 @@ def test_a_bad_verdict_bounds_the_range_even_after_a_later_good() -> None:
 def test_step_error_splits_one_minus_confidence_over_the_steps() -> None:
     assert evidence.step_error(0.98, 32) == pytest.approx(0.02 / 7)
     assert evidence.step_error(0.98, 1) == pytest.approx(0.01)
+
+
+def test_the_stub_reads_its_accuracy_from_the_installed_stand_in_only_when_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+    import types
+
+    from sglang_ci.stub.model import FROM_INSTALLED, accuracy_setting
+
+    assert accuracy_setting("0.25") == 0.25
+    monkeypatch.setitem(sys.modules, "sglang", types.ModuleType("sglang"))
+    with pytest.raises(ValueError, match="sets no SGLANG_CI_STUB_ACCURACY"):
+        accuracy_setting(FROM_INSTALLED)
+    stand_in = types.ModuleType("sglang")
+    stand_in.SGLANG_CI_STUB_ACCURACY = 0.3  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sglang", stand_in)
+    assert accuracy_setting(FROM_INSTALLED) == 0.3

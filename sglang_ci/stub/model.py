@@ -158,8 +158,10 @@ def accuracy_setting(value: str) -> float:
     try:
         return float(importlib.import_module("sglang").SGLANG_CI_STUB_ACCURACY)
     except (ImportError, AttributeError) as error:
-        raise ValueError(f"{ACCURACY_ENV}={FROM_INSTALLED}: the installed sglang sets no"
-                         f" SGLANG_CI_STUB_ACCURACY ({error})") from None
+        raise ValueError(
+            f"{ACCURACY_ENV}={FROM_INSTALLED}: the installed sglang sets no"
+            f" SGLANG_CI_STUB_ACCURACY ({error})"
+        ) from None
 
 
 def _wrong(gold: str, noise: float) -> str:
