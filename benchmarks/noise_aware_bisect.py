@@ -8,8 +8,9 @@ and the paired test has something to cut through. The bisect under test is the r
 every probe k times and calls it by the sign of the same likelihood ratio, with k the
 smallest that is right as often as the bisect (or more) on the same simulations.
 
-Run: python benchmarks/bisect.py   (goal: wrong-commit rate <= 2% at the default
-confidence; fewer mean runs than fixed-k bisect)"""
+Run: python benchmarks/noise_aware_bisect.py (goal: wrong-commit rate <= 2% at the
+default confidence; fewer mean runs than fixed-k bisect). Not named bisect.py: a script
+of that name here would shadow the standard library's bisect for every benchmark."""
 
 from __future__ import annotations
 
