@@ -49,6 +49,24 @@ def main() -> None:
             f" {len(files.rows) / seconds:.0f} results/s (goal >= 500)"
         )
 
+        # The same with each run's gsm8k.jsonl (200 per-question records each).
+        with_records = generate(4, jobs=10, runs=200)
+        write_results(with_records, root / "records")
+
+        def ingest_records(n: int) -> float:
+            store = SqliteStore(root / f"records-{n}.sqlite")
+            started = time.perf_counter()
+            ingest(store, [root / "records"])
+            seconds = time.perf_counter() - started
+            store.close()
+            return seconds
+
+        seconds = median_of(3, ingest_records)
+        print(
+            f"ingest with records: {len(with_records.rows)} result.json + gsm8k.jsonl in"
+            f" {seconds:.2f} s (median of 3): {len(with_records.rows) / seconds:.0f} results/s"
+        )
+
         long = generate(2, jobs=4, runs=5000, records=False)
         job = [row for row in long.rows if row.job == long.regression_job]
 

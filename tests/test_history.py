@@ -129,7 +129,8 @@ def test_cli_check_show_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFix
         f"quarantine {history.flaky_job}: flake rate {out['findings'][1]['evidence']['rate']:.0%}"
     ]
     assert main_exit_code(["history", "show", history.tight_job, "--db", db]) == 0
-    assert "a healthy build fails it with chance" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "a healthy build fails it with chance" in shown and "scores: min " in shown
     assert main_exit_code(["history", "show", "spec(model='m3')", "--db", db]) == 2
     assert "Perhaps you meant" in capsys.readouterr().err
     assert main_exit_code(["history", "check", "--db", str(tmp_path / "none")]) == 2
@@ -149,3 +150,43 @@ def test_check_on_a_healthy_history_finds_nothing(tmp_path: Path) -> None:
     db = str(tmp_path / "h.sqlite")
     assert main_exit_code(["history", "ingest", str(tmp_path / "res"), "--db", db]) == 0
     assert main_exit_code(["history", "check", "--db", db]) == 0
+
+
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sglang_ci.cli import main_exit_code
+
+    not_a_store = tmp_path / "notes.txt"
+    not_a_store.write_text("hello " * 200)
+    cases = [
+        ["history", "check", "--db", str(not_a_store)],
+        ["history", "check", "--noise-limit", "2", "--db", str(not_a_store)],
+        ["history", "merge", str(tmp_path / "missing.sqlite"), "--db", str(tmp_path / "a")],
+        ["dashboard", "--output", str(not_a_store / "site"), "--db", str(not_a_store)],
+    ]
+    SqliteStore(tmp_path / "ok.sqlite").close()
+    cases.append(["dashboard", "--output", str(not_a_store), "--db", str(tmp_path / "ok.sqlite")])
+    for args in cases:
+        capsys.readouterr()
+        assert main_exit_code(args) == 2, args
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (args, err)
+
+
+def test_question_flips_count_disagreements_within_a_commit_only() -> None:
+    from sglang_ci.history.flaky import question_flips
+    from sglang_ci.history.rows import Answers
+
+    history = generate(12, jobs=4, runs=8)
+    rows = [r for r in history.rows if r.job == history.tight_job]  # 4 commits x 2 runs
+    flips = question_flips(rows, lambda uid: history.answers.get(uid, []))
+    expected = 0
+    for first, second in zip(rows[::2], rows[1::2], strict=True):
+        a, b = history.answers[first.uid][0].correct, history.answers[second.uid][0].correct
+        expected += sum(a[q] != b[q] for q in a)
+    assert (flips.commits, flips.questions, flips.flipped) == (4, 800, expected)
+    assert expected > 0  # a nondeterministic engine flips some
+    # Deterministic inference: every run of a commit answers alike, so nothing flips.
+    same = {r.uid: [Answers("gsm8k", {q: q % 3 == 0 for q in range(200)})] for r in rows}
+    assert question_flips(rows, lambda uid: same[uid]).flipped == 0

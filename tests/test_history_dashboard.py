@@ -8,6 +8,7 @@ import datetime
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def browse(browser: str, page: Path, *args: str) -> str:
             "--no-sandbox",
             "--disable-gpu",
             "--window-size=1000,800",
-            f"--user-data-dir={page.parent / '.profile'}",
+            f"--user-data-dir={page.parent / ('.profile-' + page.stem)}",
             *args,
             page.as_uri(),
         ],
@@ -62,17 +63,26 @@ def test_each_job_page_renders_its_chart_and_numbers(tmp_path: Path) -> None:
         analyse(runs) for runs in groups(store.runs()).values() if any(r.evidence for r in runs)
     ]
     assert pages == len(groups(store.runs())) + 1
-    index = browse(browser, site / "index.html", "--dump-dom")
+    loads = [(site / "index.html", tmp_path / "index.png")]
+    loads += [(site / page_name(a), tmp_path / f"{page_name(a)}.png") for a in judged]
+    with ThreadPoolExecutor(len(loads)) as browsers:  # one browser per page, at once
+        doms = list(
+            browsers.map(
+                lambda load: browse(browser, load[0], "--dump-dom", f"--screenshot={load[1]}"),
+                loads,
+            )
+        )
+    index = doms[0]
     assert index.count('class="sparkline"') == len(judged)
-    for analysis in judged:
-        page = site / page_name(analysis)
-        dom = browse(browser, page, "--dump-dom")
+    assert "10 stub-engine runs only (never evidence)" in index
+    for analysis, (page, shot), dom in zip(judged, loads[1:], doms[1:], strict=True):
         assert dom.count("<circle") == len(analysis.scores)  # one point per scored run
         assert 'class="scores"' in dom and 'class="threshold"' in dom
+        # The regression's first run is marked with its SGLang commit, on its job alone.
+        marked = f"regression from SGLang {history.regression_commit}" in dom
+        assert marked == (analysis.job == history.regression_job)
         assert f"{analysis.pass_rate:.1%}" in dom and f"{analysis.flakes.rate:.1%}" in dom
         assert page.name in index
-        shot = tmp_path / f"{page.stem}.png"
-        browse(browser, page, f"--screenshot={shot}")
         pixels = matplotlib.image.imread(shot)[..., :3]
         for hex_colour in ("#1f77b4", "#d62728"):  # the score line, the threshold
             rgb = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]

@@ -175,3 +175,28 @@ def test_report_adds_the_noise_aware_evidence(
     assert f"  - {verdict}: " in out and "of the last 40 healthy runs scored this low" in out
     assert "30 questions lost, 2 gained of 200 shared (McNemar's exact test p = " in out
     assert "gh:39-1" in out  # the last passing run, not the stub's
+
+
+def test_check_suggests_lifting_a_quarantine_after_a_passing_streak(
+    write_config: Writer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(lambda doc: None)
+    quarantine(config, datetime.date.today() + datetime.timedelta(days=30))
+    healthy_store(tmp_path / "h.sqlite", {0: True})  # 40 passes in a row
+    args = ["history", "check", "--db", str(tmp_path / "h.sqlite"), "--config", str(config)]
+    assert main_exit_code([*args, "--passes", "41"]) == 0
+    assert "lift the quarantine" not in capsys.readouterr().out
+    assert main_exit_code([*args, "--passes", "40"]) == 0
+    assert f"suggest: lift the quarantine of {JOB}: 40 passes in a row" in capsys.readouterr().out
+
+
+def test_an_unreadable_store_costs_the_evidence_not_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "h.sqlite"
+    broken.write_text("not a database " * 100)
+    result(tmp_path / "results", "failed", 0.5, "2026-02-01T00:00:00+00:00")
+    assert main_exit_code(["report", str(tmp_path / "results"), "--db", str(broken)]) == 1
+    captured = capsys.readouterr()
+    assert f"`{JOB}`: gsm8k below its threshold" in captured.out
+    assert "without history evidence" in captured.err and len(captured.err.splitlines()) == 1

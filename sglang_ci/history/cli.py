@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import statistics
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -137,7 +139,7 @@ def check_command(args: argparse.Namespace, path: Path, env: Mapping[str, str]) 
         from sglang_ci.history.calibrate import write_baselines
 
         for line in write_baselines(analyses, args.config, env):
-            print(line)
+            print(line, file=sys.stderr if args.json else sys.stdout)  # --json: JSON alone
     if args.json:
         print(
             json.dumps(
@@ -194,6 +196,13 @@ def show_command(args: argparse.Namespace, path: Path) -> int:
             f" ({a.stub_runs} stub, not evidence), pass rate {a.pass_rate:.0%},"
             f" flake rate {a.flakes.rate:.0%}, last {a.last_status}"
         )
+        if len(a.scores) >= 2:
+            tenths = statistics.quantiles(a.scores, n=10)
+            print(
+                f"  scores: min {min(a.scores):.3f}, p10 {tenths[0]:.3f}, median"
+                f" {statistics.median(a.scores):.3f}, p90 {tenths[-1]:.3f},"
+                f" max {max(a.scores):.3f}"
+            )
         if a.noise:
             print(
                 f"  threshold {a.noise.comparator} {a.noise.threshold:g}: healthy mean"

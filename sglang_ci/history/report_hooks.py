@@ -3,9 +3,11 @@ exists) and the quarantine notes (when quarantine.toml exists beside stages.toml
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from sglang_ci.config.errors import UsageError
 from sglang_ci.history.evidence import evidence_lines
 from sglang_ci.history.ingest import result_files
 from sglang_ci.history.quarantine import in_force, note
@@ -17,6 +19,12 @@ from sglang_ci.results.result_file import JobResult
 def evidence_for(folder: Path, db: str | None, env: Mapping[str, str]) -> Evidence | None:
     path = store_path(db, env)
     if not path.is_file() or not folder.is_dir():
+        return None
+    try:  # a store that cannot be read costs the evidence, never the report
+        open_store(path, create=False).close()
+    except UsageError as error:
+        print(f"sglang-ci: warning: {error}; the report goes on without history evidence",
+              file=sys.stderr)  # fmt: skip
         return None
     folders: dict[str, Path] = {}
     for result_path in result_files([folder]):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 SCHEMA_VERSION = 1
 
-# MIGRATIONS[i] takes a store from version i to i + 1.
+# MIGRATIONS[i] takes a store from version i to i + 1: statements separated by ";" (so
+# no ";" inside a comment or a string), run in one transaction by store.migrate.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE runs (

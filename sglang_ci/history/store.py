@@ -51,10 +51,9 @@ class SqliteStore:
                 f"{path}: no history store there; ingest results first"
                 " (python -m sglang_ci history ingest DIR)"
             )
-        if path.parent != Path():
-            path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None)
             if new:  # a store may name hosts and runners: the user's alone
                 os.chmod(path, 0o600)
@@ -63,6 +62,8 @@ class SqliteStore:
             migrate(self.db, str(path))
         except sqlite3.DatabaseError as error:
             raise UsageError(f"{path}: not a history store ({error})") from None
+        except OSError as error:
+            raise UsageError(f"{path}: {error.strerror}; name a writable --db FILE") from None
         self.path = path
 
     def add(self, run: RunRow, answers: Sequence[Answers]) -> bool:

@@ -215,7 +215,11 @@ def run_jobs(
                 print(f"{result.job}: {result.status}, quarantined"
                       f" ({note(quarantined[result.job])}): does not fail the stage")  # fmt: skip
         print(f"wall time: {time.monotonic() - started:.1f} s")
-    return overall_exit_code([r for r in results if r.job not in quarantined], title is not None)
+    # One job run on its own keeps its verdict; in a stage, a quarantined failure is not
+    # the stage's (a cancellation still is).
+    counted = [r for r in results if title is None or r.job not in quarantined
+               or r.failure_kind is FailureKind.CANCELLED]  # fmt: skip
+    return overall_exit_code(counted, title is not None)
 
 
 _GOOD = (Status.PASSED, Status.SKIPPED)

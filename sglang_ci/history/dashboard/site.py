@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
+from sglang_ci.config.errors import UsageError
 from sglang_ci.history.analysis import JobAnalysis, analyse, groups
 from sglang_ci.history.dashboard.svg import score_chart, sparkline, status_grid, timeline
 from sglang_ci.history.rows import RunRow
@@ -30,7 +31,10 @@ def page_name(analysis: JobAnalysis) -> str:
 
 def write_site(store: HistoryStore, output: Path, now: datetime.datetime) -> int:
     """Write the pages; how many."""
-    output.mkdir(parents=True, exist_ok=True)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"dashboard --output {output}: {error.strerror}; name a folder") from None
     rows = store.runs()
     by_group = sorted(groups(rows).items())
     analyses = [(analyse(runs), runs) for _, runs in by_group]
@@ -58,6 +62,8 @@ def index_page(
     ]
     for a, _ in analyses:
         found = "; ".join(f.kind for f in a.findings())
+        if not a.runs:  # stored, never judged
+            found = f"{a.stub_runs} stub-engine runs only (never evidence)"
         lines.append(
             f'<tr><td><a href="{page_name(a)}">{escape(a.job)}</a></td><td>{escape(a.gpu)}</td>'
             f'<td>{escape(a.line)}</td><td class="{a.last_status}">{a.last_status}</td>'
@@ -115,7 +121,12 @@ def job_page(a: JobAnalysis, runs: Sequence[RunRow]) -> str:
     noise = a.noise
     band = (noise.mean - 2 * noise.std, noise.mean + 2 * noise.std) if noise else None
     threshold = scored[-1].threshold if scored else None
-    chart = score_chart(points, threshold, band) if points else "<p>no scored runs</p>"
+    marks = []
+    if a.shift is not None:
+        index = next(i for i, r in enumerate(scored) if r.uid == a.shift.first_run)
+        kind = "regression" if a.shift.regression else "shift"
+        marks.append((index, f"{kind} from SGLang {a.shift.commit[:10]}"))
+    chart = score_chart(points, threshold, band, marks) if points else "<p>no scored runs</p>"
     numbers = [
         ("runs", str(a.runs)),
         ("stub runs (not evidence)", str(a.stub_runs)),

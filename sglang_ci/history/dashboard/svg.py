@@ -47,11 +47,13 @@ def score_chart(
     points: Sequence[tuple[float, str, str]],
     threshold: float | None,
     band: tuple[float, float] | None,
+    marks: Sequence[tuple[int, str]] = (),
     width: int = 900,
     height: int = 320,
 ) -> str:
     """Scores in run order (score, status, tooltip) against the threshold (a red line)
-    and the healthy noise band (mean +- 2 std, shaded)."""
+    and the healthy noise band (mean +- 2 std, shaded); ``marks``: (point index, label)
+    drawn as a dashed vertical line (the first run of a regression and its commit)."""
     pad = 40
     values = [p[0] for p in points]
     extra = [v for v in (threshold, *(band or ())) if v is not None]
@@ -84,6 +86,13 @@ def score_chart(
         parts.append(
             f'<line class="threshold" x1="{pad}" x2="{width - pad}" y1="{y(threshold):.1f}"'
             f' y2="{y(threshold):.1f}" stroke="{THRESHOLD}" stroke-width="2"/>'
+        )
+    for index, label in marks:
+        a = xy[index][0]
+        parts.append(
+            f'<line class="mark" x1="{a:.1f}" x2="{a:.1f}" y1="{pad / 2}" y2="{height - pad / 2}"'
+            f' stroke="#444" stroke-dasharray="4 3"/><text x="{a + 4:.1f}" y="{pad / 2 + 10}"'
+            f' font-size="11">{escape(label)}</text>'
         )
     for (a, b), (_, status, tip) in zip(xy, points, strict=True):
         parts.append(
