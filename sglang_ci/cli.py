@@ -115,9 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     part.add_argument("--partitions", type=int, required=True)
     add_registered_parsers(command)
     add_run_file_parser(command)
+    from sglang_ci.bisect.cli import add_bisect_parser
     from sglang_ci.history.cli import add_db_option, add_history_parsers
 
     add_history_parsers(commands)
+    add_bisect_parser(commands)
     add_db_option(report)
     add_db_option(matrix)
     matrix.add_argument("--from-history", action="store_true", help="durations from the"
@@ -280,10 +282,12 @@ def run(argv: Sequence[str]) -> int:
         return run_file_command(args, env)
     if args.command in ("registered", "registered-partitions"):
         return registered_command(args)
-    if args.command in ("history", "dashboard"):
+    if args.command in ("history", "dashboard", "bisect"):
+        from sglang_ci.bisect.cli import bisect_command
         from sglang_ci.history.cli import dashboard_command, history_command
 
-        return (history_command if args.command == "history" else dashboard_command)(args, env)
+        own = {"history": history_command, "dashboard": dashboard_command, "bisect": bisect_command}
+        return own[args.command](args, env)
     if args.command == "report":
         from sglang_ci.history.report_hooks import evidence_for, quarantined_notes
         from sglang_ci.results.report import report_command

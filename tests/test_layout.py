@@ -19,7 +19,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "sglang_ci"
 
 # Bottom to top.
-STACK = ("config", "plan", "launch", "evals", "results", "calibration", "history", "run")
+STACK = ("config", "plan", "launch", "evals", "results", "calibration", "history", "bisect", "run")
 # Top-level modules above the whole stack: parse and dispatch.
 # The packaged suite modules (sglang_ci/suites/) are pytest files run against a live server,
 # above everything as the CLI is (they use run/'s fixtures).

@@ -30,6 +30,11 @@ ACCEPT_LENGTH_ENV = "SGLANG_CI_STUB_ACCEPT_LENGTH"
 # 0.95) passes; tests set lower values to see failures. The stub's score is a property
 # of this setting, never of a model.
 DEFAULT_ACCURACY = "1.0"
+# The bisect's test seam, explicit and labelled: SGLANG_CI_STUB_ACCURACY=installed-sglang
+# reads the accuracy from the installed ``sglang`` package's SGLANG_CI_STUB_ACCURACY, which
+# only the stand-in package the bisect tests write defines (each of its commits sets one).
+# Still a setting, never a model's score: the stub is chosen explicitly, never evidence.
+FROM_INSTALLED = "installed-sglang"
 
 _GOLD_RE = re.compile(r"####\s*(-?[\d,]*\.?\d+)")
 
@@ -99,7 +104,7 @@ class StubModel:
     def from_env(cls, deterministic: bool) -> StubModel:
         data = os.environ.get(DATA_ENV, "")
         answers = load_answer_key([Path(part) for part in data.split(os.pathsep) if part])
-        accuracy = float(os.environ.get(ACCURACY_ENV, DEFAULT_ACCURACY))
+        accuracy = accuracy_setting(os.environ.get(ACCURACY_ENV, DEFAULT_ACCURACY))
         if not 0.0 <= accuracy <= 1.0:
             raise ValueError(f"{ACCURACY_ENV} must be within 0..1, got {accuracy}")
         seed = "deterministic" if deterministic else os.urandom(8).hex()
@@ -143,6 +148,20 @@ class StubModel:
             value = -0.2 if endings.index(ending) == preferred else -2.5
             return len(ending.split()), value
         return None
+
+
+def accuracy_setting(value: str) -> float:
+    if value != FROM_INSTALLED:
+        return float(value)
+    import importlib
+
+    try:
+        return float(importlib.import_module("sglang").SGLANG_CI_STUB_ACCURACY)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(
+            f"{ACCURACY_ENV}={FROM_INSTALLED}: the installed sglang sets no"
+            f" SGLANG_CI_STUB_ACCURACY ({error})"
+        ) from None
 
 
 def _wrong(gold: str, noise: float) -> str:
