@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # runnable from a checkout without installing
 
-from sglang_ci.config.errors import FatalError  # noqa: E402
 from sglang_ci.launch import gpu_memory  # noqa: E402
 from sglang_ci.launch.launcher import start_process  # noqa: E402
 from sglang_ci.launch.process_tree import become_subreaper  # noqa: E402
+from sglang_ci.outcome.errors import FatalError  # noqa: E402
 
 HOLDER = """
 import os, sys, time, torch

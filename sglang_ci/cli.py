@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sglang_ci
-from sglang_ci.config.errors import FatalError, RunInterrupted, UsageError
+from sglang_ci.config.errors import UsageError
 from sglang_ci.config.model import config_path, load_config
+from sglang_ci.outcome.errors import FatalError, RunInterrupted
 from sglang_ci.run.options import (
     ENGINES,
     CalibrateOptions,

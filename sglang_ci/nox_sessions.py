@@ -25,13 +25,13 @@ from types import FrameType
 import nox
 
 from sglang_ci.config.axes import AXES, call_args
-from sglang_ci.config.errors import FatalError
 
 # Every job session carries MATRIX_TAG: `nox -l --json` lists only selected sessions and
 # job sessions are not selected by default, so `nox -l --json -t matrix` is the matrix.
 from sglang_ci.config.model import MATRIX_TAG, Config, Job
 from sglang_ci.launch.cancel import SIGNALS as CANCEL_SIGNALS
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
+from sglang_ci.outcome.errors import FatalError
 from sglang_ci.plan.dry_run import render_calibration_plan, render_plan
 from sglang_ci.run.commands import stage_units
 from sglang_ci.run.options import (

@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 
 from sglang_ci.cli import main_exit_code
-from sglang_ci.config.errors import FailureKind, UsageError
+from sglang_ci.config.errors import UsageError
 from sglang_ci.config.model import load_config
+from sglang_ci.outcome.kinds import FailureKind
+from sglang_ci.outcome.retry import classify
+from sglang_ci.outcome.verdict import Verdict
 from sglang_ci.plan.github_matrix import GITHUB_MATRIX_CAP, StagePlan, matrix, plan_stage
 from sglang_ci.plan.partition import (
     Partition,
@@ -22,8 +25,6 @@ from sglang_ci.plan.partition import (
     units_of,
 )
 from sglang_ci.results.report import collect, render, update_durations
-from sglang_ci.results.result_file import Verdict
-from sglang_ci.run.retry import classify
 
 from .conftest import FIXTURE_TOML, FIXTURES, run_python
 

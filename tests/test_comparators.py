@@ -19,9 +19,10 @@ from sglang_ci.cli import main_exit_code
 from sglang_ci.config.checks import CHECKS, passes
 from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.model import load_config
+from sglang_ci.outcome.verdict import Status
 from sglang_ci.plan.dry_run import render_plan
 from sglang_ci.results.report import render
-from sglang_ci.results.result_file import JobResult, Status
+from sglang_ci.results.result_file import JobResult
 from sglang_ci.results.summary import stage_table
 
 from .conftest import FIXTURE_TOML, FIXTURES, ROOT, ConfigEdit

@@ -27,13 +27,13 @@ from typing import Any
 
 import pytest
 
-from sglang_ci.config.errors import FatalError
 from sglang_ci.config.model import load_config
 from sglang_ci.config.server_args import Args
 from sglang_ci.config.sglang_ports import derived_ports
 from sglang_ci.launch import launcher, ports
 from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
 from sglang_ci.launch.ports import PortLease, listening, port_is_free
+from sglang_ci.outcome.errors import FatalError
 from sglang_ci.stub.ports import port_error
 
 from .conftest import ROOT, run_python

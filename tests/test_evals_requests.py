@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from sglang_ci.config.errors import FailureKind, FatalError, UsageError
+from sglang_ci.config.errors import UsageError
 from sglang_ci.data import GSM8K_SAMPLE, HELLASWAG_SAMPLE
 from sglang_ci.evals import client, data, gsm8k, hellaswag
 from sglang_ci.evals.cli import add_eval_parser
@@ -26,6 +26,8 @@ from sglang_ci.evals.data import GSM8K, HELLASWAG, load_lines
 from sglang_ci.evals.records import EvalOutcome, SampleRecord
 from sglang_ci.evals.run import all_failed_is_error
 from sglang_ci.launch.http_client import make_session
+from sglang_ci.outcome.errors import FatalError
+from sglang_ci.outcome.kinds import FailureKind
 
 Reply = tuple[int, Any]  # (status, JSON body)
 

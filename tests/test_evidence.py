@@ -10,8 +10,9 @@ import pytest
 from sglang_ci.cli import main_exit_code
 from sglang_ci.config.baselines import parse_baselines
 from sglang_ci.config.errors import ConfigError
+from sglang_ci.outcome.verdict import Verdict
 from sglang_ci.results.report import collect, render, update_durations
-from sglang_ci.results.result_file import JobResult, Verdict
+from sglang_ci.results.result_file import JobResult
 
 from .conftest import ROOT
 from .test_ci_plan import write_result

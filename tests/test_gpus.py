@@ -8,7 +8,6 @@ import types
 
 import pytest
 
-from sglang_ci.config.errors import GpuShortageError
 from sglang_ci.launch import gpu_memory
 from sglang_ci.launch.gpus import (
     GpuCount,
@@ -18,6 +17,7 @@ from sglang_ci.launch.gpus import (
     require_gpus,
     visible_gpus,
 )
+from sglang_ci.outcome.errors import GpuShortageError
 
 
 def eight() -> GpuCount:

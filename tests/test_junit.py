@@ -15,9 +15,10 @@ from xml.etree import ElementTree
 
 import pytest
 
-from sglang_ci.config.errors import FailureKind
+from sglang_ci.outcome.kinds import FailureKind
+from sglang_ci.outcome.verdict import Verdict
 from sglang_ci.results.junit import write_junit
-from sglang_ci.results.result_file import JobResult, Verdict
+from sglang_ci.results.result_file import JobResult
 
 JOB = "spec(model='gemma4-31b', topk=3)"
 SUITE_CHILDREN = {"properties", "testcase", "system-out", "system-err"}

@@ -9,9 +9,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-from sglang_ci.config.errors import FailureKind
+from sglang_ci.outcome.kinds import FailureKind
+from sglang_ci.outcome.verdict import Verdict
 from sglang_ci.results.junit import write_junit
-from sglang_ci.results.result_file import Verdict
 
 from .test_job_faults import assert_nothing_left, run_job
 from .test_junit import (

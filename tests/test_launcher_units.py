@@ -17,11 +17,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from sglang_ci.config.errors import FatalError, JobCancelled, JobTimedOut, ServerDied
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
 from sglang_ci.launch.http_client import make_session
 from sglang_ci.launch.ports import PortLease, port_is_free, wait_ports_free
 from sglang_ci.launch.server_api import flush_cache, probe_ready, server_info
+from sglang_ci.outcome.errors import FatalError, JobCancelled, JobTimedOut, ServerDied
 
 
 def test_leases_never_share_a_port(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from sglang_ci.cli import build_parser
-from sglang_ci.config.errors import EXIT_CODES, FailureKind
-from sglang_ci.results.result_file import Verdict
-from sglang_ci.run.retry import classify
+from sglang_ci.outcome.kinds import EXIT_CODES, FailureKind
+from sglang_ci.outcome.retry import classify
+from sglang_ci.outcome.verdict import Verdict
 from sglang_ci.stub.faults import Faults
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -31,8 +31,9 @@ from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.model import load_config
 from sglang_ci.config.schema import Config
 from sglang_ci.launch.ledger import LEDGER_ENV
-from sglang_ci.results.result_file import JobResult, Status
-from sglang_ci.run.retry import classify_file
+from sglang_ci.outcome.retry import classify_file
+from sglang_ci.outcome.verdict import Status, Verdict
+from sglang_ci.results.result_file import JobResult
 
 from .conftest import (
     FIXTURE_TOML,
@@ -223,12 +224,10 @@ def test_the_stub_cannot_run_a_file_that_launches_its_own_servers(
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
 
 
-def result(status: Status, kind_name: str | None = None) -> JobResult:
-    from sglang_ci.config.errors import FailureKind
+def result(status: Status, kind_name: str | None = None) -> Verdict:
+    from sglang_ci.outcome.kinds import FailureKind
 
-    outcome = JobResult("test/registered/x.py", "s", "sglang", 1, status=status)
-    outcome.failure_kind = FailureKind(kind_name) if kind_name else None
-    return outcome
+    return Verdict(status, FailureKind(kind_name) if kind_name else None)
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from sglang_ci.config.errors import EXIT_CODES, FailureKind
 from sglang_ci.config.sglang_ports import plain_server_ports
 from sglang_ci.launch.ports import PortLease, listening
+from sglang_ci.outcome.kinds import EXIT_CODES, FailureKind
 from tests.conftest import TAG_ENV, tagged_processes
 
 pytestmark = pytest.mark.real_process

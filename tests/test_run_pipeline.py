@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 
-from sglang_ci.config.errors import FailureKind, JobCancelled
 from sglang_ci.launch.cancel import CancelToken
-from sglang_ci.results.result_file import JobResult, Status, Verdict, job_dir_name
+from sglang_ci.outcome.errors import JobCancelled
+from sglang_ci.outcome.kinds import FailureKind
+from sglang_ci.outcome.verdict import Status, Verdict
+from sglang_ci.results.result_file import JobResult, job_dir_name
 from sglang_ci.run.job_runner import _after_teardown
 
 from .conftest import ROOT, TAG_ENV, run_python, tagged_processes

@@ -21,11 +21,12 @@ from sglang_ci.cli import main_exit_code
 from sglang_ci.config.checks import passes
 from sglang_ci.config.model import Config, load_config
 from sglang_ci.config.schema import Job
+from sglang_ci.outcome.verdict import Status, Verdict
 from sglang_ci.plan.commands import ib_device
 from sglang_ci.plan.file_budget import FileBudget, siblings
 from sglang_ci.plan.rdma import ci_devices, sysfs_devices
 from sglang_ci.results.report import render
-from sglang_ci.results.result_file import JobResult, Status, Verdict, job_dir_name
+from sglang_ci.results.result_file import JobResult, job_dir_name
 from sglang_ci.run import orchestrator
 from sglang_ci.run.options import RunOptions
 from sglang_ci.run.suite_plugin import method_retries, suite_args

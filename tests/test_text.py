@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from sglang_ci.config.text import markdown_table, number, render_table
-from sglang_ci.results.result_file import JobResult, Status
+from sglang_ci.outcome.verdict import Status
+from sglang_ci.results.result_file import JobResult
 from sglang_ci.results.summary import append_step_summary, stage_table
 
 

@@ -19,11 +19,12 @@ from typing import Any
 
 from sglang_ci.calibration.flips import flips, identical, load_records, render
 from sglang_ci.config.baselines import DEFAULT_K, DEFAULT_MARGIN, DEFAULT_RULE, Rule
-from sglang_ci.config.errors import FatalError, UsageError
+from sglang_ci.config.errors import UsageError
 from sglang_ci.config.schema import Job
 from sglang_ci.config.server_args import lookup
 from sglang_ci.config.stats import Spread, binomial_se, recommended_threshold, wilson_interval
 from sglang_ci.launch import gpu_memory
+from sglang_ci.outcome.errors import FatalError
 
 
 @dataclass(frozen=True)

@@ -1,82 +1,11 @@
-"""Every failure the runner reports, its kind and its exit code: the one table of both.
-
-Only ``__main__`` (and the noxfile) turn these into an exit; library code raises them.
-The message is one line: what went wrong, where, and what to do about it. Longer text
-(a server's log tail) travels in ``diagnostics``, never in the message, so that retry
-decisions and one-line reports never parse log output.
-"""
+"""The configuration errors: stages.toml (or a file it names) is invalid, or the command
+line asks for something that does not exist. Both exit 2 (FailureKind.CONFIG); every other
+failure is sglang_ci.outcome's."""
 
 from __future__ import annotations
 
-import enum
-
-
-class FailureKind(str, enum.Enum):
-    """Why a job did not pass, recorded where the failure is known."""
-
-    BELOW_THRESHOLD = "below threshold"
-    CHECK_FAILED = "check failed"  # a setting not applied, a metric missing
-    LAUNCH_EXIT = "launch exit"
-    LAUNCH_TIMEOUT = "launch timeout"
-    SERVER_DIED = "server died"
-    TRANSIENT_HTTP = "transient HTTP"
-    REQUEST_TIMEOUT = "request timeout"
-    TIME_LIMIT = "time limit"
-    CONFIG = "config"
-    GPU_SHORTAGE = "GPU shortage"
-    INTERNAL = "internal"
-    CANCELLED = "cancelled"
-    TEARDOWN_INCOMPLETE = "teardown incomplete"
-    RUNNER_DIED = "runner died"  # written by a cleanup for a runner killed mid-job
-
-    def __str__(self) -> str:  # "server died", not "FailureKind.SERVER_DIED"
-        return self.value
-
-
-# The exit code of each kind; a passed job exits 0.
-EXIT_CODES: dict[FailureKind, int] = {
-    FailureKind.BELOW_THRESHOLD: 1,
-    FailureKind.CHECK_FAILED: 1,
-    FailureKind.TRANSIENT_HTTP: 1,
-    FailureKind.REQUEST_TIMEOUT: 1,
-    FailureKind.INTERNAL: 1,
-    FailureKind.CONFIG: 2,
-    FailureKind.GPU_SHORTAGE: 3,
-    FailureKind.LAUNCH_EXIT: 5,
-    FailureKind.LAUNCH_TIMEOUT: 5,
-    FailureKind.SERVER_DIED: 5,
-    FailureKind.TEARDOWN_INCOMPLETE: 6,
-    FailureKind.RUNNER_DIED: 1,
-    FailureKind.TIME_LIMIT: 124,
-    FailureKind.CANCELLED: 130,
-}
-
-
-def exit_code(kind: FailureKind | None) -> int:
-    """0 for no failure, else the kind's code."""
-    return 0 if kind is None else EXIT_CODES[kind]
-
-
-class FatalError(Exception):
-    """A failure that ends the command with its kind's exit code and a one-line message."""
-
-    kind = FailureKind.INTERNAL
-
-    def __init__(
-        self, message: str, *, kind: FailureKind | None = None, diagnostics: str = ""
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.diagnostics = diagnostics
-        if kind is not None:
-            self.kind = kind
-
-    @property
-    def return_code(self) -> int:
-        return EXIT_CODES[self.kind]
-
-    def __str__(self) -> str:
-        return self.message
+from sglang_ci.outcome.errors import FatalError
+from sglang_ci.outcome.kinds import FailureKind
 
 
 class ConfigError(FatalError):
@@ -89,69 +18,3 @@ class UsageError(FatalError):
     """The command line asked for something that does not exist (unknown job, bad option)."""
 
     kind = FailureKind.CONFIG
-
-
-class GpuShortageError(FatalError):
-    """A GPU job was asked to run where fewer GPUs are visible than it needs."""
-
-    kind = FailureKind.GPU_SHORTAGE
-
-
-class JobFailedError(FatalError):
-    """A check of the job failed: a threshold missed (BELOW_THRESHOLD) or anything else
-    the suite asserts (CHECK_FAILED, the default)."""
-
-    kind = FailureKind.CHECK_FAILED
-
-
-class ServerLaunchError(FatalError):
-    """A server (or the router) exited or never became ready; its log tail is in
-    ``diagnostics``. Kind LAUNCH_EXIT or LAUNCH_TIMEOUT."""
-
-    kind = FailureKind.LAUNCH_EXIT
-
-
-class TeardownError(FatalError):
-    """Teardown could not confirm that processes, ports or GPU memory were released."""
-
-    kind = FailureKind.TEARDOWN_INCOMPLETE
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """The run was stopped from outside the code that was running: a signal, its time
-    limit, or the liveness watch seeing a server die. Raised in the main thread.
-
-    A KeyboardInterrupt, so that no ``except Exception`` on the way swallows it, and so
-    that pytest (running a suite) stops the whole session instead of recording one
-    failed test and going on against servers that are being torn down.
-    """
-
-    kind = FailureKind.CANCELLED
-
-    def __init__(self, cause: str) -> None:
-        super().__init__(cause)
-        self.cause = cause
-
-    @property
-    def return_code(self) -> int:
-        return EXIT_CODES[self.kind]
-
-
-class JobCancelled(RunInterrupted):
-    """A cancellation signal arrived (``cause`` is its name)."""
-
-    @property
-    def signal_name(self) -> str:
-        return self.cause
-
-
-class JobTimedOut(RunInterrupted):
-    """The job ran past its time limit; torn down like a cancellation."""
-
-    kind = FailureKind.TIME_LIMIT
-
-
-class ServerDied(RunInterrupted):
-    """A server's main process (or the router) ended while the suite ran."""
-
-    kind = FailureKind.SERVER_DIED

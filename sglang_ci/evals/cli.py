@@ -8,9 +8,10 @@ import threading
 from pathlib import Path
 
 from sglang_ci.config.checks import CHECKS, EvalOptions
-from sglang_ci.config.errors import FatalError, UsageError
+from sglang_ci.config.errors import UsageError
 from sglang_ci.evals.data import GSM8K, HELLASWAG
 from sglang_ci.evals.defaults import SGLANG_REQUEST_TIMEOUT_S
+from sglang_ci.outcome.errors import FatalError
 
 EVALS = sorted(name for name, check in CHECKS.items() if check.eval_defaults)
 

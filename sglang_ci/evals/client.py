@@ -31,8 +31,9 @@ from typing import Any
 
 import requests
 
-from sglang_ci.config.errors import FailureKind, FatalError
 from sglang_ci.evals.defaults import SGLANG_REQUEST_TIMEOUT_S
+from sglang_ci.outcome.errors import FatalError
+from sglang_ci.outcome.kinds import FailureKind
 
 __all__ = ["SGLANG_REQUEST_TIMEOUT_S"]  # re-exported: gsm8k, hellaswag take it from here
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 
-from sglang_ci.config.errors import FatalError, UsageError
+from sglang_ci.config.errors import UsageError
 from sglang_ci.evals.client import (
     SGLANG_REQUEST_TIMEOUT_S,
     SGLANG_SELECT,
@@ -35,6 +35,7 @@ from sglang_ci.evals.data import require_fields
 from sglang_ci.evals.labels import check_hellaswag
 from sglang_ci.evals.pool import map_in_threads
 from sglang_ci.evals.records import EvalOutcome, SampleRecord
+from sglang_ci.outcome.errors import FatalError
 
 
 def example(line: dict[str, Any], include_answer: bool) -> str:

@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sglang_ci.config.errors import FailureKind, FatalError
+from sglang_ci.outcome.errors import FatalError
+from sglang_ci.outcome.kinds import FailureKind
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from sglang_ci.config.stub_env import is_stub_engine
 from sglang_ci.config.text import ATTEMPT
 from sglang_ci.history.rows import Answers, RunRow
 from sglang_ci.history.store import HistoryStore
-from sglang_ci.results.result_file import JobResult, Status
+from sglang_ci.outcome.verdict import Status
+from sglang_ci.results.result_file import JobResult
 
 RECORD_FILES = ("gsm8k", "hellaswag")
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
-from sglang_ci.config.errors import JobCancelled, JobTimedOut, RunInterrupted
+from sglang_ci.outcome.errors import JobCancelled, JobTimedOut, RunInterrupted
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ESCALATION_AFTER_S = 1.0

@@ -20,10 +20,10 @@ from typing import Any
 
 import psutil
 
-from sglang_ci.config.errors import FatalError
 from sglang_ci.launch import gpu_memory
 from sglang_ci.launch.ports import wait_ports_free
 from sglang_ci.launch.process_tree import ProcessTree, sweep_adopted
+from sglang_ci.outcome.errors import FatalError
 
 SAMPLE_S = 0.5
 PORT_RELEASE_S = 10.0

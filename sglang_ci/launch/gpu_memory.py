@@ -16,9 +16,9 @@ from typing import Any
 
 import psutil
 
-from sglang_ci.config.errors import FatalError
 from sglang_ci.config.text import number
 from sglang_ci.launch.gpus import device_handle, nvml, physical_gpus
+from sglang_ci.outcome.errors import FatalError
 
 # nvml and physical_gpus live in gpus.py; named here too because the launcher and
 # calibrate call them as gpu_memory.nvml() / gpu_memory.physical_gpus(...).

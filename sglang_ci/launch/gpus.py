@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sglang_ci.config.errors import GpuShortageError
+from sglang_ci.outcome.errors import GpuShortageError
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sglang_ci.config.errors import FailureKind, FatalError, ServerLaunchError
 from sglang_ci.config.model import Job
 from sglang_ci.config.server_args import lookup
 from sglang_ci.config.sglang_ports import derived_ports
@@ -35,6 +34,8 @@ from sglang_ci.launch.ports import PortLease, wait_ports_free
 from sglang_ci.launch.process_tree import ProcessTree, TeardownReport
 from sglang_ci.launch.secret_args import SecretArgs
 from sglang_ci.launch.server_api import Readiness, probe_ready
+from sglang_ci.outcome.errors import FatalError, ServerLaunchError
+from sglang_ci.outcome.kinds import FailureKind
 from sglang_ci.plan.commands import (
     IB_DEVICE_ENV,
     READY_POLL_S,

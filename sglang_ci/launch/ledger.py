@@ -31,7 +31,8 @@ from pathlib import Path
 
 import psutil
 
-from sglang_ci.config.errors import FatalError, UsageError
+from sglang_ci.config.errors import UsageError
+from sglang_ci.outcome.errors import FatalError
 
 LEDGER_ENV = "SGLANG_CI_LEDGER"
 START_TIME_SLACK_S = 0.05  # psutil's create_time is rounded to the clock tick

@@ -14,9 +14,9 @@ import threading
 from collections.abc import Sequence
 from types import TracebackType
 
-from sglang_ci.config.errors import ServerDied
 from sglang_ci.launch.cancel import CancelToken
 from sglang_ci.launch.launcher import RunningProcess
+from sglang_ci.outcome.errors import ServerDied
 
 CHECK_INTERVAL_S = 0.25  # at least every 0.5 s, as promised; a poll() costs microseconds
 JOIN_TIMEOUT_S = 2.0

@@ -19,8 +19,8 @@ from types import TracebackType
 
 import psutil
 
-from sglang_ci.config.errors import FatalError
 from sglang_ci.launch.file_locks import try_lock, unlock
+from sglang_ci.outcome.errors import FatalError
 
 LOCK_DIR_ENV = "SGLANG_CI_PORT_LOCKS"
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import requests
 
-from sglang_ci.config.errors import FailureKind, FatalError
+from sglang_ci.outcome.errors import FatalError
+from sglang_ci.outcome.kinds import FailureKind
 
 FLUSH_ATTEMPTS = 40
 FLUSH_RETRY_S = 0.25

@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree
 
-from sglang_ci.results.result_file import JobResult, Status
+from sglang_ci.outcome.verdict import Status
+from sglang_ci.results.result_file import JobResult
 
 # Ended by a check: pytest's testcase already carries the failure.
 _CHECK_STATUSES = (Status.PASSED, Status.FAILED)

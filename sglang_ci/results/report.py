@@ -14,14 +14,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sglang_ci.config.errors import FailureKind, UsageError
+from sglang_ci.config.errors import UsageError
 from sglang_ci.config.stub_env import is_stub_engine
 from sglang_ci.config.text import Cell, markdown_table, number
+from sglang_ci.outcome.kinds import FailureKind
+from sglang_ci.outcome.verdict import Status
 from sglang_ci.results.consistency import contradictions
 from sglang_ci.results.job_folder import is_earlier_run
 from sglang_ci.results.planned import Plan
 from sglang_ci.results.provenance import render_provenance
-from sglang_ci.results.result_file import JobResult, Status
+from sglang_ci.results.result_file import JobResult
 
 
 def collect(folder: Path) -> list[JobResult]:

@@ -17,10 +17,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
+from sglang_ci.outcome.retry import attempt_row
+from sglang_ci.outcome.verdict import Status
 from sglang_ci.plan.policy import RunPolicy
-from sglang_ci.results.result_file import JobResult, Status
+from sglang_ci.results.result_file import JobResult
 from sglang_ci.run.job_runner import interruption_verdict, say
-from sglang_ci.run.retry import attempt_row
 
 WAIT_POLL_S = 0.05  # how soon a signal recorded during the retry wait ends it
 
@@ -43,7 +44,7 @@ def attempted(
             if token.interruption is not None and result.status is Status.PASSED:
                 result.finish(interruption_verdict(token.interruption, None))
             retriable, why = decide(result)
-            row = attempt_row(attempt, result, retriable, why)
+            row = attempt_row(attempt, result.verdict, retriable, why)
             last = attempt == policy.attempts
             if result.status is Status.PASSED or not retriable or last:
                 break
@@ -78,4 +79,4 @@ def cancelled_before(attempt: int, previous: JobResult, token: CancelToken
     verdict = interruption_verdict(token.interruption, None)
     result.finish(replace(verdict, reason=f"{verdict.reason} during the wait before attempt"
                                           f" {attempt}"))  # fmt: skip
-    return result, attempt_row(attempt, result, False, "cancelled before it started")
+    return result, attempt_row(attempt, result.verdict, False, "cancelled before it started")

@@ -19,7 +19,7 @@ from sglang_ci.calibration.calibrate import (
     report,
 )
 from sglang_ci.config.baselines import BASELINES_FILE, append_runs
-from sglang_ci.config.errors import RunInterrupted, TeardownError, UsageError
+from sglang_ci.config.errors import UsageError
 from sglang_ci.config.model import Config, Job
 from sglang_ci.config.stub_env import is_stub_engine
 from sglang_ci.evals.pool import EvalStopped
@@ -31,6 +31,7 @@ from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
 from sglang_ci.launch.lifecycle import launched
 from sglang_ci.launch.liveness import LivenessWatch
 from sglang_ci.launch.server_api import flush_cache, server_info
+from sglang_ci.outcome.errors import RunInterrupted, TeardownError
 from sglang_ci.plan.dry_run import render_calibration_plan
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.result_file import JobResult

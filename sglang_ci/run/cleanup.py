@@ -12,13 +12,14 @@ from pathlib import Path
 
 import psutil
 
-from sglang_ci.config.errors import FailureKind
 from sglang_ci.config.secrets import Scrubber
 from sglang_ci.launch.file_locks import try_lock, unlock
 from sglang_ci.launch.ledger import START_TIME_SLACK_S, Entry, alive, ledger_dir, ours
 from sglang_ci.launch.ledger_check import LedgerFile, Malformed, parse, set_aside
 from sglang_ci.launch.ports import lock_path
-from sglang_ci.results.result_file import JobResult, Status, Verdict
+from sglang_ci.outcome.kinds import FailureKind
+from sglang_ci.outcome.verdict import Status, Verdict
+from sglang_ci.results.result_file import JobResult
 from sglang_ci.results.scrub import scrub_folder
 
 GRACE_S = 5.0

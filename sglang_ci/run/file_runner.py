@@ -9,13 +9,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sglang_ci.config.schema import FileJob
+from sglang_ci.outcome.retry import classify_file
 from sglang_ci.plan.policy import RunPolicy
 from sglang_ci.results.job_folder import KEEP_EARLIER, claimed, require_writable
 from sglang_ci.results.result_file import JobResult
 from sglang_ci.run.attempts import attempted
 from sglang_ci.run.job_runner import say
 from sglang_ci.run.registered_file import LOG_NAME, FileRequest, run_file_in, summary
-from sglang_ci.run.retry import classify_file
 
 
 def _output(folder: Path) -> str:
@@ -42,4 +42,4 @@ def run_file_job(
 
         # SGLang decides a file's retry on its output (run_unittest_files).
         return attempted(file.id, folder, policy, attempt_once,
-                         lambda done: classify_file(done, _output(folder)))  # fmt: skip
+                         lambda done: classify_file(done.verdict, _output(folder)))  # fmt: skip

@@ -19,14 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
-from sglang_ci.config.errors import (
-    FailureKind,
-    FatalError,
-    JobFailedError,
-    RunInterrupted,
-    ServerDied,
-    UsageError,
-)
+from sglang_ci.config.errors import UsageError
 from sglang_ci.config.model import Job
 from sglang_ci.config.secrets import Scrubber, redacted, redacted_argv
 from sglang_ci.config.server_args import to_argv
@@ -37,9 +30,12 @@ from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
 from sglang_ci.launch.lifecycle import launched
 from sglang_ci.launch.liveness import LivenessWatch
 from sglang_ci.launch.server_api import flush_cache, server_info, smoke_generate
+from sglang_ci.outcome.errors import FatalError, JobFailedError, RunInterrupted, ServerDied
+from sglang_ci.outcome.kinds import FailureKind
+from sglang_ci.outcome.verdict import Status, Verdict
 from sglang_ci.results.junit import write_junit
 from sglang_ci.results.provenance import collect_provenance
-from sglang_ci.results.result_file import JobResult, Status, Verdict
+from sglang_ci.results.result_file import JobResult
 from sglang_ci.results.scrub import scrub_folder
 from sglang_ci.results.summary import append_step_summary
 from sglang_ci.run.suite_plugin import TestFailure

@@ -15,13 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from sglang_ci.config.errors import (
-    ConfigError,
-    FailureKind,
-    GpuShortageError,
-    UsageError,
-    exit_code,
-)
+from sglang_ci.config.errors import ConfigError, UsageError
 from sglang_ci.config.model import Config, Job
 from sglang_ci.config.schema import FileJob
 from sglang_ci.config.secrets import Environment
@@ -31,10 +25,14 @@ from sglang_ci.history.quarantine import in_force, note
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.launch.launcher import LaunchSettings
+from sglang_ci.outcome.errors import GpuShortageError
+from sglang_ci.outcome.kinds import FailureKind, exit_code
+from sglang_ci.outcome.retry import attempt_row, classify
+from sglang_ci.outcome.verdict import Status, Verdict
 from sglang_ci.plan.file_budget import FileBudget, file_key
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.provenance import collect_provenance
-from sglang_ci.results.result_file import JobResult, Status, Verdict
+from sglang_ci.results.result_file import JobResult
 from sglang_ci.results.summary import stage_table
 from sglang_ci.run.attempts import attempted
 from sglang_ci.run.cleanup import cleanup_before_run
@@ -42,7 +40,6 @@ from sglang_ci.run.file_runner import run_file_job
 from sglang_ci.run.job_runner import PACKAGED_SUITES, report, run_group, say
 from sglang_ci.run.options import LaunchOptions, RunOptions
 from sglang_ci.run.refused import record_refused
-from sglang_ci.run.retry import attempt_row, classify
 
 
 def suites_dir(config: Config) -> Path:
@@ -137,7 +134,7 @@ def run_shared(config: Config, jobs: Sequence[Job], options: RunOptions, env: Ma
         settings = launch_settings(options, out_dirs[0], env, jobs[0])
         results = run_group(jobs, settings, out_dirs, suites_dir(config), timeout)
         for result, out_dir in zip(results, out_dirs, strict=True):
-            result.attempts = [attempt_row(1, result, False, "shared launch")]
+            result.attempts = [attempt_row(1, result.verdict, False, "shared launch")]
             result.write(out_dir / "result.json")
     for result, out_dir in zip(results, out_dirs, strict=True):
         report(result, out_dir / "result.json")

@@ -30,8 +30,8 @@ from typing import Any
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from sglang_ci.config.errors import FatalError, JobFailedError
 from sglang_ci.config.text import render_table
+from sglang_ci.outcome.errors import FatalError, JobFailedError
 
 METRIC = "sglang:fwd_occupancy"
 # The kit's numbers (fwd_occupancy_kit.py at 1bd4f94598, FwdOccupancyMixin defaults).

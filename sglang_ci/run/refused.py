@@ -11,13 +11,15 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from sglang_ci.config.errors import FailureKind, FatalError
 from sglang_ci.config.model import Job
 from sglang_ci.config.schema import FileJob
 from sglang_ci.config.text import ATTEMPT
+from sglang_ci.outcome.errors import FatalError
+from sglang_ci.outcome.kinds import FailureKind
+from sglang_ci.outcome.verdict import Verdict
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.provenance import collect_provenance
-from sglang_ci.results.result_file import JobResult, Verdict, job_dir_name
+from sglang_ci.results.result_file import JobResult, job_dir_name
 
 
 def record_refused(

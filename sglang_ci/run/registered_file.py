@@ -27,13 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from sglang_ci.config.errors import (
-    FailureKind,
-    FatalError,
-    JobTimedOut,
-    RunInterrupted,
-    UsageError,
-)
+from sglang_ci.config.errors import UsageError
 from sglang_ci.config.registered_env import TIMEOUT_PER_FILE_S, ci_env, file_command, workdir
 from sglang_ci.config.secrets import Scrubber
 from sglang_ci.config.text import number
@@ -44,9 +38,12 @@ from sglang_ci.launch.file_sweep import PortSampler, SweepFindings, sweep_file
 from sglang_ci.launch.gpus import visible_gpus
 from sglang_ci.launch.ledger import RunLedger
 from sglang_ci.launch.process_tree import ProcessTree, become_subreaper
+from sglang_ci.outcome.errors import FatalError, JobTimedOut, RunInterrupted
+from sglang_ci.outcome.kinds import FailureKind
+from sglang_ci.outcome.verdict import Verdict
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.provenance import collect_provenance
-from sglang_ci.results.result_file import JobResult, Verdict
+from sglang_ci.results.result_file import JobResult
 from sglang_ci.results.scrub import scrub_folder
 from sglang_ci.results.test_counts import count_tests
 

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import requests
 
-from sglang_ci.config.errors import FatalError
+from sglang_ci.outcome.errors import FatalError
 from sglang_ci.run.probes import SCRAPE_TIMEOUT_S, measure_fwd_occupancy
 from sglang_ci.run.suite_plugin import SuiteContext
 

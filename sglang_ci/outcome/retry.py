@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 
-from sglang_ci.config.errors import FailureKind
-from sglang_ci.results.result_file import JobResult, Status, Verdict
+from sglang_ci.outcome.kinds import FailureKind
+from sglang_ci.outcome.verdict import Status, Verdict
 
 RETRIABLE = {
     FailureKind.BELOW_THRESHOLD: "accuracy assertion (not greater than)",
@@ -70,15 +70,15 @@ _FILE_RULES: tuple[tuple[bool, str, tuple[str, ...]], ...] = (
 )  # fmt: skip
 
 
-def classify_file(result: JobResult, output: str) -> tuple[bool, str]:
+def classify_file(verdict: Verdict, output: str) -> tuple[bool, str]:
     """(retriable, why) for one finished attempt of a registered file."""
-    kind = result.failure_kind
-    if result.status is Status.PASSED:
+    kind = verdict.kind
+    if verdict.status is Status.PASSED:
         return False, "passed"
     if kind is FailureKind.TIME_LIMIT:
         return True, RETRIABLE[FailureKind.TIME_LIMIT]
     if kind is not FailureKind.CHECK_FAILED:  # cancelled, or it left processes behind
-        return False, f"{kind.value if kind else result.status.value}: not retried"
+        return False, f"{kind.value if kind else verdict.status.value}: not retried"
     for retriable, label, patterns in _FILE_RULES:
         for pattern in patterns:
             if re.search(pattern, output, re.IGNORECASE):
@@ -88,8 +88,8 @@ def classify_file(result: JobResult, output: str) -> tuple[bool, str]:
     return False, "unknown failure type"
 
 
-def attempt_row(attempt: int, result: JobResult, retriable: bool, why: str) -> dict[str, object]:
+def attempt_row(attempt: int, verdict: Verdict, retriable: bool, why: str) -> dict[str, object]:
     """One attempt as result.json's ``attempts`` lists it."""
-    return {"attempt": attempt, "status": result.status.value, "reason": result.reason,
-            "failure_kind": result.failure_kind.value if result.failure_kind else None,
+    return {"attempt": attempt, "status": verdict.status.value, "reason": verdict.reason,
+            "failure_kind": verdict.kind.value if verdict.kind else None,
             "retriable": retriable, "why": why}  # fmt: skip
