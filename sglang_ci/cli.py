@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import sglang_ci
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.model import config_path, load_config
+from sglang_ci.engines.registry import DEFAULT_ENGINE, ENGINES
 from sglang_ci.outcome.errors import FatalError, RunInterrupted
 from sglang_ci.run.options import (
-    ENGINES,
     CalibrateOptions,
     PolicyOptions,
     RunOptions,
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     plan = command("plan", "the dry run of every job of a stage")
     plan.add_argument("--stage", required=True)
-    plan.add_argument("--engine", choices=ENGINES, default="sglang")
+    plan.add_argument("--engine", choices=tuple(ENGINES), default=DEFAULT_ENGINE)
     add_arguments(plan, PolicyOptions)
     from sglang_ci.evals.cli import add_eval_parser
 

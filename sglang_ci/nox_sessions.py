@@ -29,6 +29,8 @@ from sglang_ci.config.axes import AXES, call_args
 # Every job session carries MATRIX_TAG: `nox -l --json` lists only selected sessions and
 # job sessions are not selected by default, so `nox -l --json -t matrix` is the matrix.
 from sglang_ci.config.model import MATRIX_TAG, Config, Job
+from sglang_ci.engines import registry
+from sglang_ci.engines.registry import DEFAULT_ENGINE, REHEARSAL_ENGINE
 from sglang_ci.launch.cancel import SIGNALS as CANCEL_SIGNALS
 from sglang_ci.launch.gpus import require_gpus, visible_gpus
 from sglang_ci.outcome.errors import FatalError
@@ -70,7 +72,7 @@ def stub_rehearsal(session: nox.Session) -> str:
             continue
         kept.append(arg)
     # Double quotes, as the README writes sessions: their names hold single quotes only.
-    return f'nox -s "{session.name}" -- {shlex.join([*kept, "--engine", "stub"])}'
+    return f'nox -s "{session.name}" -- {shlex.join([*kept, "--engine", REHEARSAL_ENGINE])}'
 
 
 def require_session_gpus(session: nox.Session, what: str, needed: int, env: Mapping[str, str],
@@ -85,7 +87,7 @@ def require_session_gpus(session: nox.Session, what: str, needed: int, env: Mapp
 
         refused = [config.jobs[u] if u in config.jobs else config.files[u] for u in units]
         if refused:
-            record_refused(refused, Path(results), "sglang", error)
+            record_refused(refused, Path(results), DEFAULT_ENGINE, error)
         session.error(str(error))
 
 
@@ -148,7 +150,7 @@ def run_job(session: nox.Session, config: Config, job: Job) -> None:
     if options.dry_run:
         print(render_plan(job, config.stages[job.stage], options.engine))
         return
-    if options.engine == "sglang":
+    if registry.engine(options.engine).uses_gpus:
         require_session_gpus(session, job.id, job.gpus, os.environ, config, [job.id],
                              options.results)  # fmt: skip
     run_runner(session, current_python(), config, ["job", job.id, *to_argv(options)], job.id)
@@ -208,7 +210,7 @@ def register_calibrate_sessions(config: Config) -> None:
             print(render_calibration_plan(job, config.stages[job.stage], options.engine,
                                           options.runs, options.relaunch))  # fmt: skip
             return
-        if options.engine == "sglang":
+        if registry.engine(options.engine).uses_gpus:
             # A calibration leaves no job result: the runner's calibrate records none either.
             require_session_gpus(session, job.id, job.gpus, os.environ, config, [], "")
         run_runner(session, current_python(), config, ["calibrate", job.id, *to_argv(options)],
@@ -232,7 +234,7 @@ def register_stage_sessions(config: Config) -> None:
         if options.stage not in (None, name):
             session.error(f"this session runs stage {name}; --stage {options.stage} is another")
         options = dataclasses.replace(options, stage=name)
-        if not options.dry_run and options.engine == "sglang":
+        if not options.dry_run and registry.engine(options.engine).uses_gpus:
             # Registered files pick their GPUs themselves (run_suite checks none).
             needed = max((job.gpus for job in config.stage_jobs(name)), default=0)
             require_session_gpus(session, f"stage {name}", needed, os.environ, config,
@@ -332,7 +334,9 @@ def register_demo_session(config: Config, root: Path, router: str) -> None:
     def demo(session: nox.Session) -> None:
         """A whole stage (base-b) end to end on the stub engine with the shipped sample data."""
         options = session_options(session, StageOptions, "nox -s demo --")
-        options = dataclasses.replace(options, stage=options.stage or DEMO_STAGE, engine="stub")
+        options = dataclasses.replace(
+            options, stage=options.stage or DEMO_STAGE, engine=REHEARSAL_ENGINE
+        )
         python = str(Path(session.bin) / "python")
         # The venv is reused between runs (reuse_venv=True): installing again costs most of
         # a warm run, so it happens only on a fresh venv or a changed pyproject/pin. The

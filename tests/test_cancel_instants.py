@@ -33,7 +33,7 @@ from sglang_ci.launch.launcher import LaunchSettings
 from sglang_ci.launch.ledger import LEDGER_ENV, RunLedger
 from sglang_ci.launch.ports import LOCK_DIR_ENV, listening
 from sglang_ci.run import job_runner
-from sglang_ci.run.orchestrator import stub_data_defaults
+from sglang_ci.run.orchestrator import data_defaults
 
 from .conftest import FIXTURES, ROOT, TAG_ENV, tagged_processes
 
@@ -136,7 +136,7 @@ def test_a_cancel_at_any_instant_of_a_launch_tears_everything_down(
     monkeypatch.setenv(LEDGER_ENV, str(tmp_path / "ledger"))
     monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path / "locks"))
     monkeypatch.setenv("CANCEL_SWEEP_OUT", str(out))
-    env = stub_data_defaults({**os.environ, TAG_ENV: tag, "SGLANG_CI_STUB_FAULTS": faults})
+    env = data_defaults("stub", {**os.environ, TAG_ENV: tag, "SGLANG_CI_STUB_FAULTS": faults})
     config = load_config(None, {}, FIXTURES)
     job = config.find_job(JOB)
     settings = LaunchSettings(engine="stub", python=sys.executable, out_dir=out,

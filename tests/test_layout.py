@@ -21,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sglang_ci"
 # Bottom to top.
 STACK = (
     "outcome",
+    "engines",
     "config",
     "plan",
     "launch",
@@ -36,10 +37,14 @@ STACK = (
 # above everything as the CLI is (they use run/'s fixtures).
 TOP = ("cli", "nox_sessions", "nox_names", "__main__", "suites")
 # Apart from the stack, and no package of the stack imports them: the protocol stand-in
-# imports config only; the release contract also reads plan (our own commands and the
-# endpoints we call are what it checks against the release).
+# imports the floors below plan only (how a job ends, its own engine module, config); the
+# release contract also reads plan (our own commands and the endpoints we call are what it
+# checks against the release).
 APART = ("stub", "contract")
-APART_MAY_IMPORT = {"stub": ("outcome", "config"), "contract": ("outcome", "config", "plan")}
+APART_MAY_IMPORT = {
+    "stub": ("outcome", "engines", "config"),
+    "contract": ("outcome", "engines", "config", "plan"),
+}
 # Shipped data and its generator: anyone may read it; it imports nothing else.
 DATA = "data"
 RUN_IMPORTERS = ("run", "cli", "nox_sessions", "suites")

@@ -74,7 +74,7 @@ def test_pd_plan_has_both_roles_and_the_router(config: Config) -> None:
 def test_sglang_serve_without_a_console_script_runs_its_entry_point(tmp_path: Path) -> None:
     """`sglang serve` is the script beside the interpreter; where SGLang was installed with
     pip --target or --user there is none, and the same main() runs through the interpreter."""
-    from sglang_ci.plan.commands import SGLANG_ENTRY_POINT, sglang_program
+    from sglang_ci.engines.sglang import SGLANG_ENTRY_POINT, sglang_program
 
     python = tmp_path / "bin" / "python3"
     python.parent.mkdir()

@@ -22,6 +22,7 @@ from sglang_ci.bisect.probe import Target
 from sglang_ci.bisect.state import BisectState, check_same, load, save
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.text import job_dir_name
+from sglang_ci.engines.registry import DEFAULT_ENGINE, ENGINES
 from sglang_ci.history.store import store_path
 
 DEFAULT_MAX_RUNS = 24
@@ -66,8 +67,8 @@ def add_bisect_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     sub.add_argument(
         "--engine",
-        choices=("sglang", "stub"),
-        default="sglang",
+        choices=tuple(ENGINES),
+        default=DEFAULT_ENGINE,
         help="stub: the protocol stand-in, a rehearsal of the bisect, never evidence",
     )
     sub.add_argument(

@@ -7,6 +7,7 @@ from typing import Any
 
 from sglang_ci.bisect.driver import Outcome, Step
 from sglang_ci.bisect.probe import Target
+from sglang_ci.engines import registry
 
 HEADER = ("step", "commit", "subject", "runs", "score(s)", "verdict", "p-value")
 
@@ -84,7 +85,8 @@ def text(outcome: Outcome, target: Target) -> str:
 
 def footer(outcome: Outcome, target: Target) -> str:
     runs = outcome.all_runs()
-    stub = " on the stub engine (a rehearsal: never evidence)" if target.engine == "stub" else ""
+    rehearsal = registry.engine(target.engine).rehearsal
+    stub = f" on the {target.engine} engine (a rehearsal: never evidence)" if rehearsal else ""
     return (f"{len(runs)} runs, {gpu_seconds(outcome, target):.0f} GPU-seconds"
             f" ({target.gpus} GPU{'' if target.gpus == 1 else 's'} per run){stub};"
             " each verdict's error rate"

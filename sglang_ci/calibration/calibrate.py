@@ -23,6 +23,7 @@ from sglang_ci.config.errors import UsageError
 from sglang_ci.config.schema import Job
 from sglang_ci.config.server_args import lookup
 from sglang_ci.config.stats import Spread, binomial_se, recommended_threshold, wilson_interval
+from sglang_ci.engines import registry
 from sglang_ci.launch import gpu_memory
 from sglang_ci.outcome.errors import FatalError
 
@@ -52,8 +53,8 @@ class Calibration:
 
 def gpu_name(engine: str, job: Job, env: Mapping[str, str]) -> str:
     """What ran the calibration, for its baseline entries."""
-    if engine == "stub":
-        return "none (stub engine)"
+    if not registry.engine(engine).uses_gpus:
+        return f"none ({engine} engine)"
     with gpu_memory.nvml() as lib:
         if lib is None:
             return "unknown"

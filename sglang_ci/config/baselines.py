@@ -17,8 +17,8 @@ from typing import Any
 
 from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.stats import RULES, recommended_threshold
-from sglang_ci.config.stub_env import is_stub_engine
 from sglang_ci.config.toml_reader import Table, load_toml, suggestion
+from sglang_ci.engines.registry import is_rehearsal
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -95,7 +95,7 @@ def _read_run(table: Table) -> Run:
     if deterministic is not None and not isinstance(deterministic, bool):
         table.fail("expected true or false", "deterministic")
     engine = table.get("engine", str, "")
-    if is_stub_engine(engine):
+    if is_rehearsal(engine):
         # The stub answers from a key at a set accuracy: its scores say nothing about a model.
         table.fail(f"'{engine}' is the stub engine; its scores are never a model's baseline",
                    "engine")  # fmt: skip

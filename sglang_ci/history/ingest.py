@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sglang_ci.config.stub_env import is_stub_engine
 from sglang_ci.config.text import ATTEMPT
+from sglang_ci.engines.registry import is_rehearsal
 from sglang_ci.history.rows import Answers, RunRow
 from sglang_ci.history.store import HistoryStore
 from sglang_ci.outcome.verdict import Status
@@ -90,7 +90,7 @@ def row_of(result: JobResult) -> RunRow:
         job=result.job,
         stage=result.stage,
         engine=result.engine,
-        stub=is_stub_engine(result.engine),
+        stub=is_rehearsal(result.engine),
         status=str(result.status),
         failure_kind=result.failure_kind.value if result.failure_kind else None,
         score=_number(result.score),

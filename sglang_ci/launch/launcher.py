@@ -25,6 +25,7 @@ from pathlib import Path
 from sglang_ci.config.model import Job
 from sglang_ci.config.server_args import lookup
 from sglang_ci.config.sglang_ports import derived_ports
+from sglang_ci.engines import registry
 from sglang_ci.launch import gpu_memory
 from sglang_ci.launch.cancel import CancelWatch
 from sglang_ci.launch.exec_gate import spawn_recorded
@@ -261,7 +262,7 @@ class DeploymentRun:
         deployment = self.job.deployment
         if deployment.disaggregated:
             require_router(self.settings.python, self.job.id)
-        if self.settings.engine == "sglang":
+        if registry.engine(self.settings.engine).uses_gpus:
             self.gpus = gpu_memory.physical_gpus(range(self.job.gpus), self.settings.env)
             gpu_memory.wait_idle(self.gpus, GPU_IDLE_S)
             self.gpu_baseline = gpu_memory.usage(self.gpus) or {}
@@ -305,9 +306,7 @@ class DeploymentRun:
             self.settings.python, kind, prefill.url, bootstrap, decode.url, port, metrics_port
         )
         added = env_added(self.job.deployment)
-        env = {**self.settings.env, **added}
-        if self.settings.engine == "stub":
-            env["HF_HUB_OFFLINE"] = "1"  # the stub's model path is no hub repository
+        env = {**self.settings.env, **added, **registry.engine(self.settings.engine).router_env()}
         router = self._spawn("router", command, env, port, [p for p in (port, metrics_port) if p])
         router.env_added = added
         wait_all_ready([router], self.settings.launch_timeout,

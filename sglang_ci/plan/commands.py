@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sglang_ci.config.deployment import Deployment, Server
 from sglang_ci.config.server_args import to_argv
+from sglang_ci.engines import registry
 from sglang_ci.plan.rdma import SYSFS_INFINIBAND, pd_ib_device
 
 HOST = "127.0.0.1"
@@ -31,10 +32,6 @@ ENDPOINTS = (
     "/metrics",
 )  # fmt: skip
 
-ENGINE_MODULES = {
-    "sglang": "sglang.launch_server",
-    "stub": "sglang_ci.stub",
-}
 ROUTER_MODULE = "sglang_router.launch_router"
 
 # RDMA devices are a fact of the runner, never of the config: a runner may name them here
@@ -59,15 +56,12 @@ def server_command(
     """A server's argv, as SGLang's test helpers build it. A single server as
     popen_launch_server: ``sglang serve --model-path M <args> --device cuda --host H --port
     P`` (SGLang's CI runs `sglang serve` since 0.5.10, e6da514c2c, so in every release the
-    jobs claim; device "auto" resolves to cuda on NVIDIA GPUs); the stub swaps only the
-    program. PD roles as popen_launch_pd_server: ``python3 -m sglang.launch_server``, no
+    jobs claim; device "auto" resolves to cuda on NVIDIA GPUs); the engine (engines/) gives
+    only the program. PD roles as popen_launch_pd_server: ``python3 -m sglang.launch_server``, no
     --device, and the bootstrap port on both, as SGLang's fixture passes it: with the
     mini-lb router no request names it, and each server then falls back to its own
     --disaggregation-bootstrap-port (scheduler.py@5227b07669)."""
-    if engine == "sglang" and not deployment.disaggregated:
-        head = [*sglang_program(python), "serve"]
-    else:
-        head = [python, "-m", ENGINE_MODULES[engine]]
+    head = registry.engine(engine).server_program(python, deployment.disaggregated)
     argv = [*head, "--model-path", deployment.model_path]
     if deployment.disaggregated:
         argv += ["--disaggregation-mode", server.role]
@@ -80,23 +74,6 @@ def server_command(
         argv += ["--device", "cuda"]
     argv += ["--host", HOST, "--port", str(port)]
     return argv
-
-
-def sglang_program(python: str) -> list[str]:
-    """The `sglang` console script of ``python``'s environment (its bin folder), so the
-    server runs the SGLang that interpreter has; a bare name where the plan shows one.
-    Where that environment has no script beside the interpreter (SGLang installed with
-    ``pip --user`` or ``--target``), the script's own entry point through the interpreter:
-    the same ``main()`` that `sglang` calls."""
-    path = Path(python)
-    if path.parent == Path():
-        return ["sglang"]
-    script = path.with_name("sglang")
-    return [str(script)] if script.is_file() else [python, "-c", SGLANG_ENTRY_POINT]
-
-
-# What pip's `sglang` console script runs (SGLang's pyproject: sglang = "sglang.cli.main:main").
-SGLANG_ENTRY_POINT = "import sys; from sglang.cli.main import main; sys.exit(main())"
 
 
 def ib_device(env: Mapping[str, str], sysfs_root: Path = SYSFS_INFINIBAND) -> str | None:

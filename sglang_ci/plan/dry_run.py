@@ -14,6 +14,7 @@ from sglang_ci.config.schema import Config, Job, Stage
 from sglang_ci.config.secrets import redacted, redacted_argv
 from sglang_ci.config.server_args import lookup
 from sglang_ci.config.text import number
+from sglang_ci.engines import registry
 from sglang_ci.plan.commands import (
     IB_DEVICE_ENV,
     env_added,
@@ -61,7 +62,7 @@ def render_plan(
         f"{job.id}",
         f"  stage {stage.name}{suite} (runner {stage.runner}), {job.gpus} GPU(s),"
         f" est {number(job.est_time)} s, engine {engine}"
-        + (" (protocol stand-in, not a model)" if engine == "stub" else ""),
+        + (f" ({registry.engine(engine).plan_note})" if registry.engine(engine).plan_note else ""),
         *(limits or []),
         "",
         "launch:",
@@ -121,7 +122,7 @@ def render_plan(
         "",
         "teardown: SIGTERM to each process group, SIGKILL after the grace period, then wait"
         " until every process is reaped and every port is free"
-        + (" and NVML shows the GPUs released" if engine == "sglang" else ""),
+        + (" and NVML shows the GPUs released" if registry.engine(engine).uses_gpus else ""),
     ]
     return "\n".join(out)
 
@@ -179,8 +180,7 @@ def render_unit(config: Config, unit: str, engine: str, time_limit: float) -> st
 def limits_text(config: Config, job: Job, engine: str, time_limit: float) -> list[str]:
     """The job's launch timeout and time limit, the limit shared with the other jobs of
     its SGLang file (plan.file_budget), as run_suite.py limits the file."""
-    launch = (f"{number(job.launch_timeout)} s (its SGLang test's popen_launch_server timeout)"
-              if engine == "sglang" else "the stub's (60 s unless --launch-timeout)")  # fmt: skip
+    launch = registry.engine(engine).launch_timeout_note(number(job.launch_timeout))
     shared = [other for other in siblings(config, job.id) if other != job.id]
     limit = f"{number(time_limit)} s"
     if shared:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sglang_ci.config.errors import UsageError
-from sglang_ci.config.stub_env import is_stub_engine
 from sglang_ci.config.text import Cell, markdown_table, number
+from sglang_ci.engines.registry import is_rehearsal
 from sglang_ci.outcome.kinds import FailureKind
 from sglang_ci.outcome.verdict import Status
 from sglang_ci.results.consistency import contradictions
@@ -208,7 +208,7 @@ def update_durations(path: Path, results: Sequence[JobResult]) -> int:
     # Stub runs never: a stub job takes seconds, and would tell partitioning a 300 s stage
     # takes 2 s.
     finished = [r for r in results if r.status in (Status.PASSED, Status.FAILED)
-                and not is_stub_engine(r.engine)]  # fmt: skip
+                and not is_rehearsal(r.engine)]  # fmt: skip
     for result in finished:
         current[result.job] = round(result.seconds, 1)
     path.write_text(json.dumps(dict(sorted(current.items())), indent=2) + "\n")
@@ -250,7 +250,7 @@ def report_command(
                              " above") from None  # fmt: skip
     if durations:
         written = update_durations(Path(durations), results)
-        stub = sum(is_stub_engine(r.engine) for r in results)
+        stub = sum(is_rehearsal(r.engine) for r in results)
         print(
             f"\n{written} durations written to {durations}"
             + (f" ({stub} stub-engine results left out: never evidence)" if stub else ""),

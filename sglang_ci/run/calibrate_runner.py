@@ -21,7 +21,7 @@ from sglang_ci.calibration.calibrate import (
 from sglang_ci.config.baselines import BASELINES_FILE, append_runs
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.model import Config, Job
-from sglang_ci.config.stub_env import is_stub_engine
+from sglang_ci.engines import registry
 from sglang_ci.evals.pool import EvalStopped
 from sglang_ci.evals.run import run_eval
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
@@ -104,7 +104,7 @@ def calibrate_command(
     config: Config, job: Job, options: CalibrateOptions, env: Mapping[str, str]
 ) -> int:
     """`calibrate`: the runs, the report, the plot, and with --write the baselines."""
-    if options.write and is_stub_engine(options.engine):
+    if options.write and registry.is_rehearsal(options.engine):
         # Refused before any run: stub scores come from its answer key, never from a model.
         raise UsageError("calibrate --write records a model's baseline; the stub engine's"
                          " scores are never one (drop --write to rehearse)")  # fmt: skip
@@ -112,7 +112,7 @@ def calibrate_command(
         print(render_calibration_plan(job, config.stages[job.stage], options.engine,
                                       options.runs, options.relaunch))  # fmt: skip
         return 0
-    if options.engine == "sglang":
+    if registry.engine(options.engine).uses_gpus:
         require_gpus(job.id, job.gpus, visible_gpus(env))
     folder = Path(options.results) / "calibrate"
     require_writable(folder)

@@ -14,17 +14,13 @@ from typing import Any, TypeVar
 
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.schema import MAX_SECONDS, StagePolicy
+from sglang_ci.engines.registry import DEFAULT_ENGINE, ENGINES, engine
 from sglang_ci.evals.defaults import SGLANG_REQUEST_TIMEOUT_S
-from sglang_ci.plan.commands import ENGINE_MODULES
 from sglang_ci.plan.partition import parse_partition
 from sglang_ci.plan.policy import RunPolicy, resolve
 from sglang_ci.results.job_folder import KEEP_EARLIER
 
-ENGINES = tuple(ENGINE_MODULES)
 DEFAULT_RESULTS = "results"
-# The stub starts in well under 1 s; SGLang waits as long as each job's test does
-# (Job.launch_timeout: DEFAULT_TIMEOUT_FOR_SERVER_LAUNCH, 600 s, or a multiple of it).
-STUB_LAUNCH_TIMEOUT = 60.0
 
 Check = Callable[[Any], str | None]
 
@@ -67,8 +63,9 @@ class LaunchOptions:
     """What every command that launches servers accepts."""
 
     engine: str = option(
-        "sglang", "sglang (default, needs GPUs) or stub (the protocol stand-in, for rehearsals)",
-        choices=ENGINES,
+        DEFAULT_ENGINE,
+        "sglang (default, needs GPUs) or stub (the protocol stand-in, for rehearsals)",
+        choices=tuple(ENGINES),
     )  # fmt: skip
     results: str = option(
         DEFAULT_RESULTS, f"results folder; each job writes DIR/<job>/ (default: {DEFAULT_RESULTS})",
@@ -96,10 +93,11 @@ class LaunchOptions:
     )  # fmt: skip
 
     def ready_within(self, job_launch_timeout: float) -> float:
-        """The command line's launch timeout, else the stub's, else the job's own."""
+        """The command line's launch timeout, else the engine's for this job: SGLang waits
+        as long as each job's test does (Job.launch_timeout), the stub a minute."""
         if self.launch_timeout:
             return self.launch_timeout
-        return STUB_LAUNCH_TIMEOUT if self.engine == "stub" else job_launch_timeout
+        return engine(self.engine).ready_within(job_launch_timeout)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sglang_ci.config.errors import ConfigError, UsageError
 from sglang_ci.config.model import Config, Job
 from sglang_ci.config.schema import FileJob
 from sglang_ci.config.secrets import Environment
-from sglang_ci.config.stub_env import STUB_DATA_ENV
+from sglang_ci.engines import registry
 from sglang_ci.evals.run import EVALS, check_local_data
 from sglang_ci.history.quarantine import in_force, note
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
@@ -49,20 +49,16 @@ def suites_dir(config: Config) -> Path:
     return beside if beside.is_dir() else PACKAGED_SUITES
 
 
-def stub_data_defaults(env: Mapping[str, str]) -> dict[str, str]:
-    """For a stub rehearsal, unless set otherwise: the shipped sample data as the stub's
-    answer key and as the evals' data (never for the real engine, never silently)."""
-    from sglang_ci.data import GSM8K_SAMPLE, HELLASWAG_SAMPLE
+def data_defaults(engine: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The engine's environment defaults where ``env`` leaves them unset (for the stub: the
+    shipped sample data as its answer key and the evals' data), each one said, never
+    silently; the real engine adds none."""
     from sglang_ci.evals.data import GSM8K, HELLASWAG
 
-    defaults = {
-        STUB_DATA_ENV: os.pathsep.join([str(GSM8K_SAMPLE), str(HELLASWAG_SAMPLE)]),
-        GSM8K.env: str(GSM8K_SAMPLE),
-        HELLASWAG.env: str(HELLASWAG_SAMPLE),
-    }
+    defaults = registry.engine(engine).data_defaults({s.name: s.env for s in (GSM8K, HELLASWAG)})
     chosen = {key: value for key, value in defaults.items() if not env.get(key)}
     if chosen:
-        say("stub engine: shipped sample data (not GSM8K or HellaSwag) for "
+        say(f"{engine} engine: shipped sample data (not GSM8K or HellaSwag) for "
             + ", ".join(sorted(chosen)))  # fmt: skip
     return {**env, **chosen}
 
@@ -70,7 +66,7 @@ def stub_data_defaults(env: Mapping[str, str]) -> dict[str, str]:
 def launch_settings(
     options: LaunchOptions, out_dir: Path, env: Mapping[str, str], job: Job
 ) -> LaunchSettings:
-    values = stub_data_defaults(env) if options.engine == "stub" else dict(env)
+    values = data_defaults(options.engine, env)
     return LaunchSettings(
         engine=options.engine, python=sys.executable, out_dir=out_dir,
         launch_timeout=options.ready_within(job.launch_timeout), env=Environment(values),
@@ -89,7 +85,7 @@ def check_runnable(jobs: Sequence[Job], engine: str, env: Mapping[str, str]) -> 
             if name in EVALS and job.eval is not None and (name, job.eval) not in checked:
                 check_local_data(name, job.eval, env)
                 checked.add((name, job.eval))
-    if engine == "sglang" and jobs:
+    if registry.engine(engine).uses_gpus and jobs:
         largest = max(jobs, key=lambda job: job.gpus)
         require_gpus(largest.id, largest.gpus, visible_gpus(env))
 
@@ -160,11 +156,11 @@ def run_groups(config: Config, ids: Sequence[str]) -> list[list[Job] | FileJob]:
 
 
 def check_files_runnable(files: Sequence[FileJob], engine: str) -> None:
-    """A registered file launches its own servers: the stub cannot stand in for them."""
-    if files and engine == "stub":
+    """A registered file launches its own servers: a stand-in engine cannot run them."""
+    if files and not registry.engine(engine).runs_registered_files:
         raise UsageError(
             f"{files[0].id}: a registered SGLang file launches its own servers, so --engine"
-            " stub cannot run it; rehearse it with --dry-run (the plan, partitions, matrix)"
+            f" {engine} cannot run it; rehearse it with --dry-run (the plan, partitions, matrix)"
         )
 
 
@@ -178,7 +174,7 @@ def run_jobs(
     jobs = [config.jobs[unit] for unit in job_ids if unit in config.jobs]
     files = [config.files[unit] for unit in job_ids if unit in config.files]
     check_files_runnable(files, options.engine)
-    if files and options.engine == "sglang":
+    if files and registry.engine(options.engine).uses_gpus:
         needed, seen = max(f.gpus for f in files), visible_gpus(env)
         if seen.count < needed:  # run_suite checks none: the file picks its GPUs itself
             say(f"warning: the registered files' stage has {needed} GPU(s) but"
@@ -203,9 +199,9 @@ def run_jobs(
         for result in results:
             if result.status is Status.SKIPPED:
                 print(f"{result.job}: skipped: {result.reason}")
-        if options.engine == "stub":
-            print("(stub engine: scores come from its answer key and set accuracy, not from a"
-                  " model)")  # fmt: skip
+        if registry.engine(options.engine).rehearsal:
+            print(f"({options.engine} engine: scores come from its answer key and set accuracy,"
+                  " not from a model)")  # fmt: skip
         for result in results:
             if result.job in quarantined and result.status not in _GOOD:
                 print(f"{result.job}: {result.status}, quarantined"

@@ -6,6 +6,6 @@ from an answer key with a chosen accuracy. It is never a model and says so in
 ``/server_info`` and ``/v1/models``.
 """
 
-from sglang_ci.config.stub_env import STUB_ENGINE_NAME
+from sglang_ci.engines.stub import STUB_ENGINE_NAME
 
 __all__ = ["STUB_ENGINE_NAME"]

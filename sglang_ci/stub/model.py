@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sglang_ci.config.stub_env import STUB_DATA_ENV
+from sglang_ci.engines.stub import STUB_DATA_ENV
 from sglang_ci.stub.sanity_key import sanity_answer
 
 DATA_ENV = STUB_DATA_ENV
