@@ -23,6 +23,7 @@ from sglang_ci.outcome.errors import FatalError, RunInterrupted
 from sglang_ci.run.options import (
     CalibrateOptions,
     PolicyOptions,
+    RunFileOptions,
     RunOptions,
     StageOptions,
     add_arguments,
@@ -135,31 +136,17 @@ def add_run_file_parser(command: Callable[..., argparse.ArgumentParser]) -> None
                   config=False)  # fmt: skip
     sub.add_argument("checkout", metavar="CHECKOUT", help="an SGLang checkout's root")
     sub.add_argument("file", metavar="FILE", help="e.g. test/registered/core/test_x.py")
-    sub.add_argument("--timeout", type=float, default=1200.0,
-                     help="per-file time limit in seconds (run_suite's --timeout-per-file;"
-                     " default 1200)")  # fmt: skip
-    sub.add_argument(
-        "--results",
-        metavar="DIR",
-        default="results",
-        help="where <file>/result.json and output.log go (default: results)",
-    )
-    sub.add_argument("--suite", help="the suite the file runs in (base-a turns off"
-                     " SGLANG_ENABLE_ASYNC_ASSERT, as the stage workflow does)")  # fmt: skip
-    sub.add_argument("--no-ci-env", action="store_true",
-                     help="this shell's environment alone, without the stage workflow's"
-                     " SGLANG_IS_IN_CI=true and the rest")  # fmt: skip
+    add_arguments(sub, RunFileOptions)
 
 
 def run_file_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from sglang_ci.run.registered_file import FileRequest, run_file, summary
+    from sglang_ci.run.file_job import FileRequest, run_file, summary
 
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout {args.timeout}: must be more than 0 seconds")
-    request = FileRequest(Path(args.checkout), args.file, args.timeout, Path(args.results),
-                          args.suite, not args.no_ci_env)  # fmt: skip
-    if args.suite is not None:
-        warning = unregistered_warning(Path(args.checkout), args.file, args.suite, env)
+    options = from_namespace(RunFileOptions, args)
+    request = FileRequest(Path(args.checkout), args.file, options.timeout,
+                          Path(options.results), options.suite, not options.no_ci_env)  # fmt: skip
+    if options.suite is not None:
+        warning = unregistered_warning(Path(args.checkout), args.file, options.suite, env)
         if warning:
             print(f"sglang-ci: warning: {warning}", file=sys.stderr, flush=True)
     result = run_file(request, env)

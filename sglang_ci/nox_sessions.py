@@ -87,7 +87,7 @@ def require_session_gpus(session: nox.Session, what: str, needed: int, env: Mapp
 
         refused = [config.jobs[u] if u in config.jobs else config.files[u] for u in units]
         if refused:
-            record_refused(refused, Path(results), DEFAULT_ENGINE, error)
+            record_refused(refused, Path(results), DEFAULT_ENGINE, error, env)
         session.error(str(error))
 
 

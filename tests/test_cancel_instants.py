@@ -32,7 +32,7 @@ from sglang_ci.launch import launcher
 from sglang_ci.launch.launcher import LaunchSettings
 from sglang_ci.launch.ledger import LEDGER_ENV, RunLedger
 from sglang_ci.launch.ports import LOCK_DIR_ENV, listening
-from sglang_ci.run import job_runner
+from sglang_ci.run import server_checks, server_job
 from sglang_ci.run.orchestrator import data_defaults
 
 from .conftest import FIXTURES, ROOT, TAG_ENV, tagged_processes
@@ -107,7 +107,7 @@ INSTANTS: dict[str, tuple[str, Callable[[Any], None], bool]] = {
     "just after ready": (READY, lambda mp: after_call(
         launcher, "wait_all_ready", lambda *_a, answer, **_k: True, mp), True),
     "smoke request sent": (READY, lambda mp: after_call(
-        job_runner, "smoke_generate", lambda *_a, answer: True, mp), True),
+        server_checks, "smoke_generate", lambda *_a, answer: True, mp), True),
 }  # fmt: skip
 
 
@@ -143,7 +143,7 @@ def test_a_cancel_at_any_instant_of_a_launch_tears_everything_down(
                               launch_timeout=120, env=Environment(env), grace=2.0)  # fmt: skip
     hook(monkeypatch)
     try:
-        [result] = job_runner.run_group([job], settings, [out], ROOT / "suites")
+        [result] = server_job.run_group([job], settings, [out], ROOT / "suites")
         record = json.loads((out / "result.json").read_text())
         left = tagged_processes(tag)
     finally:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from sglang_ci.evals.probes import context_length, fitting_tokens, measure_fwd_occupancy
 from sglang_ci.launch.http_client import make_session
-from sglang_ci.run.probes import context_length, fitting_tokens, measure_fwd_occupancy
 
 from .conftest import StartStub
 

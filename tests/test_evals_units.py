@@ -12,8 +12,8 @@ import pytest
 from sglang_ci.config.errors import UsageError
 from sglang_ci.evals import gsm8k, hellaswag
 from sglang_ci.evals.data import GSM8K, load_lines
-from sglang_ci.run.probes import occupancy_values
-from sglang_ci.run.verify import mismatches
+from sglang_ci.evals.probes import occupancy_values
+from sglang_ci.evals.verify import mismatches
 
 LINES = [{"question": f"q{i}?", "answer": f"step {i}\n#### {i * 10}"} for i in range(12)]
 

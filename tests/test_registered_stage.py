@@ -419,7 +419,7 @@ def test_the_report_names_what_the_sweep_ended_for_a_passing_file() -> None:
 
 
 def test_a_failing_files_reason_carries_its_last_error_line() -> None:
-    from sglang_ci.run.registered_file import last_error
+    from sglang_ci.run.file_job import last_error
 
     output = ["F\n", "Traceback (most recent call last):\n", '  File "t.py", line 9\n',
               "AssertionError: 0.5 not greater than 0.6 : accuracy too low\n",

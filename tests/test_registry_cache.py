@@ -131,7 +131,7 @@ def test_run_file_warns_when_the_file_is_not_in_the_suite(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Checked before the file runs (run_file itself is the seam replaced here)."""
-    from sglang_ci.run import registered_file
+    from sglang_ci.run import file_job
 
     files = {**FILES, "other/test_a_only.py": registered(20, suite="base-a")}
     checkout = write_sglang_checkout(
@@ -145,7 +145,7 @@ def test_run_file_warns_when_the_file_is_not_in_the_suite(
     def ran(*_args: object) -> object:
         raise SystemExit(0)  # stands for the run: the warning must come before it
 
-    monkeypatch.setattr(registered_file, "run_file", ran)
+    monkeypatch.setattr(file_job, "run_file", ran)
     argv = ["run-file", str(checkout), "test/registered/other/test_a_only.py"]
     with pytest.raises(SystemExit):
         main_exit_code([*argv, "--suite", "base-b-test-1-gpu-small"])

@@ -23,7 +23,7 @@ from sglang_ci.outcome.errors import JobCancelled
 from sglang_ci.outcome.kinds import FailureKind
 from sglang_ci.outcome.verdict import Status, Verdict
 from sglang_ci.results.result_file import JobResult, job_dir_name
-from sglang_ci.run.job_runner import _after_teardown
+from sglang_ci.run.verdict_rules import after_teardown
 
 from .conftest import ROOT, TAG_ENV, run_python, tagged_processes
 
@@ -273,12 +273,12 @@ def test_calibrate_with_a_server_that_dies(project: Path, tmp_path: Path, tag: s
 
 def test_teardown_incomplete_is_an_error_with_exit_code_6() -> None:
     problems = ["ports still held after teardown: 41234"]
-    verdict = _after_teardown(Verdict.passed(), CancelToken(), problems, None)
+    verdict = after_teardown(Verdict.passed(), CancelToken(), problems, None)
     assert verdict.status is Status.ERROR
     assert verdict.kind is FailureKind.TEARDOWN_INCOMPLETE and verdict.exit_code == 6
     assert verdict.reason == "teardown incomplete: ports still held after teardown: 41234"
     cancelled = Verdict.failure(FailureKind.CANCELLED, "cancelled by SIGINT")
-    kept = _after_teardown(cancelled, CancelToken(), problems, None)
+    kept = after_teardown(cancelled, CancelToken(), problems, None)
     assert kept.status is Status.CANCELLED and kept.exit_code == 130
     assert kept.reason.endswith("; teardown incomplete: ports still held after teardown: 41234")
 
@@ -286,7 +286,7 @@ def test_teardown_incomplete_is_an_error_with_exit_code_6() -> None:
 def test_a_signal_during_teardown_cancels_a_passed_job() -> None:
     token = CancelToken()
     token.trip(JobCancelled("SIGTERM"))
-    verdict = _after_teardown(Verdict.passed(), token, [], None)
+    verdict = after_teardown(Verdict.passed(), token, [], None)
     assert verdict.status is Status.CANCELLED and verdict.exit_code == 130
 
 

@@ -23,9 +23,9 @@ import tomlkit
 from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.model import load_config
 from sglang_ci.config.schema import Config
+from sglang_ci.evals.probes import measure_fwd_occupancy
 from sglang_ci.plan.commands import server_command
 from sglang_ci.results.result_file import job_dir_name
-from sglang_ci.run.probes import measure_fwd_occupancy
 
 from .conftest import ROOT, TAG_ENV, ConfigEdit, StartStub, run_python, tagged_processes
 

@@ -312,22 +312,22 @@ def _steps_taken(monkeypatch: pytest.MonkeyPatch, sequence: bool, steps: tuple[s
     """run_checks against a fake run: which requests it sends (one seam: the requests)."""
     from types import SimpleNamespace
 
-    from sglang_ci.run import job_runner
+    from sglang_ci.run import server_checks
 
     sent: list[str] = []
-    monkeypatch.setattr(job_runner, "smoke_generate", lambda *_: sent.append("generate"))
-    monkeypatch.setattr(job_runner, "flush_cache", lambda *_: sent.append("flush"))
+    monkeypatch.setattr(server_checks, "smoke_generate", lambda *_: sent.append("generate"))
+    monkeypatch.setattr(server_checks, "flush_cache", lambda *_: sent.append("flush"))
 
     def info(*_: object) -> dict[str, object]:
         sent.append("server-info")
         return {"tp_size": 1}
 
-    monkeypatch.setattr(job_runner, "server_info", info)
+    monkeypatch.setattr(server_checks, "server_info", info)
     server = SimpleNamespace(role="server", url="http://127.0.0.1:9", api_key=None)
     run = SimpleNamespace(settings=SimpleNamespace(sglang_sequence=sequence, request_timeout=1),
                           api_key=None, url=server.url, servers=[server])  # fmt: skip
     result = JobResult("job", "stage", "stub", 1)
-    job_runner.run_checks(run, result, __import__("threading").Event(), steps)  # type: ignore[arg-type]
+    server_checks.run_checks(run, result, __import__("threading").Event(), steps)  # type: ignore[arg-type]
     return sent, result
 
 

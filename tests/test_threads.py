@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import requests
 
+from sglang_ci.evals.probes import measure_fwd_occupancy
 from sglang_ci.launch.process_tree import ProcessTree
 from sglang_ci.outcome.errors import JobFailedError
-from sglang_ci.run.probes import measure_fwd_occupancy
 
 EXPOSITION = '# TYPE sglang:fwd_occupancy gauge\nsglang:fwd_occupancy{tp_rank="0"} 98.5\n'
 

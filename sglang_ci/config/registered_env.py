@@ -22,6 +22,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+# run_suite.py's --timeout-per-file default: every per-job limit's default (the stage's
+# timeout-per-job, run-file's --timeout) is this one.
 TIMEOUT_PER_FILE_S = 1200.0
 # run_suite is started from <checkout>/test, and every file inherits that directory.
 WORKDIR = "test"

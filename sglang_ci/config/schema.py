@@ -17,6 +17,7 @@ from sglang_ci.config.baselines import Baseline
 from sglang_ci.config.checks import CHECKS, EvalOptions
 from sglang_ci.config.deployment import Deployment, Env
 from sglang_ci.config.errors import UsageError
+from sglang_ci.config.registered_env import TIMEOUT_PER_FILE_S
 from sglang_ci.config.releases import FlagRename, spelled_for
 from sglang_ci.config.server_args import Args, lookup
 from sglang_ci.config.text import number
@@ -206,7 +207,7 @@ class StagePolicy:
 
     # run_suite.py --timeout-per-file (default 1200 s); pr-test.yml passes 1800 to some
     # stages (timeout_per_file).
-    timeout_per_job: float = 1200.0
+    timeout_per_job: float = TIMEOUT_PER_FILE_S
     # --enable-retry is off: _pr-test-stage.yml never passes it, so CUDA PR CI runs each
     # file once. The rest applies only with retries on: --max-attempts 2,
     # --retry-wait-seconds 60, --retry-timeout-increase 600.

@@ -85,7 +85,7 @@ class LaunchSettings:
     env: Mapping[str, str]
     request_timeout: float = 600.0
     # --sglang-sequence: none of the runner's improvements between launch and suite
-    # (run.job_runner.run_checks), only what SGLang's test does.
+    # (run.server_checks.run_checks), only what SGLang's test does.
     sglang_sequence: bool = False
     # SIGTERM -> SIGKILL, shared by all the job's processes: GitHub sends SIGTERM 7.5 s
     # after SIGINT and SIGKILL 2.5 s after that.

@@ -21,7 +21,8 @@ from sglang_ci.outcome.retry import attempt_row
 from sglang_ci.outcome.verdict import Status
 from sglang_ci.plan.policy import RunPolicy
 from sglang_ci.results.result_file import JobResult
-from sglang_ci.run.job_runner import interruption_verdict, say
+from sglang_ci.run.console import say
+from sglang_ci.run.verdict_rules import interruption_verdict
 
 WAIT_POLL_S = 0.05  # how soon a signal recorded during the retry wait ends it
 

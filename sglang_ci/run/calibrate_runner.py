@@ -37,9 +37,10 @@ from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.result_file import JobResult
 from sglang_ci.results.scrub import scrub_folder
 from sglang_ci.run.cleanup import cleanup_before_run
-from sglang_ci.run.job_runner import job_scrubber, run_checks
 from sglang_ci.run.options import CalibrateOptions
 from sglang_ci.run.orchestrator import launch_settings
+from sglang_ci.run.server_checks import run_checks
+from sglang_ci.run.server_job import job_scrubber
 
 
 def _one_eval(job: Job, run: DeploymentRun, settings: LaunchSettings, token: CancelToken,

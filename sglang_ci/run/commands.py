@@ -57,7 +57,7 @@ def stage_command(config: Config, options: StageOptions, env: Mapping[str, str])
         print(f"{title}: {len(ids)} jobs\n")
         print("\n\n".join(plans))
         return 0
-    from sglang_ci.run.job_runner import say
+    from sglang_ci.run.console import say
     from sglang_ci.run.orchestrator import run_jobs
 
     say(f"{title}: {len(ids)} jobs: {', '.join(ids)}")

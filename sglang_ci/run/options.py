@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sglang_ci.config.errors import UsageError
+from sglang_ci.config.registered_env import TIMEOUT_PER_FILE_S
 from sglang_ci.config.schema import MAX_SECONDS, StagePolicy
+from sglang_ci.config.text import number
 from sglang_ci.engines.registry import DEFAULT_ENGINE, ENGINES, engine
 from sglang_ci.evals.defaults import SGLANG_REQUEST_TIMEOUT_S
 from sglang_ci.plan.partition import parse_partition
@@ -124,7 +126,8 @@ class PolicyOptions:
     )  # fmt: skip
     timeout: float | None = option(
         None, "a job's time limit, run_suite.py's --timeout-per-file (default: the stage's"
-        " timeout-per-job, else 1200)", metavar="SECONDS", check=positive_seconds,
+        f" timeout-per-job, else {number(TIMEOUT_PER_FILE_S)})", metavar="SECONDS",
+        check=positive_seconds,
     )  # fmt: skip
     continue_on_error: bool = option(
         False,
@@ -185,7 +188,31 @@ class CalibrateOptions(LaunchOptions):
     )
 
 
-Options = TypeVar("Options", PolicyOptions, RunOptions, StageOptions, CalibrateOptions)
+@dataclasses.dataclass(frozen=True)
+class RunFileOptions:
+    """What `run-file` accepts after the checkout and the file."""
+
+    timeout: float = option(
+        TIMEOUT_PER_FILE_S, "per-file time limit in seconds (run_suite's --timeout-per-file;"
+        f" default {number(TIMEOUT_PER_FILE_S)})", metavar="SECONDS", check=positive_seconds,
+    )  # fmt: skip
+    results: str = option(
+        DEFAULT_RESULTS, f"where <file>/result.json and output.log go (default: {DEFAULT_RESULTS})",
+        metavar="DIR", check=a_folder,
+    )  # fmt: skip
+    suite: str | None = option(
+        None, "the suite the file runs in (base-a turns off SGLANG_ENABLE_ASYNC_ASSERT, as the"
+        " stage workflow does)",
+    )  # fmt: skip
+    no_ci_env: bool = option(
+        False, "this shell's environment alone, without the stage workflow's"
+        " SGLANG_IS_IN_CI=true and the rest",
+    )  # fmt: skip
+
+
+Options = TypeVar(
+    "Options", PolicyOptions, RunOptions, StageOptions, CalibrateOptions, RunFileOptions
+)
 
 
 def _flag(name: str) -> str:

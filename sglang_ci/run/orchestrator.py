@@ -8,7 +8,6 @@ SGLang's run_suite.py (plan.policy)."""
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -28,18 +27,18 @@ from sglang_ci.launch.launcher import LaunchSettings
 from sglang_ci.outcome.errors import GpuShortageError
 from sglang_ci.outcome.kinds import FailureKind, exit_code
 from sglang_ci.outcome.retry import attempt_row, classify
-from sglang_ci.outcome.verdict import Status, Verdict
+from sglang_ci.outcome.verdict import Status
 from sglang_ci.plan.file_budget import FileBudget, file_key
 from sglang_ci.results.job_folder import claimed, require_writable
-from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult
 from sglang_ci.results.summary import stage_table
 from sglang_ci.run.attempts import attempted
 from sglang_ci.run.cleanup import cleanup_before_run
-from sglang_ci.run.file_runner import run_file_job
-from sglang_ci.run.job_runner import PACKAGED_SUITES, report, run_group, say
+from sglang_ci.run.console import report, say
+from sglang_ci.run.file_job import run_file_job
 from sglang_ci.run.options import LaunchOptions, RunOptions
-from sglang_ci.run.refused import record_refused
+from sglang_ci.run.refused import record_refused, skip_jobs, spent_job
+from sglang_ci.run.server_job import PACKAGED_SUITES, run_group
 
 
 def suites_dir(config: Config) -> Path:
@@ -183,7 +182,7 @@ def run_jobs(
     try:
         check_runnable(jobs, options.engine, env)
     except GpuShortageError as error:
-        record_refused([*jobs, *files], Path(options.results), options.engine, error)
+        record_refused([*jobs, *files], Path(options.results), options.engine, error, env)
         raise
     require_writable(Path(options.results))
     started = time.monotonic()
@@ -236,7 +235,7 @@ def _run_groups(
             limit = options.policy(config.stages[group[0].stage].policy).time_limit
             left = budget.left(group[0].id, limit)
             results.append(run_with_retries(config, group[0], options, env, left) if left > 0
-                           else spent_job(group[0], options, limit))  # fmt: skip
+                           else spent_job(group[0], options, limit, env))  # fmt: skip
         else:
             results += run_shared(config, group, options, env, budget)
         if not isinstance(group, FileJob):
@@ -252,43 +251,12 @@ def _run_groups(
             rest = [unit for later in groups[index + 1 :]
                     for unit in ([later] if isinstance(later, FileJob) else later)]  # fmt: skip
             results += skip_jobs(rest, options, f"not run: fail-fast after {failed.job}"
-                                 f" {failed.status} (continue-on-error is off)")  # fmt: skip
+                                 f" {failed.status} (continue-on-error is off)", env)  # fmt: skip
             break
     return results
 
 
 _GOOD = (Status.PASSED, Status.SKIPPED)
-
-
-def skip_jobs(jobs: Sequence[Job | FileJob], options: RunOptions, why: str) -> list[JobResult]:
-    """Result files for jobs that fail-fast left unrun: `skipped`, and why."""
-    skipped = []
-    provenance = collect_provenance(os.environ)
-    for job in jobs:
-        with claimed(Path(options.results), job.id, options.keep_earlier) as out_dir:
-            result = JobResult(job.id, job.stage, options.engine, job.gpus)
-            result.sglang_suite = getattr(job, "sglang_suite", "")
-            result.provenance = provenance
-            result.finish(Verdict.skipped(why))
-            result.write(out_dir / "result.json")
-        say(f"{job.id}: skipped ({why})")
-        skipped.append(result)
-    return skipped
-
-
-def spent_job(job: Job, options: RunOptions, limit: float) -> JobResult:
-    """A job whose SGLang file used up its time limit in the jobs before it: run_suite
-    would have killed the file there, so it fails on the time limit without a launch."""
-    with claimed(Path(options.results), job.id, options.keep_earlier) as out_dir:
-        result = JobResult(
-            job.id, job.stage, options.engine, job.gpus, sglang_suite=job.sglang_suite
-        )
-        result.provenance = collect_provenance(os.environ)
-        why = f"its SGLang file {job.sglang_file} spent its time limit of {limit:.0f} s before it"
-        result.finish(Verdict.failure(FailureKind.TIME_LIMIT, why))
-        result.write(out_dir / "result.json")
-    report(result, out_dir / "result.json")
-    return result
 
 
 def overall_exit_code(results: Sequence[JobResult], several: bool) -> int:

@@ -20,12 +20,12 @@ from sglang_ci.config.checks import EvalOptions, passes
 from sglang_ci.config.model import Job
 from sglang_ci.evals.records import EvalOutcome, RecordSink
 from sglang_ci.evals.run import run_eval
+from sglang_ci.evals.verify import mismatches
 from sglang_ci.launch.http_client import make_session
 from sglang_ci.launch.launcher import DeploymentRun, RunningProcess
 from sglang_ci.outcome.errors import FatalError
 from sglang_ci.outcome.kinds import FailureKind
 from sglang_ci.results.result_file import JobResult
-from sglang_ci.run.verify import mismatches
 
 
 class ThresholdMissed(AssertionError):

@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 import requests
 
+from sglang_ci.evals.probes import SCRAPE_TIMEOUT_S, measure_fwd_occupancy
 from sglang_ci.outcome.errors import FatalError
-from sglang_ci.run.probes import SCRAPE_TIMEOUT_S, measure_fwd_occupancy
 from sglang_ci.run.suite_plugin import SuiteContext
 
 # The kits' request timeouts (seconds): basic_api_contract_kit (60), decode correctness

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from sglang_ci.config.checks import EvalOptions
+from sglang_ci.evals.probes import measure_fwd_occupancy
 from sglang_ci.evals.run import run_eval
-from sglang_ci.run.probes import measure_fwd_occupancy
 from sglang_ci.run.suite_plugin import SuiteContext
 
 

@@ -1,4 +1,9 @@
-"""``run-file``: one registered SGLang test file, run as run_suite runs it, then swept.
+"""The file job, entries ``run_file`` (``run-file``) and ``run_file_job`` (a stage's file,
+attempted): one registered SGLang test file, run as run_suite runs it, then swept. Its twin
+is server_job.py. The pieces below it: which files are registered where
+(config/registered.py, registered_stage.py), run_suite's command and environment
+(config/registered_env.py), their plan (plan/registered_view.py, file_plan.py), the sweep
+(launch/file_sweep.py), the test counts of the output (results/test_counts.py).
 
 The command, working directory, environment and per-file time limit are run_suite's
 (``config/registered_env.py``). Unlike run_suite, the file runs in a session of its own
@@ -29,6 +34,7 @@ from typing import IO
 
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.registered_env import TIMEOUT_PER_FILE_S, ci_env, file_command, workdir
+from sglang_ci.config.schema import FileJob
 from sglang_ci.config.secrets import Scrubber
 from sglang_ci.config.text import number
 from sglang_ci.launch import gpu_memory
@@ -40,12 +46,17 @@ from sglang_ci.launch.ledger import RunLedger
 from sglang_ci.launch.process_tree import ProcessTree, become_subreaper
 from sglang_ci.outcome.errors import FatalError, JobTimedOut, RunInterrupted
 from sglang_ci.outcome.kinds import FailureKind
+from sglang_ci.outcome.retry import classify_file
 from sglang_ci.outcome.verdict import Verdict
-from sglang_ci.results.job_folder import claimed, require_writable
+from sglang_ci.plan.policy import RunPolicy
+from sglang_ci.results.job_folder import KEEP_EARLIER, claimed, require_writable
 from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult
 from sglang_ci.results.scrub import scrub_folder
 from sglang_ci.results.test_counts import count_tests
+from sglang_ci.run.attempts import attempted
+from sglang_ci.run.console import say
+from sglang_ci.run.options import DEFAULT_RESULTS
 
 # A cancel must end the tree inside GitHub's window (SIGINT, SIGTERM 7.5 s later, SIGKILL
 # 2.5 s after that): SIGTERM, this long, then SIGKILL.
@@ -60,7 +71,7 @@ class FileRequest:
     checkout: Path
     file: str  # as given: relative to the checkout, or absolute inside it
     timeout: float = TIMEOUT_PER_FILE_S
-    results: Path = Path("results")
+    results: Path = Path(DEFAULT_RESULTS)
     suite: str | None = None  # sets SGLANG_ENABLE_ASYNC_ASSERT as the stage workflow does
     ci_env: bool = True  # add the stage workflow's environment (registered_env.ci_env)
     grace: float = GRACE_S
@@ -259,3 +270,33 @@ def summary(result: JobResult) -> str:
                f"; tests: {counts}" if counts else "; no test summary in its output")
             + f"; {number(result.phases.get('file', 0.0))} s; sweep: {ended} left-over"
             f" process(es) ended, ports seen {sweep.get('ports_seen', [])}")  # fmt: skip
+
+
+# A stage's registered files in the stage's pipeline: each runs as ``run-file`` runs it,
+# under the stage's time limit, attempted as a job is (``attempts``) but with SGLang's
+# retry rule for files: decided on the file's output.
+def _output(folder: Path) -> str:
+    try:
+        return (folder / LOG_NAME).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def run_file_job(
+    file: FileJob, policy: RunPolicy, results: Path, env: Mapping[str, str],
+    keep_earlier: int = KEEP_EARLIER,
+) -> JobResult:  # fmt: skip
+    request = FileRequest(file.checkout, file.id, policy.time_limit, results, file.suite,
+                          stage=file.stage)  # fmt: skip
+    require_writable(results)
+
+    with claimed(results, file.id, keep_earlier) as folder:
+
+        def attempt_once() -> JobResult:
+            result = run_file_in(request, env, folder)
+            say(summary(result))
+            return result
+
+        # SGLang decides a file's retry on its output (run_unittest_files).
+        return attempted(file.id, folder, policy, attempt_once,
+                         lambda done: classify_file(done.verdict, _output(folder)))  # fmt: skip

@@ -1,5 +1,6 @@
-"""One launch and the jobs that share it, start to end: launch -> checks -> suite ->
-teardown -> result.json, each job with a typed verdict.
+"""The server job, entry ``run_group``: one launch and the jobs that share it, start to
+end: launch -> checks (server_checks.py) -> suite -> teardown -> result.json, each job
+with a typed verdict (verdict_rules.py). Its twin is file_job.py.
 
 Whatever happens (a check fails, a server dies, a signal or the time limit arrives, a
 bug in this code), the launch lifecycle tears everything down and every result is
@@ -9,28 +10,20 @@ run saw (a timeout, a signal) can reach the next.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import threading
 import time
-import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
 
 from sglang_ci.config.errors import UsageError
 from sglang_ci.config.model import Job
 from sglang_ci.config.secrets import Scrubber, redacted, redacted_argv
 from sglang_ci.config.server_args import to_argv
-from sglang_ci.evals.client import SGLANG_SAMPLER
 from sglang_ci.launch.cancel import CancelToken, CancelWatch
-from sglang_ci.launch.http_client import make_session
 from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
 from sglang_ci.launch.lifecycle import launched
 from sglang_ci.launch.liveness import LivenessWatch
-from sglang_ci.launch.server_api import flush_cache, server_info, smoke_generate
-from sglang_ci.outcome.errors import FatalError, JobFailedError, RunInterrupted, ServerDied
+from sglang_ci.outcome.errors import FatalError, RunInterrupted
 from sglang_ci.outcome.kinds import FailureKind
 from sglang_ci.outcome.verdict import Status, Verdict
 from sglang_ci.results.junit import write_junit
@@ -38,74 +31,14 @@ from sglang_ci.results.provenance import collect_provenance
 from sglang_ci.results.result_file import JobResult
 from sglang_ci.results.scrub import scrub_folder
 from sglang_ci.results.summary import append_step_summary
-from sglang_ci.run.suite_plugin import TestFailure
-
-CHECK_KINDS = (FailureKind.BELOW_THRESHOLD, FailureKind.CHECK_FAILED)
-
-
-def say(message: str) -> None:
-    print(f"sglang-ci: {message}", flush=True)
-
-
-T = TypeVar("T")
-
-
-def with_transient_retries(call: Callable[[], T], stop: threading.Event) -> T:
-    """``call`` sent again on a transient failure (5xx, a lost connection) as an eval
-    request is within one sampler try: up to SGLANG_SAMPLER.attempts sends, waiting 0.5,
-    1, ... s (capped); ``stop`` (the run's token) ends the wait."""
-    policy = SGLANG_SAMPLER
-    for attempt in range(policy.attempts):
-        try:
-            return call()
-        except FatalError as error:
-            if error.kind is not FailureKind.TRANSIENT_HTTP or attempt + 1 == policy.attempts:
-                raise
-        stop.wait(min(policy.attempt_initial_s * 2**attempt, policy.attempt_max_s))
-    raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-def _once(call: Callable[[], T], stop: threading.Event) -> T:
-    """A request sent once, as SGLang's test sends it (``stop`` unused)."""
-    return call()
-
-
-def run_checks(
-    run: DeploymentRun, result: JobResult, stop: threading.Event, steps: tuple[str, ...] = ()
-) -> None:
-    """IMPROVEMENTS over SGLang's sequence, each off under --sglang-sequence
-    (``run.settings.sglang_sequence``), where only the ``steps`` the job's SGLang test
-    takes too remain (Suite.sglang_steps): one smoke generation through the entry point
-    (a server that cannot generate fails here, not as a low score); each server's cache
-    flushed ("flush"); its /server_info recorded, which the suite verifies ("server-info");
-    connection retries and the eval requests' policy for transient failures on these."""
-    improved = not run.settings.sglang_sequence
-    if improved:
-        with make_session(run.api_key, connect_retries=0) as session:
-            with_transient_retries(
-                lambda: smoke_generate(session, run.url, run.settings.request_timeout), stop
-            )
-    retrying = with_transient_retries if improved else _once
-    for process in run.servers:
-        with make_session(process.api_key, connect_retries=3 if improved else 0) as session:
-            if improved or "flush" in steps:
-                retrying(functools.partial(flush_cache, session, process.url), stop)
-            if improved or "server-info" in steps:
-                # /server_info lists every server arg, api_key included: hidden first.
-                result.server_info[process.role] = redacted(server_info(session, process.url))
-
-
-def suite_failure(failures: Sequence[TestFailure], fallback: str) -> FatalError:
-    """One error for a suite's failed tests: an error kind (a server error, a bug) wins
-    over failed checks; only misses of score thresholds alone are BELOW_THRESHOLD."""
-    reason = "; ".join(f"{f.test}: {f.message}" for f in failures) or fallback
-    errors = [f for f in failures if f.kind not in CHECK_KINDS]
-    if errors:
-        return FatalError(reason, kind=errors[0].kind)
-    if failures and all(f.kind is FailureKind.BELOW_THRESHOLD for f in failures):
-        return JobFailedError(reason, kind=FailureKind.BELOW_THRESHOLD)
-    return JobFailedError(reason)
-
+from sglang_ci.run.console import say
+from sglang_ci.run.server_checks import run_checks
+from sglang_ci.run.verdict_rules import (
+    after_teardown,
+    interruption_verdict,
+    suite_failure,
+    verdict_of,
+)
 
 # The suites that ship inside the package: the default for every suite of stages.toml.
 PACKAGED_SUITES = Path(__file__).resolve().parents[1] / "suites"
@@ -163,47 +96,6 @@ def _record(result: JobResult, run: DeploymentRun) -> None:
     result.server_args = {p.role: redacted_argv(p.command) for p in run.processes}
     versions = [info.get("version") for info in result.server_info.values()]
     result.engine_version = next((str(v) for v in versions if v), None)
-
-
-def interruption_verdict(interruption: RunInterrupted, timeout: float | None) -> Verdict:
-    if interruption.kind is FailureKind.TIME_LIMIT:
-        return Verdict.failure(interruption.kind, f"ran past its time limit of {timeout:.0f} s")
-    if interruption.kind is FailureKind.CANCELLED:
-        return Verdict.failure(interruption.kind, f"cancelled by {interruption.cause}")
-    return Verdict.failure(interruption.kind, interruption.cause)
-
-
-def verdict_of(
-    error: BaseException, run: DeploymentRun | None, token: CancelToken, member: Member,
-    timeout: float | None,
-) -> Verdict:  # fmt: skip
-    """The verdict for what stopped a job. What interrupted the run (a signal, the time
-    limit, a server's death) outranks what that broke on the way (failed requests)."""
-    if token.interruption is not None:
-        verdict = interruption_verdict(token.interruption, timeout)
-        if isinstance(token.interruption, ServerDied) and run is not None:
-            return replace(verdict, diagnostics=run.diagnostics())
-        return verdict
-    if isinstance(error, FatalError):
-        if run is not None and run.processes and run.exited():
-            # A server that died mid-eval is no threshold miss, whatever the eval saw.
-            dead = ", ".join(p.name for p in run.exited(wait=0))
-            return Verdict.failure(
-                FailureKind.SERVER_DIED, f"{dead} died during the run; {error.message}",
-                run.diagnostics(),
-            )  # fmt: skip
-        diagnostics = error.diagnostics
-        if not diagnostics and run is not None and error.kind not in CHECK_KINDS:
-            diagnostics = run.diagnostics()
-        return Verdict.failure(error.kind, error.message, diagnostics)
-    trace = member.out_dir / "runner-traceback.txt"
-    with contextlib.suppress(OSError):  # a full disk: the verdict still names the error
-        trace.parent.mkdir(parents=True, exist_ok=True)
-        trace.write_text("".join(traceback.format_exception(error)))
-    return Verdict.failure(
-        FailureKind.INTERNAL, f"internal error {type(error).__name__}: {error} (traceback in"
-        f" {trace})", run.diagnostics() if run is not None and run.processes else "",
-    )  # fmt: skip
 
 
 def run_member(member: Member, run: DeploymentRun, suites_dir: Path, token: CancelToken
@@ -290,7 +182,7 @@ def run_group(
                     try:
                         member.verdict = run_member(member, run, suites_dir, token)
                     except (RunInterrupted, Exception) as error:
-                        member.verdict = verdict_of(error, run, token, member, timeout)
+                        member.verdict = verdict_of(error, run, token, member.out_dir, timeout)
                     if member.verdict.status is not Status.PASSED and (
                         token.interruption is not None or run.exited(wait=0)
                     ):
@@ -300,7 +192,7 @@ def run_group(
             first.result.phases.setdefault("launch", round(time.monotonic() - started, 3))
             teardown_started = time.monotonic()
             if first.verdict is None:
-                first.verdict = verdict_of(error, None, token, first, timeout)
+                first.verdict = verdict_of(error, None, token, first.out_dir, timeout)
         first.result.phases["teardown"] = round(time.monotonic() - teardown_started, 3)
     _not_run(members, token, timeout)
     problems = run.teardown_problems if run is not None else []
@@ -308,7 +200,7 @@ def run_group(
     unwritable: FatalError | None = None
     for member in members:
         assert member.verdict is not None
-        verdict = _after_teardown(member.verdict, token, problems, timeout)
+        verdict = after_teardown(member.verdict, token, problems, timeout)
         member.verdict = replace(verdict, diagnostics=scrubber.text(verdict.diagnostics))
         member.result.finish(member.verdict)
         try:
@@ -338,33 +230,3 @@ def job_scrubber(job: Job, env: Mapping[str, str], run: DeploymentRun | None) ->
     commands = [to_argv(server.args) for server in servers]
     commands += [p.command for p in run.processes] if run is not None else []
     return Scrubber({**env, **server_env}, commands)
-
-
-def _after_teardown(
-    verdict: Verdict, token: CancelToken, problems: list[str], timeout: float | None
-) -> Verdict:
-    """A signal during teardown still cancels a job that had passed; a teardown that left
-    something behind is an error (a cancellation or timeout keeps its own status)."""
-    if verdict.status is Status.PASSED and token.interruption is not None:
-        verdict = interruption_verdict(token.interruption, timeout)
-    if not problems:
-        return verdict
-    note = "teardown incomplete: " + "; ".join(problems)
-    reason = f"{verdict.reason}; {note}" if verdict.reason else note
-    if verdict.status in (Status.CANCELLED, Status.TIMEOUT):
-        return replace(verdict, reason=reason)
-    return Verdict.failure(FailureKind.TEARDOWN_INCOMPLETE, reason, verdict.diagnostics)
-
-
-def report(result: JobResult, result_path: Path) -> None:
-    """One block per job: the verdict line, then (on failure) what explains it."""
-    line = f"{result.job}: {result.status.value}"
-    if result.reason:
-        line += f": {result.reason}"
-    if result.exit_code:
-        print(f"sglang-ci: {line}", flush=True)
-        if result.diagnostics:
-            print(result.diagnostics, flush=True)
-    else:
-        say(line)
-    say(f"result: {result_path}")
