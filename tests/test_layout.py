@@ -1,4 +1,5 @@
-"""The package layout (DESIGN.md, "Layout"), checked on the source itself with ``ast``.
+"""The package layout (docs/ARCHITECTURE.md, "The floors"), checked on the source itself
+with ``ast``; and the page itself names only packages and modules that exist.
 
 Imports point down the layering only: a module may import its own package and any package
 below it. Every ``sglang_ci`` import counts, at module level or not: one inside a function
@@ -54,9 +55,7 @@ MAX_LINES = 400
 # The suites are pytest files, not a package: pytest imports each by its folder.
 NOT_SUBPACKAGES = (PACKAGE / "contract" / "standin", PACKAGE / "suites")
 
-# Violations known today, each module's listed exactly; once a module's are fixed its case
-# XPASSes, failing the run: drop its entry then.
-KNOWN_VIOLATIONS: dict[str, tuple[str, ...]] = {}
+ARCHITECTURE = PACKAGE.parent / "docs" / "ARCHITECTURE.md"
 
 
 class Import(NamedTuple):
@@ -162,41 +161,10 @@ def violations(path: Path) -> list[str]:
     return found
 
 
-def layering_cases() -> list[object]:
-    cases: list[object] = []
-    for path in modules():
-        name = relative(path)
-        known = KNOWN_VIOLATIONS.get(name)
-        marks = (
-            [pytest.mark.xfail(strict=True, reason="; ".join(known))] if known is not None else []
-        )
-        cases.append(pytest.param(path, id=name, marks=marks))
-    return cases
-
-
-@pytest.mark.parametrize("path", layering_cases())
+@pytest.mark.parametrize("path", [pytest.param(path, id=relative(path)) for path in modules()])
 def test_imports_point_down(path: Path) -> None:
     found = violations(path)
     assert not found, "imports against the layering:\n" + "\n".join(found)
-
-
-def test_known_violations_name_real_modules() -> None:
-    """An entry for a module that was renamed or removed would hide nothing, silently."""
-    names = {relative(path) for path in modules()}
-    assert set(KNOWN_VIOLATIONS) <= names
-
-
-def test_known_violations_are_exact() -> None:
-    """An xfailed module gains no new violation unseen: its entry lists them all. Line
-    numbers are left out of the comparison, as edits elsewhere in the file move them."""
-    for name, listed in KNOWN_VIOLATIONS.items():
-        found = violations(PACKAGE / name)
-        if found:  # a module that is fixed XPASSes above instead
-            assert [_unlined(v) for v in found] == [_unlined(v) for v in listed]
-
-
-def _unlined(violation: str) -> str:
-    return re.sub(r"^([^:]+):\d+:", r"\1:", violation)
 
 
 def test_every_subpackage_has_a_documented_init() -> None:
@@ -250,4 +218,28 @@ def test_the_checker_sees_every_kind_of_import(tmp_path: Path) -> None:
         "results is above plan",
         "cli is above plan",
         "only run, cli, nox_sessions, suites import run",
+    ]
+
+
+def named_paths(text: str) -> list[str]:
+    """Every package or module a page names in backticks: `sglang_ci/x/`, `run/y.py`."""
+    return [name for name in re.findall(r"`([\w/.]+)`", text)
+            if name.endswith((".py", "/")) and not name.startswith(".")]  # fmt: skip
+
+
+def test_the_architecture_page_names_what_exists() -> None:
+    """Each path is the package's (sglang_ci/...) or relative to it (run/server_job.py)."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    named = named_paths(text)
+    missing = [name for name in named if not (PACKAGE.parent / name).exists()
+               and not (PACKAGE / name).exists()]  # fmt: skip
+    assert len(named) > 20 and not missing, f"docs/ARCHITECTURE.md names {missing}"
+    # Every floor of the stack is on the page, as the table of floors lists them.
+    assert [floor for floor in STACK if f"`sglang_ci/{floor}/`" in text] == list(STACK)
+
+
+def test_the_checker_of_the_page_sees_a_missing_module() -> None:
+    assert named_paths("the `run/gone.py` job, `sglang_ci/x/` and `x.toml`") == [
+        "run/gone.py",
+        "sglang_ci/x/",
     ]
