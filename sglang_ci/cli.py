@@ -104,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     part.add_argument("--partitions", type=int, required=True)
     add_registered_parsers(command)
     add_run_file_parser(command)
+    pack = command("pack-plan", "the schedule and predicted makespan of a stage packed on one"
+                   " runner with G GPUs, from durations (no GPU needed)")  # fmt: skip
+    pack.add_argument("--stage", required=True)
+    pack.add_argument("--gpus", type=int, required=True, metavar="G", help="the runner's GPUs")
+    pack.add_argument("--json", action="store_true", help="print JSON: jobs (id, gpus, start,"
+                      " end) and makespan")  # fmt: skip
+    pack.add_argument("--durations", metavar="FILE", help="measured durations {id: seconds}"
+                      " (default: durations.json beside stages.toml)")  # fmt: skip
     return parser
 
 
@@ -271,6 +279,13 @@ def run(argv: Sequence[str]) -> int:
             return 0
         for plan in plans:  # a stage's jobs in the workflow read its output by this name
             print(f"{plan.stage.replace('-', '_')}={json.dumps(matrix(config, [plan], policy))}")
+        return 0
+    if args.command == "pack-plan":
+        from sglang_ci.plan.github_matrix import durations_for
+        from sglang_ci.plan.pack_view import pack_plan, render_json, render_text
+
+        packed = pack_plan(config, args.stage, args.gpus, durations_for(config, args.durations))
+        print(render_json(packed) if args.json else render_text(config, packed))
         return 0
     if args.command == "calibrate":
         from sglang_ci.run.calibrate_runner import calibrate_command

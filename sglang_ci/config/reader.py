@@ -9,6 +9,7 @@ Generic, path-aware table access is ``toml_reader``'s job, not this module's.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sglang_ci.config.axes import AXES
 from sglang_ci.config.checks import CHECKS, COMPARATORS, EvalOptions
@@ -47,7 +48,8 @@ OCCUPANCY_RANKS = ("min", "max")
 _STAGE_KEYS = (
     "description", "gpus", "runner", "timeout", "after", "label", "jobs", "timeout-per-job",
     "enable-retry", "max-attempts", "retry-wait", "retry-timeout-increase",
-    "continue-on-error", "partitions", "partition-fit", "registered",
+    "continue-on-error", "partitions", "partition-fit", "registered", "pack",
+    "pack-fail-fast",
 )  # fmt: skip
 _EVAL_KEYS = ("num-examples", "num-shots", "threads")
 
@@ -341,4 +343,22 @@ def read_policy(table: Table) -> StagePolicy:
         partitions=table.positive("partitions", int) if "partitions" in table else None,
         fit_coeff=fit.get("coeff", float, default.fit_coeff) if fit else default.fit_coeff,
         fit_bias=fit.get("bias", float, default.fit_bias) if fit else default.fit_bias,
+        **read_pack(table),
     )  # fmt: skip
+
+
+def read_pack(table: Table) -> dict[str, Any]:
+    """``pack = true`` (as many jobs at once as fit) or ``pack = N`` (at most N at once),
+    and ``pack-fail-fast = "finish" | "end"``; absent: one job at a time, as SGLang."""
+    value = table.data.get("pack", False)
+    if isinstance(value, bool):
+        packed, cap = value, None
+    elif isinstance(value, int) and value >= 1:
+        packed, cap = True, value
+    else:
+        table.fail(f"must be true, false or a number of jobs (1 or more), got {value!r}", "pack")
+    mode = table.data.get("pack-fail-fast", "finish")
+    if mode not in ("finish", "end"):
+        table.fail(f'must be "finish" (running jobs go on) or "end", got {mode!r}',
+                   "pack-fail-fast")  # fmt: skip
+    return {"packed": packed, "max_concurrent": cap, "pack_ends_running": mode == "end"}
