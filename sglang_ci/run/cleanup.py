@@ -96,7 +96,18 @@ def _drop_port_locks(data: dict[str, Any]) -> None:
 
 
 def cleanup() -> Reclaimed:
+    """Passes until one finds no dead run: ending a packed run's slot workers (its
+    ledger's processes) makes their own runs dead, for the next pass to reclaim."""
     reclaimed = Reclaimed()
+    for _ in range(3):
+        runs = reclaimed.runs
+        _cleanup_pass(reclaimed)
+        if reclaimed.runs == runs:
+            break
+    return reclaimed
+
+
+def _cleanup_pass(reclaimed: Reclaimed) -> None:
     for path in sorted(ledger_dir().glob("*.json")):
         data = read(path)
         if data is None:
@@ -112,7 +123,6 @@ def cleanup() -> Reclaimed:
         _drop_port_locks(data)
         with contextlib.suppress(OSError):
             path.unlink()
-    return reclaimed
 
 
 def cleanup_before_run() -> None:
