@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from sglang_ci.config.errors import FailureKind, UsageError
 from sglang_ci.config.model import Config
@@ -82,6 +83,7 @@ class PackedRun:
         self.stopping: str | None = None  # why nothing new starts
         self.cancelled: tuple[str, float] | None = None  # first signal's name and time
         self.killed = False
+        self.previous: dict[signal.Signals, Any] = {}
         self.console = SlotConsole()
         self.t0 = time.monotonic()
         self.ledger = RunLedger(self.order, [str(self.result_path(u)) for u in self.order])
@@ -101,7 +103,9 @@ class PackedRun:
             slot.signal(signum)
 
     def run(self) -> list[JobResult]:
-        previous = {sig: signal.signal(sig, self.on_signal) for sig in SIGNALS}
+        """Until every job has a verdict. The signal handlers stay until ``restore``: a
+        signal after the last slot ended (GitHub's SIGTERM) must not kill the report."""
+        self.previous = {sig: signal.signal(sig, self.on_signal) for sig in SIGNALS}
         self.ledger.write()
         try:
             while True:
@@ -116,11 +120,13 @@ class PackedRun:
                 self.escalate()
                 self.console.update(list(self.running.values()))
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
             self.ledger.close()
         self.mark_unstarted()
         return [self.results[unit] for unit in self.order if unit in self.results]
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
     def start_ready(self) -> None:
         while self.queue and (self.cap is None or len(self.running) < self.cap):
@@ -236,14 +242,16 @@ def run_packed(
     cap = packed.cap or "as many as fit"
     packed.console.say(f"{title}: {len(jobs)} jobs packed on {len(pool.names)} GPU(s)"
                        f" ({cap} at once; pack = true in stages.toml)")  # fmt: skip
-    results = packed.run()
-    notes = packed.notes + pool.removed_lines()
-    lanes = list(pool.names)
-    timeline = write_timeline(packed.log_path(stage).parent, packed.bars(), title, lanes,
-                              notes, env)  # fmt: skip
-    print(f"\n{title}, engine {options.engine}, packed:\n{stage_table(results)}")
-    for line in notes:
-        print(line)
-    print(f"timeline: {timeline}")
-    print(f"wall time: {time.monotonic() - packed.t0:.1f} s")
+    try:
+        results = packed.run()
+        notes = packed.notes + pool.removed_lines()
+        timeline = write_timeline(packed.log_path(stage).parent, packed.bars(), title,
+                                  list(pool.names), notes, env)  # fmt: skip
+        print(f"\n{title}, engine {options.engine}, packed:\n{stage_table(results)}")
+        for line in notes:
+            print(line)
+        print(f"timeline: {timeline}")
+        print(f"wall time: {time.monotonic() - packed.t0:.1f} s", flush=True)
+    finally:
+        packed.restore()
     return overall_exit_code(results, True)
