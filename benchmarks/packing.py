@@ -94,12 +94,13 @@ def registered_figures(checkout: Path) -> None:
         bound = lower_bound(jobs, G)
         held = "goal" if len(jobs) * gpus >= 2 * G else "small"
         runners = G // gpus
-        spread = max(p.seconds for p in split(list(files), files, runners)) if len(files) >= runners else span
+        spread = (max(p.seconds for p in split(list(files), files, runners))
+                  if len(files) >= runners else span)  # fmt: skip
         try:
             shards = shard_count(suite, sum(files.values()), len(files), 60).size
             sharded = max(p.seconds for p in split(list(files), files, shards))
             sglang = f"SGLang {shards} shard(s) x {gpus} GPU: {sharded:6.0f} s"
-        except Exception as error:  # noqa: BLE001 - reported, not fatal
+        except Exception as error:
             sglang = f"SGLang sharding: {error}"
         print(f"  {suite:<28} {len(files):3} files x {gpus} GPU: packed {span:6.0f} s,"
               f" /bound {span / bound:.3f} ({held}); one at a time {sum(files.values()):6.0f} s;"
@@ -122,7 +123,8 @@ def stub_stage(folder: Path, overhead: float) -> Path:
              "pack = true\ncontinue-on-error = true\n")  # fmt: skip
     for name, (sleep, _) in STUB_JOBS.items():
         text += (f'[[stages.packed.jobs]]\nsuite = "nap"\nmodel = "{name}"\n'
-                 f"thresholds = {{ hellaswag = 0.01 }}\nest-time = {sleep + overhead:.2f}\n")  # fmt: skip
+                 "thresholds = { hellaswag = 0.01 }\n"
+                 f"est-time = {sleep + overhead:.2f}\n")  # fmt: skip
     (folder / "stages.toml").write_text(text)
     suites = folder / "suites"
     suites.mkdir(exist_ok=True)
@@ -146,14 +148,15 @@ def stub_figures() -> None:
         stub_stage(folder, 0.0)
         config = folder / "stages.toml"
         only = config.read_text().split("[[stages.packed.jobs]]")
-        config.write_text("[[stages.packed.jobs]]".join(only[:2]).replace("slow_start=16",
-                                                                          "slow_start=0"))  # fmt: skip
+        first_only = "[[stages.packed.jobs]]".join(only[:2])
+        config.write_text(first_only.replace("slow_start=16", "slow_start=0"))
         bars = run_stub(folder)["bars"]
         overhead = float(bars[0]["end"] - bars[0]["start"])  # type: ignore[index]
         stub_stage(folder, overhead)
         jobs = [PackJob(n, g, s + overhead) for n, (s, g) in STUB_JOBS.items()]
         predicted = makespan(simulate(jobs, 4))
-        measured = max(float(bar["end"]) for bar in run_stub(folder)["bars"])  # type: ignore[union-attr]
+        bars = run_stub(folder)["bars"]
+        measured = max(float(bar["end"]) for bar in bars)  # type: ignore[attr-defined]
         print(f"stub run, 8 jobs on 4 stand-in GPUs (per-job overhead {overhead:.1f} s):"
               f" predicted makespan {predicted:.1f} s, measured {measured:.1f} s,"
               f" ratio {measured / predicted:.3f}; one at a time would be"

@@ -146,7 +146,8 @@ def test_cancel_of_a_packed_run_ends_every_slot(tmp_path: Path, tag: str) -> Non
         started = time.monotonic()
         time.sleep(1.5)
         runner.send_signal(signal.SIGTERM)
-        wait_for(lambda: tagged_processes(tag) == [], GITHUB_WINDOW_S - (time.monotonic() - started))
+        left = GITHUB_WINDOW_S - (time.monotonic() - started)
+        wait_for(lambda: tagged_processes(tag) == [], left)
         output, _ = runner.communicate(timeout=10)
     finally:
         runner.kill()
@@ -181,8 +182,8 @@ class HeldGpu:
         with self.lock:
             self.asked += 1
             held = self.asked > 1  # the pool's baseline read (the first call) is clean
-        return [GpuUse(gpu, 30_000 if held and gpu == "1" else 0,
-                       ((4242, 30_000),) if held and gpu == "1" else ()) for gpu in gpus]  # fmt: skip
+        return [GpuUse(gpu, 30_000, ((4242, 30_000),)) if held and gpu == "1"
+                else GpuUse(gpu, 0, ()) for gpu in gpus]  # fmt: skip
 
 
 def test_a_gpu_not_released_is_taken_out_of_the_pool(

@@ -14,6 +14,7 @@ the workers, so ``cleanup`` after a ``kill -9`` of this runner reclaims every sl
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
 import signal
@@ -30,8 +31,14 @@ from sglang_ci.config.text import job_dir_name
 from sglang_ci.launch.ledger import RunLedger
 from sglang_ci.plan.github_matrix import durations_for
 from sglang_ci.plan.pack_view import pack_jobs
-from sglang_ci.plan.packing import PackJob, Running, check_fits, next_to_start, pick_gpus
-from sglang_ci.plan.packing import queue_order
+from sglang_ci.plan.packing import (
+    PackJob,
+    Running,
+    check_fits,
+    next_to_start,
+    pick_gpus,
+    queue_order,
+)
 from sglang_ci.results.job_folder import claimed, require_writable
 from sglang_ci.results.result_file import JobResult, Status, Verdict
 from sglang_ci.results.summary import stage_table
@@ -113,10 +120,8 @@ class PackedRun:
                     self.start_ready()
                 if not self.running and (self.stopping or not self.queue):
                     break
-                try:
+                with contextlib.suppress(queue.Empty):
                     self.finish(self.done.get(timeout=0.25))
-                except queue.Empty:
-                    pass
                 self.escalate()
                 self.console.update(list(self.running.values()))
         finally:
@@ -190,11 +195,14 @@ class PackedRun:
         self.console.say(self.notes[-1] if self.notes else why)
 
     def escalate(self) -> None:
-        if self.cancelled and not self.killed:
-            if time.monotonic() - self.cancelled[1] >= KILL_AFTER_S:
-                self.killed = True
-                for slot in self.running.values():
-                    slot.kill_tree()
+        if (
+            self.cancelled
+            and not self.killed
+            and (time.monotonic() - self.cancelled[1] >= KILL_AFTER_S)
+        ):
+            self.killed = True
+            for slot in self.running.values():
+                slot.kill_tree()
 
     def mark_unstarted(self) -> None:
         for job in list(self.queue):

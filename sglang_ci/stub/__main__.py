@@ -14,10 +14,10 @@ import psutil
 
 from sglang_ci.stub import STUB_ENGINE_NAME
 from sglang_ci.stub.args import parse_server_args, settings_from
-from sglang_ci.stub.gpu_set import gpu_set
 from sglang_ci.stub.bootstrap import BootstrapHandler
 from sglang_ci.stub.faults import FAULTS_ENV, Faults, FaultSpecError, parse_faults
 from sglang_ci.stub.generation import StubState
+from sglang_ci.stub.gpu_set import gpu_set
 from sglang_ci.stub.ports import port_error
 from sglang_ci.stub.server import StubHTTPServer
 
