@@ -169,3 +169,20 @@ def test_a_packed_stage_is_partitioned_by_gpu_seconds(write_config: Any) -> None
     sized = sum(part.seconds for part in plan_stage(config, "extra-a", 1, {}).partitions)
     share = sum(config.seconds_of(u, {}) * config.jobs[u].gpus / 4 for u in stage.units)
     assert sized == pytest.approx(share) and sized < serial
+
+
+def test_pack_plan_packs_a_registered_stage_by_est_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SGLang's own files (est_time 100, 300, 50 s; one GPU each) on a 2-GPU runner: the
+    300 s file alone on one GPU, the other two after each other on the second."""
+    from .test_registered_stage import write_config as write_registered
+
+    config = write_registered(tmp_path)
+    code = main_exit_code(["pack-plan", "--config", str(config), "--stage", "files-b",
+                           "--gpus", "2", "--json"])  # fmt: skip
+    plan = json.loads(capsys.readouterr().out)
+    assert code == 0
+    spans = {job["id"].rsplit("/", 1)[-1]: (job["start"], job["end"]) for job in plan["jobs"]}
+    assert spans == {"test_b.py": (0, 300), "test_a.py": (0, 100), "test_c.py": (100, 150)}
+    assert plan["makespan"] == 300
