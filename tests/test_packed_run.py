@@ -217,3 +217,19 @@ def test_a_gpu_not_released_is_taken_out_of_the_pool(
     assert "only 1 are left in the pool" in results["sanity(model='pair')"]["reason"]
     assert code == 1
     assert tagged_processes(tag) == []
+
+
+def test_fail_fast_end_ends_the_running_neighbours(tmp_path: Path, tag: str) -> None:
+    """pack-fail-fast = "end": the crash ends its running neighbour (skipped, saying so),
+    and the stage exits with the failure's code, not a cancellation's."""
+    models = {"crash": ("crash_after=0", 1), "busy": ("slow_answer=60", 1)}
+    config = write_stage(tmp_path, models, 2, extra='pack-fail-fast = "end"\n')
+    done = run_python(*run_args(config, tmp_path / "out", 2), env=isolated_env(tmp_path, tag),
+                      timeout=120)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    results = results_of(tmp_path / "out")
+    busy = results["sanity(model='busy')"]
+    assert busy["status"] == "skipped", busy
+    assert busy["reason"].startswith("ended: fail-fast after sanity(model='crash') error")
+    assert 'ended 1 running job(s) (pack-fail-fast = "end")' in done.stdout
+    assert tagged_processes(tag) == []

@@ -27,6 +27,8 @@ from sglang_ci.plan.packing import PackJob
 from sglang_ci.results.result_file import JobResult, Status, Verdict
 from sglang_ci.run.gpu_pool import GpuPool
 
+FAIL_FAST = "fail-fast after"
+
 
 @dataclass
 class Slot:
@@ -108,6 +110,16 @@ def final_result(slot: Slot, code: int) -> JobResult:
         result = JobResult.load(slot.result_path)
     except (OSError, ValueError, TypeError, KeyError):
         result = JobResult(slot.job.id, "", "", slot.job.gpus)
+    if result.status is Status.CANCELLED and slot.ended_by and FAIL_FAST in slot.ended_by:
+        # Ended because a neighbour failed: fail-fast's `skipped`, as for a job not
+        # started, so the stage's exit code is the failure's, not a cancellation's.
+        result.finish(
+            Verdict.skipped(
+                f"{slot.ended_by}; it had run {(slot.ended or slot.started) - slot.started:.0f} s"
+            )
+        )
+        result.write(slot.result_path)
+        return result
     if result.status is not Status.RUNNING and slot.result_path.exists():
         if slot.ended_by and result.reason and slot.ended_by not in result.reason:
             result.reason = f"{result.reason} ({slot.ended_by})"
