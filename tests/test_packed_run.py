@@ -4,6 +4,7 @@ cancel and a ``kill -9`` + ``cleanup`` leave nothing, a GPU not released is take
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import os
@@ -233,3 +234,22 @@ def test_fail_fast_end_ends_the_running_neighbours(tmp_path: Path, tag: str) -> 
     assert busy["reason"].startswith("ended: fail-fast after sanity(model='crash') error")
     assert 'ended 1 running job(s) (pack-fail-fast = "end")' in done.stdout
     assert tagged_processes(tag) == []
+
+
+def test_report_carries_the_packed_timeline(tmp_path: Path) -> None:
+    """`report` over the artifacts of a packed run shows its Gantt after the tables."""
+    from sglang_ci.results.result_file import JobResult, Verdict
+    from sglang_ci.results.timeline import Bar, write_timeline
+
+    result = JobResult("job-a", "packed", "stub", 1)
+    result.finish(Verdict.passed())
+    (tmp_path / "job-a").mkdir()
+    result.write(tmp_path / "job-a" / "result.json")
+    write_timeline(tmp_path / "packed-packed", [Bar("job-a", ("0",), 0.0, 5.0, "passed")],
+                   "stage packed", ["0"], [], {})  # fmt: skip
+    done = run_python("-m", "sglang_ci", "report", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "```mermaid\ngantt" in done.stdout
+    assert "    job-a (passed) :done, 0, 5" in done.stdout
+    has_matplotlib = importlib.util.find_spec("matplotlib") is not None
+    assert (tmp_path / "packed-packed" / "timeline.png").is_file() == has_matplotlib

@@ -176,6 +176,12 @@ def update_durations(path: Path, results: Sequence[JobResult]) -> int:
     return len(finished)
 
 
+def timelines(results_dir: Path) -> str:
+    """The packed runs' timelines (results.timeline) found in the artifacts, after the tables."""
+    found = sorted(results_dir.rglob("packed-*/timeline.md"))
+    return "".join("\n\n" + path.read_text(encoding="utf-8").rstrip() for path in found)
+
+
 def report_command(
     results_dir: Path,
     durations: str | None,
@@ -187,7 +193,7 @@ def report_command(
     update the durations file; exit 0 only when every planned job (without a plan: every
     result found) passed."""
     results = collect(results_dir)
-    text = render(results, plan)
+    text = render(results, plan) + timelines(results_dir)
     print(text)
     for target in filter(None, (output, env.get("GITHUB_STEP_SUMMARY"))):
         with open(target, "a", encoding="utf-8") as handle:

@@ -55,7 +55,7 @@ def png(bars: Sequence[Bar], title: str, lanes: Sequence[str], path: Path) -> bo
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    figure, axes = plt.subplots(figsize=(10, 0.5 + 0.4 * len(lanes)))
+    figure, axes = plt.subplots(figsize=(10, 1.5 + 0.4 * len(lanes)))
     colours = {"passed": "tab:green", "failed": "tab:red", "error": "tab:red"}
     for row, lane in enumerate(lanes):
         for bar in (b for b in bars if lane in b.gpus):
@@ -65,8 +65,7 @@ def png(bars: Sequence[Bar], title: str, lanes: Sequence[str], path: Path) -> bo
     axes.set_yticks(range(len(lanes)), [f"GPU {lane}" for lane in lanes])
     axes.set_xlabel("seconds from the stage's start")
     axes.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path)
+    figure.savefig(path, bbox_inches="tight")
     plt.close(figure)
     return True
 
