@@ -134,7 +134,11 @@ class PackedRun:
             signal.signal(sig, handler)
 
     def start_ready(self) -> None:
-        while self.queue and (self.cap is None or len(self.running) < self.cap):
+        while (
+            self.queue
+            and self.stopping is None
+            and (self.cap is None or len(self.running) < self.cap)
+        ):
             self.drop_unplaceable()
             free = self.pool.free_indices()
             now = time.monotonic()
@@ -151,6 +155,9 @@ class PackedRun:
             self.running[job.id] = slot
             start_slot(slot, worker_argv(self.config, job.id, self.options), self.env,
                        self.pool, self.done, self.stop, self.record_worker)  # fmt: skip
+            if self.cancelled is not None:  # the signal came while the worker was starting
+                slot.ended_by = f"the packed run was cancelled by {self.cancelled[0]}"
+                slot.signal(signal.SIGINT)
             self.console.say(f"{job.id}: started on GPU {','.join(slot.gpus)} (log"
                              f" {slot.log_path})")  # fmt: skip
 
