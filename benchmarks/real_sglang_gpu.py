@@ -11,6 +11,9 @@ H100: the kit in shared/real-sglang), with the tiny-model stages of benchmarks/t
     int-ready   SIGINT as soon as the runner records the launch phase (just after ready)
     int-eval    SIGINT to the runner while its suite runs
     kill9       kill -9 of the runner while its suite runs, then `sglang_ci cleanup`
+    packed      the tiny stage run packed (pack = true) on the machine's GPUs: with one
+                GPU a single slot, so the slot path (worker, CUDA_VISIBLE_DEVICES, pool
+                release check, timeline) launches, checks and tears down real SGLang
 
 and print one table: per case the status and exit code, how long the runner took to exit
 after the signal, the compiler processes (nvcc, ninja, ...) running at that instant, the
@@ -59,6 +62,7 @@ CASES = {  # case: (job, when to act, what to do)
     "int-ready": (SANITY, "ready", signal.SIGINT),
     "int-eval": (SANITY, "eval", signal.SIGINT),
     "kill9": (SANITY, "eval", signal.SIGKILL),
+    "packed": ("", None, None),  # the whole tiny stage, packed (run_packed_case)
 }
 RELEASE_WAIT_S = 60.0
 # Log lines of SGLang 0.5.12 that mark a phase of its start (scheduler, then HTTP server).
@@ -116,6 +120,70 @@ def write_config(folder: Path, model: Path) -> Path:
     if not suites.exists():
         suites.symlink_to(ROOT / "benchmarks" / "tiny" / "suites")
     return folder / "stages.toml"
+
+
+def packed_config(config: Path) -> Path:
+    """The tiny stage with ``pack = true``, in a folder of its own beside ``config``."""
+    folder = config.parent.parent / "config-packed"
+    folder.mkdir(exist_ok=True)
+    text = config.read_text().replace("[stages.tiny]\n", "[stages.tiny]\npack = true\n", 1)
+    (folder / "stages.toml").write_text(text)
+    suites = folder / "suites"
+    if not suites.exists():
+        suites.symlink_to(ROOT / "benchmarks" / "tiny" / "suites")
+    return folder / "stages.toml"
+
+
+def overlapping(bars: list[dict[str, Any]]) -> int:
+    """Pairs of the timeline's bars that share a GPU at the same instant (must be 0)."""
+    return sum(1 for i, a in enumerate(bars) for b in bars[i + 1 :]
+               if set(a["gpus"]) & set(b["gpus"]) and a["start"] < b["end"]
+               and b["start"] < a["end"])  # fmt: skip
+
+
+def run_packed_case(config: Path, results: Path, env: dict[str, str], engine: str,
+                    marker: str) -> Row:  # fmt: skip
+    """`run --stage tiny` on the packed copy of the config; one row for the whole stage."""
+    row = Row("packed")
+    folder = results / "packed"
+    before = gpu_used()
+    stand_in = ["--gpus", "1"] if engine == "stub" else []  # the stub's one stand-in GPU
+    runner = subprocess.run(
+        [sys.executable, "-m", "sglang_ci", "run", "--stage", "tiny", "--engine", engine,
+         "--config", str(packed_config(config)), "--results", str(folder), *stand_in],
+        env=env, cwd=ROOT, check=False,
+    )  # fmt: skip
+    row.exit_code = runner.returncode
+    after = release_wait(before)
+    records = [json.loads(path.read_text()) for path in sorted(folder.glob("*/result.json"))]
+    statuses = sorted(str(record.get("status")) for record in records)
+    row.status = ", ".join(statuses) or "no result"
+    row.servers = sum(len(record.get("servers") or []) for record in records)
+    row.ledger_left = len(list(Path(env["SGLANG_CI_LEDGER"]).glob("*.json")))
+    ports = [port for record in records for port in (record.get("ports") or {}).values()]
+    row.ports_left = len(listening(ports))
+    row.processes_left = len(leftovers(marker))
+    row.memory = f"{before} -> {after} MiB" if before is not None else "no NVML"
+    timeline = folder / "packed-tiny" / "timeline.json"
+    if timeline.exists():
+        bars = json.loads(timeline.read_text())["bars"]
+        spans = "; ".join(f"{bar['job']} GPU {','.join(bar['gpus'])} {bar['start']:.0f}-"
+                          f"{bar['end']:.0f} s" for bar in bars)  # fmt: skip
+        row.note = f"{len(bars)} bars, {overlapping(bars)} overlapping: {spans}"[:160]
+    else:
+        row.note = "no timeline.json"
+    return row
+
+
+def release_wait(before: int | None) -> int | None:
+    """GPU memory in use once it is back near ``before`` (or RELEASE_WAIT_S passed)."""
+    deadline = time.monotonic() + RELEASE_WAIT_S
+    after = gpu_used()
+    while before is not None and after is not None and after > before + 256 \
+            and time.monotonic() < deadline:  # fmt: skip
+        time.sleep(1.0)
+        after = gpu_used()
+    return after
 
 
 def gpu_used() -> int | None:
@@ -215,12 +283,7 @@ def run_case(name: str, config: Path, results: Path, env: dict[str, str], engine
         cleanup = subprocess.run([sys.executable, "-m", "sglang_ci", "cleanup"], env=env,
                                  cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
         row.note = cleanup.stdout.strip()[:120]
-    deadline = time.monotonic() + RELEASE_WAIT_S
-    after = gpu_used()
-    while before is not None and after is not None and after > before + 256 \
-            and time.monotonic() < deadline:  # fmt: skip
-        time.sleep(1.0)
-        after = gpu_used()
+    after = release_wait(before)
     record: dict[str, Any] = json.loads(result.read_text()) if result.exists() else {}
     kind = record.get("failure_kind")
     row.status = f"{record.get('status', 'no result')}" + (f" ({kind})" if kind else "")
@@ -251,7 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     marker = str(model)
     rows = []
     for name in args.cases.split(","):
-        rows.append(run_case(name, config, scratch / "results", env, args.engine, marker))
+        if name == "packed":
+            rows.append(run_packed_case(config, scratch / "results", env, args.engine, marker))
+        else:
+            rows.append(run_case(name, config, scratch / "results", env, args.engine, marker))
         print(f"real_sglang_gpu: {name}: {' | '.join(rows[-1].cells())}", flush=True)
     header = ("CASE", "STATUS", "EXIT", "EXIT AFTER (s)", "COMPILERS", "SERVERS",
               "PHASES (s)", "TEARDOWN", "GPU MEMORY", "PROCS LEFT", "PORTS LEFT",

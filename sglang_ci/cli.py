@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import sglang_ci
 from sglang_ci.config.errors import UsageError
@@ -29,9 +28,6 @@ from sglang_ci.run.options import (
     add_arguments,
     from_namespace,
 )
-
-if TYPE_CHECKING:
-    from sglang_ci.results.planned import Plan
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_db_option(matrix)
     matrix.add_argument("--from-history", action="store_true", help="durations from the"
                         " history store: each job's p90 over its latest runs")  # fmt: skip
+    from sglang_ci.plan.pack_view import add_pack_plan_parser
+
+    add_pack_plan_parser(command)
     return parser
 
 
@@ -279,6 +278,7 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "report":
         from sglang_ci.history.report_hooks import evidence_for, quarantined_notes
         from sglang_ci.results.report import report_command
+        from sglang_ci.results.report_plan import report_plan
 
         folder = Path(args.results_dir)
         annotate = args.annotations or env.get("GITHUB_ACTIONS") == "true"
@@ -334,6 +334,10 @@ def run(argv: Sequence[str]) -> int:
         for plan in plans:  # a stage's jobs in the workflow read its output by this name
             print(f"{plan.stage.replace('-', '_')}={json.dumps(matrix(config, [plan], policy))}")
         return 0
+    if args.command == "pack-plan":
+        from sglang_ci.plan.pack_view import pack_plan_command
+
+        return pack_plan_command(config, args)
     if args.command == "calibrate":
         from sglang_ci.run.calibrate_runner import calibrate_command
 
@@ -344,35 +348,6 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "run":
         return stage_command(config, from_namespace(StageOptions, args), env)
     return job_command(config, config.find_unit(args.job_id), from_namespace(RunOptions, args), env)
-
-
-def stage_waits(
-    config_path: str | None, env: Mapping[str, str]
-) -> dict[str, tuple[str, ...]] | None:
-    """stages.toml's `after` of each stage, to tell a stage skipped by gating from one
-    skipped after a failure; None where no valid stages.toml is found (the report then
-    counts every skip beside a failure as caused by it)."""
-    try:
-        config = load_config(config_path, env, Path.cwd())
-    except FatalError:
-        return None
-    return {name: stage.after for name, stage in config.stages.items()}
-
-
-def report_plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan | None:
-    """The plan `report` checks the results against: --plan FILE, or --stage from stages.toml."""
-    from sglang_ci.results.planned import from_stages, read_plan
-
-    if args.plan and args.stage:
-        raise UsageError("report: give --plan or --stage, not both")
-    if args.plan:
-        return read_plan(Path(args.plan), stage_waits(args.config, env))
-    if not args.stage:
-        return None
-    config = load_config(args.config, env, Path.cwd())
-    for stage in args.stage:
-        config.stage_jobs(stage)  # an unknown stage is a one-line error
-    return from_stages((s, config.stages[s].units) for s in args.stage)
 
 
 def main_exit_code(argv: Sequence[str] | None = None) -> int:

@@ -50,3 +50,17 @@ def test_one_case_on_the_stub(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if line.startswith("kill9"))
     assert "error (runner died)" in row and "cleanup: 1 dead run(s)" in row
+
+
+@pytest.mark.real_process
+def test_the_packed_case_on_the_stub(tmp_path: Path) -> None:
+    """The single-slot packed stage the lent GPU runs: both jobs pass one after the other
+    on the one stand-in GPU, with a timeline whose bars never share it at once."""
+    result = run_python(str(SCRIPT), "--engine", "stub", "--cases", "packed", "--scratch",
+                        str(tmp_path), timeout=180)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("packed "))
+    cells = [cell.strip() for cell in row.split("  ") if cell.strip()]
+    assert cells[1] == "passed, passed" and cells[2] == "0", row
+    assert "2 bars, 0 overlapping" in row, row
+    assert not (tmp_path / "ledger").exists() or not list((tmp_path / "ledger").glob("*.json"))

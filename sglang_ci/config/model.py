@@ -22,7 +22,7 @@ from typing import Any
 from sglang_ci.config.baselines import BASELINES_FILE, Baseline, check_known, load_baselines
 from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.jobs import read_stage_jobs
-from sglang_ci.config.reader import ROOT_KEYS, read_models, read_stage, read_suites, section
+from sglang_ci.config.reader import ROOT_KEYS, read_models, read_suites, section
 from sglang_ci.config.registered import Registry
 from sglang_ci.config.registered_stage import check_files_once, read_registered
 from sglang_ci.config.registry_cache import registry_cache_dir
@@ -34,6 +34,7 @@ from sglang_ci.config.releases import (
 )
 from sglang_ci.config.rules import MATRIX_TAG, check_name_clashes, check_stage_order
 from sglang_ci.config.schema import Config, FileJob, Job, Stage
+from sglang_ci.config.stage_reader import read_stage
 from sglang_ci.config.text import ATTEMPT, EARLIER, job_dir_name
 from sglang_ci.config.toml_reader import Table, load_toml
 

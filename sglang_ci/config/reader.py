@@ -17,16 +17,12 @@ from sglang_ci.config.derived import DERIVED_KEYS, Derived, read_derived
 from sglang_ci.config.process_values import process_string_problem
 from sglang_ci.config.releases import RELEASE, release_order
 from sglang_ci.config.schema import (
-    MAX_SECONDS,
     PD_ROUTERS,
     Model,
     Role,
-    Stage,
-    StagePolicy,
     Suite,
 )
 from sglang_ci.config.server_args import Args, ArgValue, flag_problem
-from sglang_ci.config.text import number
 from sglang_ci.config.toml_reader import Table, kind_name, suggestion
 
 ROOT_KEYS = ("models", "suites", "stages")
@@ -48,11 +44,6 @@ _SUITE_KEYS = (
 # How the fwd_occupancy probe combines the ranks of one scrape: "min" (ours: a degraded
 # rank cannot hide) or "max" (SGLang's fwd_occupancy_kit at 1bd4f94598).
 OCCUPANCY_RANKS = ("min", "max")
-_STAGE_KEYS = (
-    "description", "gpus", "runner", "timeout", "after", "label", "jobs", "timeout-per-job",
-    "enable-retry", "max-attempts", "retry-wait", "retry-timeout-increase",
-    "continue-on-error", "partitions", "partition-fit", "registered", "sglang-suite",
-)  # fmt: skip
 _EVAL_KEYS = ("num-examples", "num-shots", "threads")
 
 _PARALLEL_FLAGS = ("tp-size", "pp-size", "dp-size")
@@ -336,59 +327,3 @@ def read_comparators(table: Table, allowed: tuple[str, ...]) -> tuple[tuple[str,
             )
         result.append((check, comparator))
     return tuple(result)
-
-
-# ---------------------------------------------------------------- stages
-
-
-def read_stage(stages: Table, name: str) -> tuple[Stage, Table]:
-    """A stage's own keys, with no jobs yet, and its table, from which ``jobs`` reads
-    them: a job needs the stage (its GPU count) and the stage its jobs' ids."""
-    table = stages.child(name, allowed=_STAGE_KEYS, required=("gpus", "runner", "timeout"))
-    stage = Stage(
-        name=name,
-        gpus=table.positive("gpus", int),
-        runner=table.need("runner", str),
-        timeout_minutes=table.positive("timeout", int),
-        after=table.string_list("after"),
-        label=table.get("label", str, "") or None,
-        jobs=(),
-        description=table.get("description", str, ""),
-        policy=read_policy(table),
-        sglang_suite=table.get("sglang-suite", str, ""),
-    )
-    return stage, table
-
-
-def read_policy(table: Table) -> StagePolicy:
-    """A stage's run policy (schema.StagePolicy): SGLang's defaults where it sets none."""
-    default = StagePolicy()
-
-    def seconds(key: str, fallback: float) -> float:
-        value = table.get(key, float, fallback)
-        if value < 0:
-            table.fail(f"must be 0 or more seconds, got {number(value)}", key)
-        return at_most_max(key, value)
-
-    def at_most_max(key: str, value: float) -> float:
-        # Waits and timers take at most threading.TIMEOUT_MAX; no CI job runs a week.
-        if value > MAX_SECONDS:
-            table.fail(f"must be at most {MAX_SECONDS} seconds (7 days), got {number(value)}",
-                       key)  # fmt: skip
-        return value
-
-    fit = (table.child("partition-fit", allowed=("coeff", "bias"))
-           if "partition-fit" in table else None)  # fmt: skip
-    return StagePolicy(
-        timeout_per_job=(at_most_max("timeout-per-job", table.positive("timeout-per-job", float))
-                         if "timeout-per-job" in table else default.timeout_per_job),
-        enable_retry=table.get("enable-retry", bool, default.enable_retry),
-        max_attempts=(table.positive("max-attempts", int) if "max-attempts" in table
-                      else default.max_attempts),
-        retry_wait=seconds("retry-wait", default.retry_wait),
-        retry_timeout_increase=seconds("retry-timeout-increase", default.retry_timeout_increase),
-        continue_on_error=table.get("continue-on-error", bool, default.continue_on_error),
-        partitions=table.positive("partitions", int) if "partitions" in table else None,
-        fit_coeff=fit.get("coeff", float, default.fit_coeff) if fit else default.fit_coeff,
-        fit_bias=fit.get("bias", float, default.fit_bias) if fit else default.fit_bias,
-    )  # fmt: skip

@@ -224,6 +224,13 @@ class StagePolicy:
     # compute_partitions.py's per-suite fit of wall time on est time (default 1, 0).
     fit_coeff: float = 1.0
     fit_bias: float = 0.0
+    # Ours, off by default (SGLang runs a runner's files one at a time): ``pack = true``
+    # runs the stage's jobs side by side on disjoint GPUs of one runner (run.packed),
+    # ``pack = N`` at most N at once. ``pack-fail-fast = "end"`` ends running jobs at the
+    # first failure instead of letting them finish.
+    packed: bool = False
+    max_concurrent: int | None = None
+    pack_ends_running: bool = False
 
 
 @dataclass(frozen=True)

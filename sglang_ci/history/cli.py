@@ -9,6 +9,7 @@ import json
 import statistics
 import sys
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -92,9 +93,8 @@ def history_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         missing = [folder for folder in args.folders if not Path(folder).is_dir()]
         if missing:
             raise UsageError(f"history ingest: {missing[0]}: no such folder of results")
-        store = open_store(path)
-        report = ingest(store, [Path(folder) for folder in args.folders])
-        store.close()
+        with closing(open_store(path)) as store:
+            report = ingest(store, [Path(folder) for folder in args.folders])
         for line in report.skipped:
             print(line)
         print(report.summary(str(path)))
@@ -103,9 +103,8 @@ def history_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         missing = [name for name in args.stores if not Path(name).is_file()]
         if missing:
             raise UsageError(f"history merge: {missing[0]}: no such history store")
-        store = open_store(path)
-        added = sum(store.merge(Path(name)) for name in args.stores)
-        store.close()
+        with closing(open_store(path)) as store:
+            added = sum(store.merge(Path(name)) for name in args.stores)
         print(f"history: {added} runs merged into {path}")
         return 0
     if action == "check":
@@ -120,9 +119,8 @@ def check_command(args: argparse.Namespace, path: Path, env: Mapping[str, str]) 
             " --passes is 1 or more"
         )
     settings = Settings(noise_limit=args.noise_limit, flake_rate=args.flake_rate)
-    store = open_store(path, create=False)
-    analyses = analyse_all(store.runs(), settings)
-    store.close()
+    with closing(open_store(path, create=False)) as store:
+        analyses = analyse_all(store.runs(), settings)
     found = findings(analyses)
     quarantine = _quarantine(args.config, env)
     suggestions = [
@@ -164,19 +162,17 @@ def _quarantine(config: str | None, env: Mapping[str, str]) -> set[str]:
 
 
 def show_command(args: argparse.Namespace, path: Path) -> int:
-    store = open_store(path, create=False)
-    rows = store.runs(args.job)
-    if not rows:
+    with closing(open_store(path, create=False)) as store:
+        rows = store.runs(args.job)
         known = sorted({row.job for row in store.runs()})
-        store.close()
+        flips = question_flips(rows, store.answers)
+    if not rows:
         from sglang_ci.config.toml_reader import suggestion
 
         raise UsageError(
             f"history show: no runs of {args.job!r} in {path}.{suggestion(args.job, known)}"
         )
     analyses = [analyse(runs) for runs in groups(rows).values()]
-    flips = question_flips(rows, store.answers)
-    store.close()
     if args.json:
         print(
             json.dumps(
@@ -227,9 +223,8 @@ def show_command(args: argparse.Namespace, path: Path) -> int:
 def dashboard_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from sglang_ci.history.dashboard.site import write_site
 
-    store = open_store(store_path(args.db, env), create=False)
-    pages = write_site(store, Path(args.output), datetime.datetime.now(datetime.timezone.utc))
-    store.close()
+    with closing(open_store(store_path(args.db, env), create=False)) as store:
+        pages = write_site(store, Path(args.output), datetime.datetime.now(datetime.timezone.utc))
     print(f"dashboard: {pages} pages in {args.output} (open {Path(args.output) / 'index.html'})")
     return 0
 
@@ -238,8 +233,5 @@ def stored_p90s(db: str | None, env: Mapping[str, str]) -> dict[str, float]:
     """`matrix --from-history`: each job's p90 duration over its latest stored runs."""
     from sglang_ci.history.analysis import p90_durations
 
-    store = open_store(store_path(db, env), create=False)
-    try:
+    with closing(open_store(store_path(db, env), create=False)) as store:
         return p90_durations(store.runs())
-    finally:
-        store.close()

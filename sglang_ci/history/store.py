@@ -55,15 +55,21 @@ class SqliteStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None)
+        except (sqlite3.DatabaseError, OSError) as error:
+            raise UsageError(f"{path}: cannot open ({error}); name a writable --db FILE") from None
+        try:
             if new:  # a store may name hosts and runners: the user's alone
                 os.chmod(path, 0o600)
             self.db.execute("PRAGMA journal_mode=WAL")  # a reader never blocks the writer
             self.db.execute("PRAGMA synchronous=NORMAL")
             migrate(self.db, str(path))
-        except sqlite3.DatabaseError as error:
-            raise UsageError(f"{path}: not a history store ({error})") from None
-        except OSError as error:
-            raise UsageError(f"{path}: {error.strerror}; name a writable --db FILE") from None
+        except BaseException as error:
+            self.db.close()  # a store refused is a connection closed, not one left to the GC
+            if isinstance(error, sqlite3.DatabaseError):
+                raise UsageError(f"{path}: not a history store ({error})") from None
+            if isinstance(error, OSError):
+                raise UsageError(f"{path}: {error.strerror}; name a writable --db FILE") from None
+            raise
         self.path = path
 
     def add(self, run: RunRow, answers: Sequence[Answers]) -> bool:

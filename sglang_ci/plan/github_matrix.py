@@ -52,6 +52,8 @@ def plan_stage(
     jobs = config.stage_jobs(stage)
     ids = list(config.stages[stage].units)  # the jobs, then the registered files
     seconds = {unit: config.seconds_of(unit, measured) for unit in ids}
+    if config.stages[stage].policy.packed:  # a packed runner's time is its GPU-seconds / G
+        seconds = {unit: gpu_seconds(config, stage, unit, s) for unit, s in seconds.items()}
     # A file's jobs share its time limit, so they stay in one shard, as one unit.
     groups = {job.id: job.sglang_file or job.launch_key for job in jobs}
     units = len(units_of(ids, seconds, groups))
@@ -76,6 +78,12 @@ def plan_stage(
         _sglang_file_order(part, config, seconds) for part in split(ids, seconds, count, groups)
     ]
     return StagePlan(stage, parts, parallel)
+
+
+def gpu_seconds(config: Config, stage: str, unit: str, seconds: float) -> float:
+    """A unit's share of a packed runner: its GPUs x seconds over the runner's GPUs."""
+    gpus = config.files[unit].gpus if unit in config.files else config.jobs[unit].gpus
+    return seconds * gpus / max(1, config.stages[stage].gpus)
 
 
 def _sglang_file_order(part: Partition, config: Config, seconds: dict[str, float]) -> Partition:

@@ -215,6 +215,12 @@ def update_durations(path: Path, results: Sequence[JobResult]) -> int:
     return len(finished)
 
 
+def timelines(results_dir: Path) -> str:
+    """The packed runs' timelines (results.timeline) found in the artifacts, after the tables."""
+    found = sorted(results_dir.rglob("packed-*/timeline.md"))
+    return "".join("\n\n" + path.read_text(encoding="utf-8").rstrip() for path in found)
+
+
 def report_command(
     results_dir: Path,
     durations: str | None,
@@ -238,7 +244,7 @@ def report_command(
             raise UsageError(f"{what} {target}: a folder; name a file to append the tables to")
     results = collect(results_dir)
     quarantined = quarantined or {}
-    text = render(results, plan, evidence, quarantined)
+    text = render(results, plan, evidence, quarantined) + timelines(results_dir)
     if not json_out:  # with --json, stdout is the JSON alone (printed last)
         print(text)
     for what, target in targets:

@@ -152,7 +152,18 @@ def scrub_dead_runs_folders(results: list[str]) -> None:
 
 
 def cleanup() -> Reclaimed:
+    """Passes until one finds no dead run: ending a packed run's slot workers (its
+    ledger's processes) makes their own runs dead, for the next pass to reclaim."""
     reclaimed = Reclaimed()
+    for _ in range(3):
+        runs = reclaimed.runs
+        _cleanup_pass(reclaimed)
+        if reclaimed.runs == runs:
+            break
+    return reclaimed
+
+
+def _cleanup_pass(reclaimed: Reclaimed) -> None:
     for path in sorted(ledger_dir().glob("*.json")):
         try:
             ledger = parse(path)
@@ -171,7 +182,6 @@ def cleanup() -> Reclaimed:
         _drop_port_locks(ledger)
         with contextlib.suppress(OSError):
             path.unlink()
-    return reclaimed
 
 
 def cleanup_before_run() -> None:

@@ -60,5 +60,11 @@ def stage_command(config: Config, options: StageOptions, env: Mapping[str, str])
     from sglang_ci.run.console import say
     from sglang_ci.run.orchestrator import run_jobs
 
+    if config.stages[stage].policy.packed:  # ours (pack = ...): side by side on one runner
+        from sglang_ci.run.packed import run_packed
+
+        return run_packed(config, stage, ids, options, env, title)
+    if options.gpus is not None:
+        raise UsageError(f"--gpus: stage {stage} is not packed (pack = true in stages.toml)")
     say(f"{title}: {len(ids)} jobs: {', '.join(ids)}")
     return run_jobs(config, ids, options, env, title=title)

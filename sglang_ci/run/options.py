@@ -171,6 +171,10 @@ class StageOptions(RunOptions):
         None, "measured durations {id: seconds} (default: durations.json beside stages.toml)",
         metavar="FILE",
     )  # fmt: skip
+    gpus: int | None = option(
+        None, "a packed stage's GPUs as N stand-ins (stub rehearsals only; the real engine"
+        " uses the runner's own)", metavar="N", check=at_least_one,
+    )  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,7 @@ from sglang_ci.stub.args import parse_server_args, settings_from
 from sglang_ci.stub.bootstrap import BootstrapHandler
 from sglang_ci.stub.faults import FAULTS_ENV, Faults, FaultSpecError, parse_faults
 from sglang_ci.stub.generation import StubState
+from sglang_ci.stub.gpu_set import gpu_set
 from sglang_ci.stub.ports import port_error
 from sglang_ci.stub.server import StubHTTPServer
 
@@ -95,6 +96,7 @@ def main() -> int:
         settings = settings_from(args)
         faults = parse_faults(os.environ.get(FAULTS_ENV, ""))
         state = StubState(settings, args, faults)
+        state.gpu_ids = gpu_set(args, os.environ)
     except (ValueError, OSError, FaultSpecError) as error:
         print(f"{STUB_ENGINE_NAME}: error: {error}", file=sys.stderr)
         return 2

@@ -37,6 +37,7 @@ class StubState:
         self.lock = threading.Lock()
         self.in_flight = 0
         self.generation_requests = 0
+        self.gpu_ids: list[str] = []  # stub.gpu_set: the GPUs a real server would take
 
     def server_info(self) -> dict[str, Any]:
         info = server_info_args(self.args)
@@ -52,6 +53,7 @@ class StubState:
             version=f"{STUB_ENGINE_NAME} (protocol stand-in, not a model)",
             engine=STUB_ENGINE_NAME,
             stub=True,
+            stub_gpu_ids=self.gpu_ids,
             internal_states=[internal],
         )
         return info
