@@ -238,7 +238,8 @@ def test_fail_fast_end_ends_the_running_neighbours(tmp_path: Path, tag: str) -> 
 
 def test_report_carries_the_packed_timeline(tmp_path: Path) -> None:
     """`report` over the artifacts of a packed run shows its Gantt after the tables."""
-    from sglang_ci.results.result_file import JobResult, Verdict
+    from sglang_ci.outcome.verdict import Verdict
+    from sglang_ci.results.result_file import JobResult
     from sglang_ci.results.timeline import Bar, write_timeline
 
     result = JobResult("job-a", "packed", "stub", 1)

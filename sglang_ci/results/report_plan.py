@@ -7,8 +7,9 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from sglang_ci.config.errors import FatalError, UsageError
+from sglang_ci.config.errors import UsageError
 from sglang_ci.config.model import load_config
+from sglang_ci.outcome.errors import FatalError
 from sglang_ci.results.planned import Plan, from_stages, read_plan
 
 

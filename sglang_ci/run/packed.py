@@ -25,10 +25,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from sglang_ci.config.errors import FailureKind, UsageError
+from sglang_ci.config.errors import UsageError
 from sglang_ci.config.model import Config
 from sglang_ci.config.text import job_dir_name
+from sglang_ci.engines import registry
 from sglang_ci.launch.ledger import RunLedger
+from sglang_ci.outcome.kinds import FailureKind
+from sglang_ci.outcome.verdict import Status, Verdict
 from sglang_ci.plan.github_matrix import durations_for
 from sglang_ci.plan.pack_view import pack_jobs
 from sglang_ci.plan.packing import (
@@ -40,13 +43,15 @@ from sglang_ci.plan.packing import (
     queue_order,
 )
 from sglang_ci.results.job_folder import claimed, require_writable
-from sglang_ci.results.result_file import JobResult, Status, Verdict
+from sglang_ci.results.provenance import collect_provenance
+from sglang_ci.results.result_file import JobResult
 from sglang_ci.results.summary import stage_table
 from sglang_ci.results.timeline import Bar, write_timeline
 from sglang_ci.run.cleanup import cleanup_before_run
 from sglang_ci.run.gpu_pool import GpuPool, runner_gpus
 from sglang_ci.run.options import RunOptions, StageOptions, to_argv
 from sglang_ci.run.orchestrator import check_files_runnable, overall_exit_code
+from sglang_ci.run.refused import write_not_run
 from sglang_ci.run.slot import Slot, start_slot
 from sglang_ci.run.slot_console import SlotConsole
 
@@ -223,9 +228,8 @@ class PackedRun:
 
     def write_unrun(self, job: PackJob, verdict: Verdict) -> None:
         with claimed(self.results_dir, job.id) as out_dir:
-            result = JobResult(job.id, self.stage, self.options.engine, job.gpus)
-            result.finish(verdict)
-            result.write(out_dir / "result.json")
+            unrun = JobResult(job.id, self.stage, self.options.engine, job.gpus)
+            result = write_not_run(out_dir, unrun, verdict, collect_provenance(self.env))
         self.results[job.id] = result
         self.console.say(f"{job.id}: {result.status.value}: {result.reason}")
 
@@ -242,7 +246,7 @@ def run_packed(
 ) -> int:  # fmt: skip
     """Every check first (a job larger than the runner is one line, exit 2), then the
     packed run, the stage table and the timeline."""
-    if options.gpus is not None and options.engine != "stub":
+    if options.gpus is not None and registry.engine(options.engine).uses_gpus:
         raise UsageError("--gpus N (stand-in GPUs) is for stub rehearsals only: with the"
                          " real engine the runner's own GPUs are used")  # fmt: skip
     check_files_runnable([config.files[u] for u in ids if u in config.files], options.engine)

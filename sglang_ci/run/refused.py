@@ -6,7 +6,8 @@ the provenance of the environment the run was given:
   says why instead of "missing result". A refusal starts nothing, so it displaces nothing:
   a job folder an earlier run left is kept as it is, and only said;
 - skipped by fail-fast: `skipped`, and why;
-- spent: a job whose SGLang file used up its time limit in the jobs before it.
+- spent: a job whose SGLang file used up its time limit in the jobs before it;
+- not started in a packed run (run/packed.py): skipped after a failure, or cancelled.
 """
 
 from __future__ import annotations
@@ -30,15 +31,20 @@ from sglang_ci.run.options import RunOptions
 
 
 def write_not_run(
-    out_dir: Path, job: Job | FileJob, engine: str, verdict: Verdict, provenance: dict[str, Any]
+    out_dir: Path, result: JobResult, verdict: Verdict, provenance: dict[str, Any]
 ) -> JobResult:
     """``out_dir``/result.json for a unit that did not run, with its verdict."""
-    result = JobResult(job.id, job.stage, engine, job.gpus)
-    result.sglang_suite = getattr(job, "sglang_suite", "")
     result.provenance = provenance
     result.finish(verdict)
     result.write(out_dir / "result.json")
     return result
+
+
+def unrun(job: Job | FileJob, engine: str) -> JobResult:
+    """The result a unit of a stage that did not run starts from."""
+    return JobResult(
+        job.id, job.stage, engine, job.gpus, sglang_suite=getattr(job, "sglang_suite", "")
+    )
 
 
 def record_refused(
@@ -60,7 +66,7 @@ def record_refused(
                   f" {results / name} are kept as they were", flush=True)  # fmt: skip
             continue
         with contextlib.suppress(OSError, FatalError), claimed(results, job.id) as out_dir:
-            write_not_run(out_dir, job, engine, verdict, provenance)
+            write_not_run(out_dir, unrun(job, engine), verdict, provenance)
 
 
 def skip_jobs(
@@ -71,7 +77,9 @@ def skip_jobs(
     provenance = collect_provenance(env)
     for job in jobs:
         with claimed(Path(options.results), job.id, options.keep_earlier) as out_dir:
-            result = write_not_run(out_dir, job, options.engine, Verdict.skipped(why), provenance)
+            result = write_not_run(
+                out_dir, unrun(job, options.engine), Verdict.skipped(why), provenance
+            )
         say(f"{job.id}: skipped ({why})")
         skipped.append(result)
     return skipped
@@ -83,6 +91,8 @@ def spent_job(job: Job, options: RunOptions, limit: float, env: Mapping[str, str
     why = f"its SGLang file {job.sglang_file} spent its time limit of {limit:.0f} s before it"
     verdict = Verdict.failure(FailureKind.TIME_LIMIT, why)
     with claimed(Path(options.results), job.id, options.keep_earlier) as out_dir:
-        result = write_not_run(out_dir, job, options.engine, verdict, collect_provenance(env))
+        result = write_not_run(
+            out_dir, unrun(job, options.engine), verdict, collect_provenance(env)
+        )
     report(result, out_dir / "result.json")
     return result

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import psutil
 
-from sglang_ci.config.errors import FailureKind
+from sglang_ci.outcome.kinds import FailureKind
+from sglang_ci.outcome.verdict import Status, Verdict
 from sglang_ci.plan.packing import PackJob
-from sglang_ci.results.result_file import JobResult, Status, Verdict
+from sglang_ci.results.result_file import JobResult
 from sglang_ci.run.gpu_pool import GpuPool
 
 FAIL_FAST = "fail-fast after"
