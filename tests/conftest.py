@@ -28,6 +28,21 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIXTURE_TOML = FIXTURES / "stages.toml"
 
 
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The process-starting tests are ``e2e``: those marked real_process or wheel, and all
+    of tests/e2e/; ``-m "not e2e"`` runs the unit floor alone."""
+    for item in items:
+        if (
+            item.get_closest_marker("real_process")
+            or item.get_closest_marker("wheel")
+            or E2E in item.path.parents
+        ):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(autouse=True)
 def _no_real_processes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     if request.node.get_closest_marker("real_process"):

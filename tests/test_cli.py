@@ -10,8 +10,7 @@ import tomlkit
 
 from sglang_ci.cli import main_exit_code
 from sglang_ci.launch import gpus
-
-from .conftest import FIXTURE_TOML, ConfigEdit, run_python
+from tests.conftest import FIXTURE_TOML, ConfigEdit, run_python
 
 
 def test_validate(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT
+from tests.conftest import ROOT
 
 
 @functools.cache  # once: loading it registers its sessions with nox

@@ -10,8 +10,7 @@ import pytest
 
 from sglang_ci.config.errors import UsageError
 from sglang_ci.contract import SGLANG_ROUTER_VERSION
-
-from .conftest import ROOT
+from tests.conftest import ROOT
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,7 +1,7 @@
 """``python -m sglang_ci workflow``: the reusable GPU workflow, generated from stages.toml.
 
 One job per stage, so that a stage added to stages.toml needs no hand edit of a workflow
-(tests/test_workflow_file.py fails when the committed file is out of date). Generated
+(tests/plan/test_workflow_file.py fails when the committed file is out of date). Generated
 rather than one matrix job per dependency level because each stage keeps what SGLang's
 pr-test.yml gives each of its stage jobs: its own `needs` (base-b waits for base-a only;
 extra-a starts beside base-a, as SGLang's separate pr-test-extra.yml does), its own label
