@@ -254,3 +254,32 @@ def test_report_carries_the_packed_timeline(tmp_path: Path) -> None:
     assert "    job-a (passed) :done, 0, 5" in done.stdout
     has_matplotlib = importlib.util.find_spec("matplotlib") is not None
     assert (tmp_path / "packed-packed" / "timeline.png").is_file() == has_matplotlib
+
+
+def test_a_late_signal_of_a_cancel_cannot_kill_the_cancelled_run(
+    tmp_path: Path, tag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitHub sends SIGTERM 7.5 s after its SIGINT: once the packed run was cancelled and its
+    report is out, that SIGTERM must find the signal ignored, not the default handler that
+    would end the runner by signal instead of exit 130 (seen on a loaded CI machine)."""
+    from sglang_ci.config.model import load_config
+    from sglang_ci.run.gpu_pool import GpuPool
+    from sglang_ci.run.options import StageOptions
+    from sglang_ci.run.packed import PackedRun
+
+    config_path = write_stage(tmp_path, {"only": ("", 1)}, 1)
+    for key, value in isolated_env(tmp_path, tag).items():
+        monkeypatch.setenv(key, value)
+    config = load_config(str(config_path), os.environ, tmp_path)
+    options = StageOptions(engine="stub", results=str(tmp_path / "out"), stage="packed", gpus=1)
+    packed = PackedRun(config, "packed", [], options, os.environ, GpuPool(["0"], HeldGpu()))
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        packed.previous = {signal.SIGTERM: signal.SIG_DFL}
+        packed.restore()  # not cancelled: the handler it found comes back
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        packed.on_signal(signal.SIGINT, None)
+        packed.restore()
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)
