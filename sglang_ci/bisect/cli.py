@@ -29,6 +29,11 @@ DEFAULT_MAX_RUNS = 24
 DEFAULT_CONFIDENCE = 0.98
 
 
+# Apart from results/: its probe runs are no CI job's, so `report results/` and
+# `history ingest results/` never count them.
+BISECT_RESULTS = "bisect-results"
+
+
 def add_bisect_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     text = (
         "find the SGLang commit that broke a job (of stages.toml, or a registered file"
@@ -72,7 +77,10 @@ def add_bisect_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         help="stub: the protocol stand-in, a rehearsal of the bisect, never evidence",
     )
     sub.add_argument(
-        "--state", metavar="FILE", help="the state file (default: results/bisect/<job>/state.json)"
+        "--state",
+        metavar="FILE",
+        help="the state file; its folder holds the probe runs"
+        " (default: bisect-results/<job>/state.json, apart from results/)",
     )
     sub.add_argument("--resume", action="store_true", help="continue the bisect in --state")
     sub.add_argument("--summary", metavar="FILE", help="also write the markdown here"
@@ -121,7 +129,7 @@ def bisect_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     target = target_of(args, env)
     good, bad = resolve(checkout, args.good, "--good"), resolve(checkout, args.bad, "--bad")
     commits = commit_range(checkout, good, bad, not args.all_commits)
-    state_path = Path(args.state or Path("results") / "bisect" / job_dir_name(target.job)
+    state_path = Path(args.state or Path(BISECT_RESULTS) / job_dir_name(target.job)
                       / "state.json").resolve()  # fmt: skip
     if args.resume:
         state = load(state_path)

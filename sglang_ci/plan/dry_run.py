@@ -102,7 +102,9 @@ def render_plan(
         endpoint = readiness_endpoint(deployment, role)
         out.append(f"  {role}: GET {endpoint} answers 200 (polled every {poll} s)")
 
-    out += ["", "checks:", "  POST /flush_cache (retried while it answers 400)"]
+    out += ["", "checks (improvements, off under --sglang-sequence but for the steps the SGLang"
+            " test takes):", "  POST /generate: one smoke generation through the entry point",
+            "  POST /flush_cache (retried while it answers 400)"]  # fmt: skip
     for line in server_info_expectations(job):
         out.append(f"  GET /server_info: {line}")
 

@@ -135,8 +135,10 @@ class PackedRun:
         return [self.results[unit] for unit in self.order if unit in self.results]
 
     def restore(self) -> None:
+        # Once cancelled, exit 130 is all that is left: a later signal of the same cancel
+        # (GitHub's SIGTERM 7.5 s after its SIGINT) must not turn it into a death by signal.
         for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_IGN if self.cancelled else handler)
 
     def start_ready(self) -> None:
         while (

@@ -139,3 +139,14 @@ def test_the_stub_reads_its_accuracy_from_the_installed_stand_in_only_when_told(
     stand_in.SGLANG_CI_STUB_ACCURACY = 0.3  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "sglang", stand_in)
     assert accuracy_setting(FROM_INSTALLED) == 0.3
+
+
+def test_the_bisects_probe_runs_are_kept_apart_from_the_ci_results() -> None:
+    """`report results/` and `history ingest results/` read every result.json below
+    results/: a bisect's probe runs must land elsewhere by default."""
+    from pathlib import Path
+
+    from sglang_ci.bisect.cli import BISECT_RESULTS
+    from sglang_ci.run.options import DEFAULT_RESULTS
+
+    assert not Path(BISECT_RESULTS).resolve().is_relative_to(Path(DEFAULT_RESULTS).resolve())

@@ -3,6 +3,7 @@ planted truth (tests/history_gen.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -61,6 +62,8 @@ def test_ingest_is_idempotent_and_merge_of_halves_equals_the_whole(tmp_path: Pat
     )
     uid = next(r.uid for r in history.rows if r.uid in history.answers)
     assert merged.answers(uid) == whole.answers(uid) == history.answers[uid]
+    merged.close()
+    whole.close()
 
 
 def test_a_malformed_or_partial_result_is_skipped_whole(tmp_path: Path) -> None:
@@ -81,12 +84,13 @@ def test_a_malformed_or_partial_result_is_skipped_whole(tmp_path: Path) -> None:
     assert not store.db.execute(
         "SELECT 1 FROM answers WHERE uid NOT IN (SELECT uid FROM runs)"
     ).fetchall()
+    store.close()
 
 
 def test_a_store_newer_than_the_code_is_refused_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite"
     SqliteStore(path).close()
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(Exception, match="newer than this sglang-ci reads"):
         SqliteStore(path)

@@ -63,6 +63,7 @@ def test_each_job_page_renders_its_chart_and_numbers(tmp_path: Path) -> None:
         analyse(runs) for runs in groups(store.runs()).values() if any(r.evidence for r in runs)
     ]
     assert pages == len(groups(store.runs())) + 1
+    store.close()
     loads = [(site / "index.html", tmp_path / "index.png")]
     loads += [(site / page_name(a), tmp_path / f"{page_name(a)}.png") for a in judged]
     with ThreadPoolExecutor(len(loads)) as browsers:  # one browser per page, at once

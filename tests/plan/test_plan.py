@@ -39,6 +39,8 @@ def test_spec_plan_has_the_requested_settings(config: Config) -> None:
     assert "speculative_eagle_topk == 3" in plan
     assert "gsm8k (200 examples, 5-shot, 128 threads)" in plan and ">= 0.775" in plan
     assert "avg_spec_accept_length >= 1.5" in plan
+    checks = plan.split("checks", 1)[1].split("pass when:", 1)[0]
+    assert "POST /generate: one smoke generation" in checks and "/flush_cache" in checks
 
 
 def test_stub_engine_swaps_only_the_module(config: Config) -> None:
