@@ -21,6 +21,7 @@ from sglang_ci.engines.registry import DEFAULT_ENGINE, ENGINES
 from sglang_ci.outcome.errors import FatalError, RunInterrupted
 from sglang_ci.run.options import (
     CalibrateOptions,
+    OneLineParser,
     PolicyOptions,
     RunFileOptions,
     RunOptions,
@@ -31,7 +32,8 @@ from sglang_ci.run.options import (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    # Subcommands' parsers are of the same class: every bad option or value is one line.
+    parser = OneLineParser(
         prog="python -m sglang_ci",
         description="CI matrix runner for SGLang's GPU end-to-end tests, driven by stages.toml.",
     )

@@ -121,3 +121,21 @@ def test_bad_options_are_one_line_before_anything_starts(
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["job", "sanity(model='llama3-8b')", "--engine", "stbu"], "invalid choice: 'stbu'"),
+        (["job", "sanity(model='llama3-8b')", "--dryrun"], "unrecognized arguments: --dryrun"),
+        (["lsit"], "invalid choice: 'lsit'"),
+        (["run", "--stage"], "expected one argument"),
+    ],
+)
+def test_a_bad_option_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    """argparse would print its whole usage first (11 lines for `job`): one line instead."""
+    assert main_exit_code(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and says in err, err

@@ -255,8 +255,9 @@ def validate(options: object) -> None:
             raise UsageError(f"{_flag(field.name)} {problem}")
 
 
-class _OptionParser(argparse.ArgumentParser):
-    """argparse that raises a one-line UsageError instead of exiting."""
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that raises a one-line UsageError instead of printing its usage and
+    exiting: bad input is one line, exit 2, everywhere (``--help`` still prints it all)."""
 
     def error(self, message: str) -> Any:
         raise UsageError(f"{self.prog}: {message}")
@@ -272,7 +273,7 @@ def options_help(kind: type[Options], prog: str) -> str:
 
 def parse(kind: type[Options], argv: Sequence[str], prog: str) -> Options:
     """Options of ``kind`` from an argv (what a nox session got after ``--``)."""
-    parser = _OptionParser(prog=prog, add_help=False, allow_abbrev=False)
+    parser = OneLineParser(prog=prog, add_help=False, allow_abbrev=False)
     add_arguments(parser, kind)
     return from_namespace(kind, parser.parse_args(list(argv)))
 
