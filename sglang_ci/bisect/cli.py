@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sglang_ci.bisect import output
 from sglang_ci.bisect.child import venv_env
@@ -34,7 +35,7 @@ DEFAULT_CONFIDENCE = 0.98
 BISECT_RESULTS = "bisect-results"
 
 
-def add_bisect_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_bisect_parser(commands: argparse._SubParsersAction[Any]) -> None:
     text = (
         "find the SGLang commit that broke a job (of stages.toml, or a registered file"
         " test/...py): installs each candidate, runs the job, judges against the noise"
