@@ -39,6 +39,11 @@ class JobAnalysis:
     streak: int  # latest consecutive passes
     flaky: bool = False
 
+    def rate_text(self, rate: float, digits: int = 0) -> str:
+        """A rate over the evidence runs; "-" where there are none (stub runs only), not a
+        0% that reads as every run failed."""
+        return f"{rate:.{digits}%}" if self.runs else "-"
+
     @property
     def flaky_unexplained(self) -> bool:
         """Flaky, and not only from scores under a threshold inside the noise (that is the

@@ -189,8 +189,8 @@ def show_command(args: argparse.Namespace, path: Path) -> int:
     for a in analyses:
         print(
             f"{a.job} on {a.gpu or 'unknown GPU'}, SGLang {a.line}: {a.runs} runs"
-            f" ({a.stub_runs} stub, not evidence), pass rate {a.pass_rate:.0%},"
-            f" flake rate {a.flakes.rate:.0%}, last {a.last_status}"
+            f" ({a.stub_runs} stub, not evidence), pass rate {a.rate_text(a.pass_rate)},"
+            f" flake rate {a.rate_text(a.flakes.rate)}, last {a.last_status}"
         )
         if len(a.scores) >= 2:
             tenths = statistics.quantiles(a.scores, n=10)

@@ -194,3 +194,29 @@ def test_question_flips_count_disagreements_within_a_commit_only() -> None:
     # Deterministic inference: every run of a commit answers alike, so nothing flips.
     same = {r.uid: [Answers("gsm8k", {q: q % 3 == 0 for q in range(200)})] for r in rows}
     assert question_flips(rows, lambda uid: same[uid]).flipped == 0
+
+
+def test_a_job_with_stub_runs_only_shows_no_rate(tmp_path: Path) -> None:
+    """Stub runs are never evidence: such a job has no pass rate, and the dashboard and
+    `history show` say "-", not a 0% that reads as every run failed."""
+    import datetime
+
+    from sglang_ci.history.dashboard.site import write_site
+
+    history = generate(3, jobs=4, runs=6)
+    stub_rows = [row for row in history.rows if row.job == history.stub_job and row.stub]
+    assert stub_rows
+    store = SqliteStore(tmp_path / "h.sqlite")
+    for row in stub_rows:
+        store.add(row, [])
+    write_site(
+        store, tmp_path / "site", datetime.datetime(2026, 2, 1, tzinfo=datetime.timezone.utc)
+    )
+    store.close()
+    index = (tmp_path / "site" / "index.html").read_text()
+    import html
+
+    row = next(line for line in index.split("<tr>") if html.escape(history.stub_job) in line)
+    cells = row.split("<td")
+    assert ">-</td>" in cells[5] and ">-</td>" in cells[6], row  # pass rate, flake rate
+    assert "0%" not in row

@@ -67,7 +67,8 @@ def index_page(
         lines.append(
             f'<tr><td><a href="{page_name(a)}">{escape(a.job)}</a></td><td>{escape(a.gpu)}</td>'
             f'<td>{escape(a.line)}</td><td class="{a.last_status}">{a.last_status}</td>'
-            f"<td>{a.pass_rate:.0%}</td><td>{a.flakes.rate:.0%}</td><td>{a.runs}</td>"
+            f"<td>{a.rate_text(a.pass_rate)}</td><td>{a.rate_text(a.flakes.rate)}</td>"
+            f"<td>{a.runs}</td>"
             f'<td>{sparkline(a.scores[-50:])}</td><td class="finding">{escape(found)}</td></tr>'
         )
     grid = [
@@ -130,8 +131,8 @@ def job_page(a: JobAnalysis, runs: Sequence[RunRow]) -> str:
     numbers = [
         ("runs", str(a.runs)),
         ("stub runs (not evidence)", str(a.stub_runs)),
-        ("pass rate", f"{a.pass_rate:.1%}"),
-        ("flake rate", f"{a.flakes.rate:.1%}"),
+        ("pass rate", a.rate_text(a.pass_rate, 1)),
+        ("flake rate", a.rate_text(a.flakes.rate, 1)),
         ("last status", a.last_status),
     ]
     if threshold is not None:
