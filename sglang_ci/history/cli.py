@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sglang_ci.config.errors import UsageError
+from sglang_ci.config.model import config_path
 from sglang_ci.history.analysis import Settings, analyse, analyse_all, findings, groups
 from sglang_ci.history.flaky import question_flips
 from sglang_ci.history.store import HISTORY_ENV, open_store, store_path
@@ -157,7 +158,7 @@ def check_command(args: argparse.Namespace, path: Path, env: Mapping[str, str]) 
 def _quarantine(config: str | None, env: Mapping[str, str]) -> set[str]:
     from sglang_ci.history.quarantine import load_quarantine, quarantine_path
 
-    source = Path(config or env.get("SGLANG_CI_CONFIG") or "stages.toml")
+    source = config_path(config, env, Path.cwd())  # the stages.toml every command reads
     return set(load_quarantine(quarantine_path(source)))
 
 

@@ -3,11 +3,14 @@ exists) and the quarantine notes (when quarantine.toml exists beside stages.toml
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Mapping
+from contextlib import closing
 from pathlib import Path
 
 from sglang_ci.config.errors import UsageError
+from sglang_ci.config.model import config_path
 from sglang_ci.history.evidence import evidence_lines
 from sglang_ci.history.ingest import result_files
 from sglang_ci.history.quarantine import in_force, note
@@ -26,23 +29,26 @@ def evidence_for(folder: Path, db: str | None, env: Mapping[str, str]) -> Eviden
         print(f"sglang-ci: warning: {error}; the report goes on without history evidence",
               file=sys.stderr)  # fmt: skip
         return None
-    folders: dict[str, Path] = {}
-    for result_path in result_files([folder]):
-        try:
-            folders[JobResult.load(result_path).job] = result_path.parent
-        except (ValueError, TypeError):
-            continue  # report's collect says it in one line
+
+    @functools.cache
+    def folders() -> dict[str, Path]:
+        """Each job's result folder (its per-question records), read at the first failed
+        job that asks: a report with no failure below its threshold reads nothing more."""
+        found: dict[str, Path] = {}
+        for result_path in result_files([folder]):
+            try:
+                found[JobResult.load(result_path).job] = result_path.parent
+            except (ValueError, TypeError):
+                continue  # report's collect says it in one line
+        return found
 
     def evidence(result: JobResult) -> list[str]:
-        store = open_store(path, create=False)
-        try:
-            return evidence_lines(result, folders.get(result.job, folder), store)
-        finally:
-            store.close()
+        with closing(open_store(path, create=False)) as store:
+            return evidence_lines(result, folders().get(result.job, folder), store)
 
     return evidence
 
 
 def quarantined_notes(config: str | None, env: Mapping[str, str]) -> dict[str, str]:
-    source = Path(config or env.get("SGLANG_CI_CONFIG") or "stages.toml")
+    source = config_path(config, env, Path.cwd())  # the stages.toml every command reads
     return {job: note(entry) for job, entry in in_force(source).items()}
