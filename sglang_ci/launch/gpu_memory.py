@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,9 @@ from sglang_ci.outcome.errors import FatalError
 
 # nvml and physical_gpus live in gpus.py; named here too because the launcher and
 # calibrate call them as gpu_memory.nvml() / gpu_memory.physical_gpus(...).
-__all__ = ["GpuUse", "nvml", "physical_gpus", "read_use", "usage", "wait_idle", "wait_released"]
+__all__ = [
+    "GpuUse", "held", "nvml", "physical_gpus", "read_use", "usage", "wait_idle", "wait_released",
+]  # fmt: skip
 
 POLL_S = 0.25
 # Allowed drift of a GPU's used memory over its pre-launch value once released (driver
@@ -60,6 +62,13 @@ def read_use(lib: Any, gpu: str) -> GpuUse:
     return GpuUse(gpu, int(memory.used // 2**20), tuple(processes))
 
 
+def held(uses: Sequence[GpuUse], baseline: Mapping[str, int]) -> list[GpuUse]:
+    """The GPUs not released: a compute process on them, or memory above the baseline
+    (beyond SLACK_MIB). The one release rule, for a job's teardown and a packed run's pool."""
+    return [use for use in uses
+            if use.processes or use.used_mib > baseline.get(use.index, 0) + SLACK_MIB]  # fmt: skip
+
+
 def usage(gpus: Sequence[str]) -> dict[str, int] | None:
     """MiB used per GPU now (the baseline a launch is compared with), None without NVML."""
     with nvml() as lib:
@@ -84,11 +93,7 @@ def wait_released(
             return None
         started = time.monotonic()
         while True:
-            uses = [read_use(lib, gpu) for gpu in gpus]
-            busy = [
-                use for use in uses
-                if use.processes or use.used_mib > baseline.get(use.index, 0) + SLACK_MIB
-            ]  # fmt: skip
+            busy = held([read_use(lib, gpu) for gpu in gpus], baseline)
             waited = time.monotonic() - started
             if not busy:
                 return waited

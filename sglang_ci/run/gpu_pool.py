@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sglang_ci.launch.gpu_memory import SLACK_MIB, GpuUse, read_use
+from sglang_ci.launch import gpu_memory
+from sglang_ci.launch.gpu_memory import GpuUse, read_use
 from sglang_ci.launch.gpus import count_gpus, nvml, visible_entries
 
 # What NVML shows of some GPUs now; None where NVML is not usable (the checks are skipped).
@@ -77,10 +78,6 @@ class GpuPool:
                 raise AssertionError(f"GPUs {sorted(missing)} are not free")
             self.free -= set(indices)
 
-    def busy(self, uses: Sequence[GpuUse]) -> list[GpuUse]:
-        return [use for use in uses if use.processes
-                or use.used_mib > self.baseline.get(use.index, 0) + SLACK_MIB]  # fmt: skip
-
     def give_back(self, indices: Sequence[int], stop: threading.Event) -> list[str]:
         """Wait (up to release_s, or until ``stop``) for the GPUs' release; those released
         return to the pool, the others are taken out. Returns the names taken out."""
@@ -89,7 +86,7 @@ class GpuPool:
         held: list[GpuUse] = []
         while True:
             uses = self.probe(names)
-            held = self.busy(uses) if uses is not None else []
+            held = gpu_memory.held(uses, self.baseline) if uses is not None else []
             if not held or time.monotonic() - started >= self.release_s or stop.is_set():
                 break
             time.sleep(POLL_S)
