@@ -201,7 +201,7 @@ class PackedRun:
             self.notes.append(f"{why}: ended {len(self.running)} running job(s)"
                               ' (pack-fail-fast = "end")')  # fmt: skip
             for other in self.running.values():
-                other.ended_by = f"ended: {why}"
+                other.ended_by, other.by_fail_fast = f"ended: {why}", True
                 other.signal(signal.SIGTERM)
         elif self.running:
             self.notes.append(f"{why}: nothing new started; {len(self.running)} running"

@@ -28,8 +28,6 @@ from sglang_ci.plan.packing import PackJob
 from sglang_ci.results.result_file import JobResult
 from sglang_ci.run.gpu_pool import GpuPool
 
-FAIL_FAST = "fail-fast after"
-
 
 @dataclass
 class Slot:
@@ -44,19 +42,24 @@ class Slot:
     result: JobResult | None = None
     taken_out: list[str] = field(default_factory=list)  # GPUs not released after it
     ended_by: str | None = None  # why the runner ended it (fail-fast, cancel)
+    by_fail_fast: bool = False  # ended because a neighbour failed (pack-fail-fast = "end")
+    # result.json's mtime and the phase read from it then
+    _phase: tuple[int, str] = field(default=(0, "starting"), init=False, repr=False)
 
     def phase(self) -> str:
         """What the worker is doing, from its result.json (written at each phase's end)."""
         if self.ended is not None:
             return self.result.status.value if self.result else "ended"
-        try:
-            phases = JobResult.load(self.result_path).phases
+        try:  # read again only when the worker rewrote it: the console asks 4 times a second
+            mtime = self.result_path.stat().st_mtime_ns
+            if mtime != self._phase[0]:
+                phases = JobResult.load(self.result_path).phases
+                current = next((n for n in ("launch", "checks", "eval") if n not in phases),
+                               "teardown")  # fmt: skip
+                self._phase = (mtime, current)
         except (OSError, ValueError, TypeError, KeyError):
             return "starting"
-        for name in ("launch", "checks", "eval"):
-            if name not in phases:
-                return name
-        return "teardown"
+        return self._phase[1]
 
     def signal(self, signum: int) -> None:
         """Forward a signal to the worker (our child: its Popen says it has not exited)."""
@@ -111,7 +114,7 @@ def final_result(slot: Slot, code: int) -> JobResult:
         result = JobResult.load(slot.result_path)
     except (OSError, ValueError, TypeError, KeyError):
         result = JobResult(slot.job.id, "", "", slot.job.gpus)
-    if result.status is Status.CANCELLED and slot.ended_by and FAIL_FAST in slot.ended_by:
+    if result.status is Status.CANCELLED and slot.by_fail_fast:
         # Ended because a neighbour failed: fail-fast's `skipped`, as for a job not
         # started, so the stage's exit code is the failure's, not a cancellation's.
         result.finish(
