@@ -247,7 +247,7 @@ class DeploymentRun:
         command runs (pid), registered for teardown before any cancellation can
         interrupt."""
         job, ledger = self.job.id, self.ledger
-        on_found = functools.partial(ledger.seen, role, job) if ledger else None
+        on_found = functools.partial(ledger.seen, f"{role} helper", job) if ledger else None
         log = self.settings.out_dir / f"{role}.log"
         with self._spawning():  # the ledger's writes too: a half-written one leaves a file
             entry = ledger.add(role, job, ports) if ledger else None

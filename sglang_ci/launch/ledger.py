@@ -124,9 +124,10 @@ class RunLedger:
             self.write()
 
     def seen(self, role: str, job: str, pid: int) -> None:
-        """A helper of one of our servers, as the process walker found it, or an orphan
-        the runner adopted (role "adopted")."""
-        entry = Entry(role if role == "adopted" else f"{role} helper", job, [])
+        """A process we did not start ourselves, under the role its finder names: a
+        server's helper ("server helper") as the process walker found it, or an orphan the
+        runner adopted ("adopted")."""
+        entry = Entry(role, job, [])
         with self._lock:
             self.entries.append(entry)
         self.started(entry, pid)

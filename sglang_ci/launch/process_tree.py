@@ -249,7 +249,8 @@ class AdoptionWatch:
 
     def scan(self) -> None:
         try:
-            adopted = [c for c in psutil.Process().children() if c.pid not in self.known()]
+            known = self.known()  # once a scan: it copies the ledger's pids under its lock
+            adopted = [c for c in psutil.Process().children() if c.pid not in known]
             for child in list(adopted):
                 adopted += child.children(recursive=True)
         except psutil.Error:

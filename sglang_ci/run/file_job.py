@@ -236,7 +236,7 @@ def _attempt(request: FileRequest, run_env: Mapping[str, str], command: list[str
         with watch.deferred():  # a signal before the tree is known would leak the file
             entry = ledger.add("file", job_id, [])
             popen = _start(command, cwd, run_env, functools.partial(ledger.started, entry))
-            tree = ProcessTree(popen, functools.partial(ledger.seen, "file", job_id))
+            tree = ProcessTree(popen, functools.partial(ledger.seen, "file helper", job_id))
             sampler = PortSampler(tree)
             assert popen.stdout is not None
             tee = Tee(popen.stdout, folder / LOG_NAME, scrubber)
