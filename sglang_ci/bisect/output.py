@@ -7,6 +7,7 @@ from typing import Any
 
 from sglang_ci.bisect.driver import Outcome, Step
 from sglang_ci.bisect.probe import Target
+from sglang_ci.config.text import markdown_table, render_table
 from sglang_ci.engines import registry
 
 HEADER = ("step", "commit", "subject", "runs", "score(s)", "verdict", "p-value")
@@ -75,11 +76,8 @@ def _describe(step: Step) -> str:
 
 
 def text(outcome: Outcome, target: Target) -> str:
-    table = [HEADER, *rows(outcome)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in table]  # fmt: skip
-    lines += ["", headline(outcome), *evidence_lines(outcome), footer(outcome, target)]
+    lines = [render_table(HEADER, rows(outcome)), "", headline(outcome),
+             *evidence_lines(outcome), footer(outcome, target)]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -96,9 +94,7 @@ def footer(outcome: Outcome, target: Target) -> str:
 def markdown(outcome: Outcome, target: Target) -> str:
     lines = [f"### Bisect of `{target.job}`", "", f"**{headline(outcome)}**", ""]
     lines += [f"- {line}" for line in evidence_lines(outcome)]
-    lines += ["", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-              for row in rows(outcome)]  # fmt: skip
+    lines += ["", markdown_table(HEADER, rows(outcome))]
     return "\n".join([*lines, "", footer(outcome, target), ""])
 
 
