@@ -16,8 +16,7 @@ from typing import Any
 from sglang_ci.bisect.child import run_child
 from sglang_ci.config.errors import UsageError
 from sglang_ci.history.ingest import read_run
-
-MEASURED = ("passed", "failed")
+from sglang_ci.history.rows import SCORED_STATUSES
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class Run:
 
     @property
     def measured(self) -> bool:
-        return self.status in MEASURED
+        return self.status in SCORED_STATUSES
 
     @property
     def failed(self) -> bool:
@@ -85,6 +84,6 @@ def run_once(target: Target, commit: str, number: int, python: Path, worktree: P
         return Run(commit, number, "error", None, 0.0, None, {}, str(folder))
     row, answers = read_run(found[0])
     correct = answers[0].correct if target.scored and answers else {}
-    status = row.status if done.code in (0, 1) or row.status in MEASURED else "error"
+    status = row.status if done.code in (0, 1) or row.status in SCORED_STATUSES else "error"
     return Run(commit, number, status, row.score, row.seconds, row.sglang_version, correct,
                str(folder))  # fmt: skip

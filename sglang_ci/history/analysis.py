@@ -10,7 +10,7 @@ from typing import Any
 from sglang_ci.history.drift import DEFAULT_ALPHA, Shift, find_shift, healthy
 from sglang_ci.history.flaky import DEFAULT_FLAKE_RATE, Flakiness, flakiness, passing_streak
 from sglang_ci.history.noise import DEFAULT_LIMIT, Noise, noise_of
-from sglang_ci.history.rows import RunRow
+from sglang_ci.history.rows import SCORED_STATUSES, RunRow
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def p90_durations(rows: Sequence[RunRow], last: int = 30) -> dict[str, float]:
     (nearest rank, as SGLang's CI stats take p90), for ``matrix``'s partitions."""
     by_job: dict[str, list[float]] = {}
     for row in rows:
-        if row.evidence and row.status in ("passed", "failed") and row.seconds > 0:
+        if row.evidence and row.status in SCORED_STATUSES and row.seconds > 0:
             by_job.setdefault(row.job, []).append(row.seconds)
     out = {}
     for job, seconds in by_job.items():

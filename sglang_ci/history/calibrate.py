@@ -10,11 +10,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sglang_ci.config.baselines import append_runs
+from sglang_ci.config.baselines import BASELINES_FILE, append_runs
 from sglang_ci.config.model import load_config
 from sglang_ci.history.analysis import JobAnalysis
-
-BASELINES_FILE = "baselines.toml"
 
 
 def write_baselines(

@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sglang_ci.history.rows import RunRow
+from sglang_ci.history.rows import SCORED_STATUSES, RunRow
 
 DEFAULT_ALPHA = 0.001
 DEFAULT_MIN_SIDE = 8
@@ -50,9 +50,7 @@ class Shift:
 
 def scored(runs: Sequence[RunRow]) -> list[RunRow]:
     """The runs that are evidence of a score: a model's, with a verdict on a score."""
-    return [
-        r for r in runs if r.evidence and r.score is not None and r.status in ("passed", "failed")
-    ]
+    return [r for r in runs if r.evidence and r.score is not None and r.status in SCORED_STATUSES]
 
 
 def find_shift(

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+from sglang_ci.results.summary import STEP_SUMMARY_ENV
+
 # Mermaid task tags by status: passed done (grey), failures crit (red), the rest active.
 _TAGS = {"passed": "done", "skipped": "done"}
 
