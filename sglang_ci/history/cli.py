@@ -165,7 +165,8 @@ def _quarantine(config: str | None, env: Mapping[str, str]) -> set[str]:
 def show_command(args: argparse.Namespace, path: Path) -> int:
     with closing(open_store(path, create=False)) as store:
         rows = store.runs(args.job)
-        known = sorted({row.job for row in store.runs()})
+        # Every run is read only to suggest a name, where the job has none.
+        known = [] if rows else sorted({row.job for row in store.runs()})
         flips = question_flips(rows, store.answers)
     if not rows:
         from sglang_ci.config.toml_reader import suggestion

@@ -15,6 +15,7 @@ from sglang_ci.history.evidence import evidence_lines
 from sglang_ci.history.ingest import result_files
 from sglang_ci.history.quarantine import in_force, note
 from sglang_ci.history.store import open_store, store_path
+from sglang_ci.results.job_folder import is_earlier_run
 from sglang_ci.results.report import Evidence
 from sglang_ci.results.result_file import JobResult
 
@@ -36,6 +37,8 @@ def evidence_for(folder: Path, db: str | None, env: Mapping[str, str]) -> Eviden
         job that asks: a report with no failure below its threshold reads nothing more."""
         found: dict[str, Path] = {}
         for result_path in result_files([folder]):
+            if is_earlier_run(result_path, folder):
+                continue  # an earlier run's records are not this result's, as collect skips it
             try:
                 found[JobResult.load(result_path).job] = result_path.parent
             except (ValueError, TypeError):
