@@ -22,7 +22,6 @@ from sglang_ci.config.reader import (
     read_eval,
     read_min_sglang,
     read_threshold_rows,
-    read_thresholds,
 )
 from sglang_ci.config.rules import check_gpu_overlap, check_job_fits
 from sglang_ci.config.schema import Job, Model, Role, Stage, Suite
@@ -161,11 +160,7 @@ def _build_job(
         if suite.score and not thresholds.origin
         else "",
         min_sglang=read_min_sglang(entry, model.min_sglang),
-        threshold_derivations=tuple(
-            (check, derived.describe())
-            for check, _, derived in read_threshold_rows(entry, suite.checks_scored)
-            if derived is not None
-        ),
+        threshold_derivations=thresholds.derivations,
         launch_timeout=(
             entry.positive("launch-timeout", float)
             if "launch-timeout" in entry
@@ -189,6 +184,7 @@ class _Thresholds(NamedTuple):
     origin: str  # Job.threshold_origin
     missing: str  # the error of a scored job with no threshold, kept when lenient
     comparators: tuple[tuple[str, str], ...]  # one per check in ``ordered``
+    derivations: tuple[tuple[str, str], ...]  # the job's own derived thresholds, described
 
 
 def _job_thresholds(
@@ -203,7 +199,9 @@ def _job_thresholds(
     """The job's own thresholds over its suite's; the score's from its baseline unless
     pinned; checks that need speculative decoding dropped for a model without it."""
     suite_checks = suite.checks_scored
-    own = dict(read_thresholds(entry, suite_checks))
+    rows = read_threshold_rows(entry, suite_checks)  # read once: derived ones say how
+    own = {check: value for check, value, _ in rows}
+    derivations = tuple((check, derived.describe()) for check, _, derived in rows if derived)
     own_comparators = dict(read_comparators(entry, suite_checks))
     thresholds = {**dict(suite.thresholds), **own}
     origin, missing = "", ""
@@ -254,7 +252,7 @@ def _job_thresholds(
             # pair is the job's: name that key.
             key = "thresholds" if check in own else "comparators"
             entry.fail(problem, f"{key}.{check}")
-    return _Thresholds(ordered, origin, missing, resolved)
+    return _Thresholds(ordered, origin, missing, resolved, derivations)
 
 
 def _deploy(
