@@ -4,9 +4,10 @@ would only say "Sessions not found"). Imported only by the noxfile."""
 
 from __future__ import annotations
 
-import ast
+import re
 from collections.abc import Mapping, Sequence
 
+from sglang_ci.config.axes import normalize_signature
 from sglang_ci.config.model import Config
 from sglang_ci.config.toml_reader import suggestion
 from sglang_ci.nox_sessions import calibration_ids
@@ -36,13 +37,14 @@ def requested_sessions(argv: Sequence[str], env: Mapping[str, str]) -> list[str]
     return names
 
 
+# nox also names a session that has a Python ``name-<version>`` (``contract-3.12(...)``).
+_PYTHON_SUFFIX = re.compile(r"^([\w.-]+?)-\d+(?:\.\d+)*(?=\(|$)")
+
+
 def _normalized(name: str) -> str:
-    """A signature as nox compares them: its Python syntax tree, so that spacing and the
-    kind of quotes do not count."""
-    try:
-        return ast.dump(ast.parse(name))
-    except SyntaxError:
-        return name
+    """A requested name as nox matches it: its signature's syntax tree (spacing and quote
+    style do not count), with a ``-<python version>`` after the session's name dropped."""
+    return normalize_signature(_PYTHON_SUFFIX.sub(r"\1", name.strip()))
 
 
 def session_names(config: Config, extra: Sequence[str]) -> list[str]:
@@ -50,7 +52,7 @@ def session_names(config: Config, extra: Sequence[str]) -> list[str]:
     own sessions, parametrized ones with their signatures)."""
     calibrate = [f"calibrate({call})" for call in calibration_ids(config)]
     stages = [f"stage(name={name!r})" for name in config.stages]
-    files = [f"file(path={f.id!r})" for f in config.files.values()]
+    files = [f.session for f in config.files.values()]
     families = ["calibrate", "stage", "file", "demo", "matrix", *config.suites]
     return [*extra, *families, *config.jobs, *calibrate, *stages, *files]
 
