@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sglang_ci
 from sglang_ci.config.errors import UsageError
-from sglang_ci.config.model import config_path, load_config
+from sglang_ci.config.model import load_config
 from sglang_ci.engines.registry import DEFAULT_ENGINE, ENGINES
 from sglang_ci.outcome.errors import FatalError, RunInterrupted
 from sglang_ci.run.options import (
@@ -308,7 +308,7 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "workflow":
         from sglang_ci.plan.workflow_file import workflow_command
 
-        return workflow_command(config, config_path(args.config, env, Path.cwd()).parent,
+        return workflow_command(config, config.source.parent,
                                 check=args.check)  # fmt: skip
     if args.command == "plan":
         from sglang_ci.plan.dry_run import render_stage_plan
