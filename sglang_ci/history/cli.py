@@ -217,7 +217,7 @@ def show_command(args: argparse.Namespace, path: Path) -> int:
         score = "" if row.score is None else f" {row.score:.3f}"
         print(
             f"  {row.started_at} {row.commit[:10]} {row.status}{score}"
-            + (" (stub)" if row.stub else "")
+            + (" (stub)" if row.rehearsal else "")
         )
     return 0
 

@@ -39,7 +39,7 @@ def evidence_lines(result: JobResult, folder: Path, store: HistoryStore) -> list
     """The evidence for one failed, scored job: empty when history has nothing to say (a
     stub run is never judged, and never judges)."""
     current = row_of(result)
-    if current.stub or result.score is None:
+    if current.rehearsal or result.score is None:
         return []
     history = [
         r

@@ -27,13 +27,13 @@ RECORD_FILES = ("gsm8k", "hellaswag")
 class IngestReport:
     added: int = 0
     known: int = 0
-    stub: int = 0
+    rehearsals: int = 0  # runs on the stub: stored, never evidence
     skipped: list[str] = field(default_factory=list)  # one line per malformed file
 
     def summary(self, store: str) -> str:
         text = f"history: {self.added} runs added, {self.known} already known"
-        if self.stub:
-            text += f" ({self.stub} stub-engine runs stored but marked: never evidence)"
+        if self.rehearsals:
+            text += f" ({self.rehearsals} stub-engine runs stored but marked: never evidence)"
         if self.skipped:
             text += f", {len(self.skipped)} files skipped"
         return text + f" -> {store}"
@@ -58,7 +58,7 @@ def ingest(store: HistoryStore, folders: Sequence[Path]) -> IngestReport:
             continue
         if store.add(run, answers):
             report.added += 1
-            report.stub += run.stub
+            report.rehearsals += run.rehearsal
         else:
             report.known += 1
     return report
@@ -90,7 +90,7 @@ def row_of(result: JobResult) -> RunRow:
         job=result.job,
         stage=result.stage,
         engine=result.engine,
-        stub=is_rehearsal(result.engine),
+        rehearsal=is_rehearsal(result.engine),
         status=str(result.status),
         failure_kind=result.failure_kind.value if result.failure_kind else None,
         score=_number(result.score),

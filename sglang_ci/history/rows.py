@@ -16,7 +16,7 @@ class RunRow:
     job: str
     stage: str
     engine: str
-    stub: bool
+    rehearsal: bool  # on a protocol stand-in (the stub): stored, never evidence
     status: str
     failure_kind: str | None
     score: float | None
@@ -41,7 +41,7 @@ class RunRow:
     @property
     def evidence(self) -> bool:
         """A run that may count as evidence: a model's (never the stub's)."""
-        return not self.stub
+        return not self.rehearsal
 
     @property
     def commit(self) -> str:

@@ -7,7 +7,7 @@ code would drop on merge)."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # MIGRATIONS[i] takes a store from version i to i + 1: statements separated by ";" (so
 # no ";" inside a comment or a string), run in one transaction by store.migrate.
@@ -46,6 +46,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (uid, eval, question)
     ) WITHOUT ROWID;
     """,
+    # v2: the engine's kind, not its name: 1 where the run was a rehearsal on a protocol
+    # stand-in (engines.is_rehearsal), whatever that engine is called.
+    """
+    ALTER TABLE runs RENAME COLUMN stub TO rehearsal;
+    """,
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -56,7 +61,7 @@ RUN_COLUMNS = (
     "job",
     "stage",
     "engine",
-    "stub",
+    "rehearsal",
     "status",
     "failure_kind",
     "score",

@@ -156,13 +156,13 @@ _INSERT_RUN = (
 
 
 def _run_values(run: RunRow) -> tuple[object, ...]:
-    values = {**run.__dict__, "stub": int(run.stub), "phases": json.dumps(run.phases)}
+    values = {**run.__dict__, "rehearsal": int(run.rehearsal), "phases": json.dumps(run.phases)}
     return tuple(values[column] for column in RUN_COLUMNS)
 
 
 def _run_of(row: Iterable[object]) -> RunRow:
     values = dict(zip(RUN_COLUMNS, row, strict=True))
-    values["stub"] = bool(values["stub"])
+    values["rehearsal"] = bool(values["rehearsal"])
     values["phases"] = json.loads(str(values["phases"]))
     return RunRow(**values)  # type: ignore[arg-type]
 

@@ -12,7 +12,8 @@ import pytest
 
 from sglang_ci.history.analysis import analyse_all, findings, p90_durations
 from sglang_ci.history.ingest import ingest
-from sglang_ci.history.schema import SCHEMA_VERSION
+from sglang_ci.history.rows import RunRow
+from sglang_ci.history.schema import MIGRATIONS, SCHEMA_VERSION
 from sglang_ci.history.store import SqliteStore
 from tests.history_gen import generate, write_results
 
@@ -47,7 +48,7 @@ def test_ingest_is_idempotent_and_merge_of_halves_equals_the_whole(tmp_path: Pat
     first = ingest(whole, [tmp_path / "a", tmp_path / "b"])
     again = ingest(whole, [tmp_path / "a", tmp_path / "b"])
     assert (first.added, again.added, again.known) == (len(history.rows), 0, len(history.rows))
-    assert first.stub == 10
+    assert first.rehearsals == 10
     halves = []
     for name in ("a", "b"):
         store = SqliteStore(tmp_path / f"{name}.sqlite")
@@ -96,6 +97,38 @@ def test_a_store_newer_than_the_code_is_refused_in_one_line(tmp_path: Path) -> N
         SqliteStore(path)
 
 
+def v1_store(path: Path, rows: list[RunRow]) -> Path:
+    """A store as schema 1 wrote it (the rehearsal flag in a column named ``stub``)."""
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.executescript(MIGRATIONS[0])
+        db.execute("PRAGMA user_version = 1")
+        for row in rows:
+            values = {**row.__dict__, "phases": json.dumps(row.phases)}
+            values["stub"] = int(values.pop("rehearsal"))
+            names = ", ".join(values)
+            db.execute(f"INSERT INTO runs ({names}) VALUES ({', '.join('?' for _ in values)})",
+                       tuple(values.values()))  # fmt: skip
+    return path
+
+
+def test_a_schema_1_store_is_migrated_and_merged_keeping_the_rehearsal_flag(
+    tmp_path: Path,
+) -> None:
+    history = generate(6, jobs=4, runs=8)
+    rows = [r for r in history.rows if r.rehearsal][:3] + [r for r in history.rows if not r.rehearsal][:3]
+    assert {r.rehearsal for r in rows} == {True, False}
+    old = v1_store(tmp_path / "old.sqlite", rows)
+    merged = SqliteStore(tmp_path / "new.sqlite")
+    assert merged.merge(old) == len(rows)  # the older store is migrated, then merged
+    assert sorted(merged.runs(), key=lambda r: r.uid) == sorted(rows, key=lambda r: r.uid)
+    merged.close()
+    store = SqliteStore(old)  # already at the current schema: opened as it is
+    assert {r.uid: r.rehearsal for r in store.runs()} == {r.uid: r.rehearsal for r in rows}
+    version = store.db.execute("PRAGMA user_version").fetchone()[0]
+    store.close()
+    assert version == SCHEMA_VERSION
+
+
 def test_p90_durations_take_the_nearest_rank_of_model_runs() -> None:
     history = generate(8, jobs=4, runs=40)
     durations = p90_durations(history.rows, last=10)
@@ -103,12 +136,12 @@ def test_p90_durations_take_the_nearest_rank_of_model_runs() -> None:
     recent = sorted(
         r.seconds
         for r in history.rows
-        if r.job == job and not r.stub and r.status in ("passed", "failed")
+        if r.job == job and not r.rehearsal and r.status in ("passed", "failed")
     )[-10:]
     mine = [
         r.seconds
         for r in history.rows
-        if r.job == job and not r.stub and r.status in ("passed", "failed")
+        if r.job == job and not r.rehearsal and r.status in ("passed", "failed")
     ][-10:]
     assert durations[job] == round(sorted(mine)[8], 1)
     assert len(recent) == 10
@@ -204,7 +237,7 @@ def test_a_job_with_stub_runs_only_shows_no_rate(tmp_path: Path) -> None:
     from sglang_ci.history.dashboard.site import write_site
 
     history = generate(3, jobs=4, runs=6)
-    stub_rows = [row for row in history.rows if row.job == history.stub_job and row.stub]
+    stub_rows = [row for row in history.rows if row.job == history.stub_job and row.rehearsal]
     assert stub_rows
     store = SqliteStore(tmp_path / "h.sqlite")
     for row in stub_rows:
