@@ -4,9 +4,10 @@ Parses every job's server arguments, per role and spelt for the installed releas
 ([renamed-flags]), with the real parser of the installed SGLang release (one of the
 pinned ones), checks that each rename names the spelling that release has, and checks
 the endpoints we call against its HTTP server's routes and the router arguments against
-the pinned sglang-router. A job whose min-sglang is newer than the installed release is
-not checked against it. One line per finding; exit 1 on any error (warnings, such as a
-deprecated flag, do not fail).
+the pinned sglang-router, and reads a small checkout of registered test files as the
+release's own collector does (contract/registered.py). A job whose min-sglang is newer
+than the installed release is not checked against it. One line per finding; exit 1 on
+any error (warnings, such as a deprecated flag, do not fail).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sglang_ci.config.schema import Job
 from sglang_ci.contract import SGLANG_RELEASES, SGLANG_ROUTER_VERSION
 from sglang_ci.contract.check import Finding, check_argv, check_renames, check_routes
 from sglang_ci.contract.parsers import router_parser, server_parser, sglang_package_dir
+from sglang_ci.contract.registered import ACCEPTED, REFUSED, check_registered
 from sglang_ci.contract.routes import served_routes
 from sglang_ci.plan.commands import ENDPOINTS, router_command, server_command, url
 
@@ -111,6 +113,7 @@ def main() -> int:
     findings += launches
     # Every job calls every endpoint, so an endpoint is checked once per release.
     findings += check_routes(ENDPOINTS, served_routes(sglang_package_dir()), "endpoints", release)
+    findings += check_registered(release)
     for finding in findings:
         print(f"contract: {finding.line()}")
     errors = sum(f.error for f in findings)
@@ -118,7 +121,8 @@ def main() -> int:
     print(
         f"contract: {checked} server launches of {len(jobs)} jobs against {release}"
         + (f" ({newer} jobs need a newer release)" if newer else "")
-        + f", routers against {router_release}, {len(ENDPOINTS)} endpoints:"
+        + f", routers against {router_release}, {len(ENDPOINTS)} endpoints,"
+        f" {len(ACCEPTED)} registered files read and {len(REFUSED)} refused as its collector does:"
         f" {errors} errors, {len(findings) - errors} warnings"
     )
     return 1 if errors else 0

@@ -115,7 +115,8 @@ def test_a_schema_1_store_is_migrated_and_merged_keeping_the_rehearsal_flag(
     tmp_path: Path,
 ) -> None:
     history = generate(6, jobs=4, runs=8)
-    rows = [r for r in history.rows if r.rehearsal][:3] + [r for r in history.rows if not r.rehearsal][:3]
+    rehearsals = [r for r in history.rows if r.rehearsal]
+    rows = rehearsals[:3] + [r for r in history.rows if not r.rehearsal][:3]
     assert {r.rehearsal for r in rows} == {True, False}
     old = v1_store(tmp_path / "old.sqlite", rows)
     merged = SqliteStore(tmp_path / "new.sqlite")

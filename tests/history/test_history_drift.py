@@ -43,5 +43,7 @@ def test_the_stub_never_counts() -> None:
     history = runs(rng, 60)
     from dataclasses import replace
 
-    stubbed = [replace(r, rehearsal=True, score=0.0) if i >= 30 else r for i, r in enumerate(history)]
+    stubbed = [
+        replace(r, rehearsal=True, score=0.0) if i >= 30 else r for i, r in enumerate(history)
+    ]
     assert find_shift(stubbed) is None
