@@ -7,9 +7,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from sglang_ci.config.axes import normalize_signature
+from sglang_ci.config.axes import normalize_signature, signature_suggestion
 from sglang_ci.config.model import Config
-from sglang_ci.config.toml_reader import suggestion
 from sglang_ci.nox_sessions import calibration_ids
 
 SESSION_FLAGS = ("-s", "-e", "--session", "--sessions")
@@ -63,5 +62,5 @@ def unknown_session(requested: Sequence[str], known: Sequence[str]) -> str | Non
     normalized = {_normalized(name) for name in known}
     for name in requested:
         if _normalized(name) not in normalized:
-            return f"nox: no session {name!r}.{suggestion(name, known)}"
+            return f"nox: no session {name!r}.{signature_suggestion(name, known)}"
     return None

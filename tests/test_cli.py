@@ -51,6 +51,16 @@ def test_unknown_job_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
     assert "Perhaps you meant 'spec(model='gemma4-31b', topk=3)'?" in capsys.readouterr().err
 
 
+def test_a_job_named_with_its_keywords_reordered_gets_that_job(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The closest spelling of "spec(topk=1, model=...)" is the topk=3 job; the hint must
+    name the job with the same values, in the order nox and the CLI match."""
+    argv = ["job", "spec(topk=1, model='gemma4-31b')", "--dry-run", "--config", str(FIXTURE_TOML)]
+    assert main_exit_code(argv) == 2
+    assert """Perhaps you meant "spec(model='gemma4-31b', topk=1)"?""" in capsys.readouterr().err
+
+
 def test_gpu_job_without_gpus_fails_with_the_count(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -12,6 +12,8 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sglang_ci.config.toml_reader import suggestion
+
 
 @dataclass(frozen=True)
 class Axis:
@@ -59,3 +61,30 @@ def normalize_signature(text: str) -> str:
         return ast.dump(ast.parse(text.strip()))
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return text.strip()
+
+
+def unordered_signature(text: str) -> tuple[str, frozenset[tuple[str, object]]] | None:
+    """``(suite, {(axis, value)})`` of a signature whatever its keyword order; None for a
+    text that is not such a call. nox matches the order too, so this only finds the job a
+    person meant when they wrote its keywords in another order."""
+    try:
+        call = ast.parse(text.strip(), mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.args:
+        return None
+    values: set[tuple[str, object]] = set()
+    for keyword in call.keywords:
+        if keyword.arg is None or not isinstance(keyword.value, ast.Constant):
+            return None
+        values.add((keyword.arg, keyword.value.value))
+    return call.func.id, frozenset(values)
+
+
+def signature_suggestion(text: str, choices: Sequence[str]) -> str:
+    """`` Perhaps you meant "x"?``: the signature with the same keywords in nox's order
+    when there is one (a spelling match would pick a job with other values), else the
+    closest spelling; an empty string when nothing is close."""
+    unordered = unordered_signature(text)
+    same = [c for c in choices if unordered and unordered_signature(c) == unordered]
+    return f" Perhaps you meant {same[0]!r}?" if same else suggestion(text, choices)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sglang_ci.config.axes import Params, normalize_signature
+from sglang_ci.config.axes import Params, normalize_signature, signature_suggestion
 from sglang_ci.config.baselines import Baseline
 from sglang_ci.config.checks import CHECKS, EvalOptions
 from sglang_ci.config.deployment import Deployment, Env
@@ -317,7 +317,7 @@ class Config:
             if normalize_signature(job.id) == wanted:
                 return job
         raise UsageError(
-            f"no job {text!r} in {self.source}.{suggestion(text, self.jobs)}"
+            f"no job {text!r} in {self.source}.{signature_suggestion(text, list(self.jobs))}"
             " List the jobs with: python -m sglang_ci list"
         )
 
@@ -331,9 +331,9 @@ class Config:
         try:
             return self.find_job(text).id
         except UsageError:
-            units = [*self.jobs, *self.files]
+            hint = signature_suggestion(path, [*self.jobs, *self.files])
             raise UsageError(
-                f"no job or registered file {text!r} in {self.source}.{suggestion(path, units)}"
+                f"no job or registered file {text!r} in {self.source}.{hint}"
                 " List them with: python -m sglang_ci list"
             ) from None
 
