@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sglang_ci.history.paired import mcnemar_exact
+from sglang_ci.history.paired import compare, mcnemar_exact
 
 Correct = Mapping[int, bool]
 
@@ -60,13 +60,8 @@ def bounds(error: float) -> tuple[float, float]:
 def discordant(reference: Sequence[Correct], runs: Sequence[Correct]) -> tuple[int, int]:
     """Questions lost and gained by ``runs`` against ``reference``, run j paired with
     reference run j (cycling when the reference has fewer runs)."""
-    lost = gained = 0
-    for number, run in enumerate(runs):
-        ref = reference[number % len(reference)]
-        for question in ref.keys() & run.keys():
-            lost += ref[question] and not run[question]
-            gained += run[question] and not ref[question]
-    return lost, gained
+    pairs = [compare(reference[number % len(reference)], run) for number, run in enumerate(runs)]
+    return sum(p.lost for p in pairs), sum(p.gained for p in pairs)
 
 
 def bad_rate(good: Sequence[Correct], bad: Sequence[Correct]) -> float:
