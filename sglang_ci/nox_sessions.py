@@ -85,7 +85,7 @@ def require_session_gpus(session: nox.Session, what: str, needed: int, env: Mapp
     except FatalError as error:
         from sglang_ci.run.refused import record_refused  # only a refusal needs it
 
-        refused = [config.jobs[u] if u in config.jobs else config.files[u] for u in units]
+        refused = [config.unit(u) for u in units]
         if refused:
             record_refused(refused, Path(results), DEFAULT_ENGINE, error, env)
         session.error(str(error))

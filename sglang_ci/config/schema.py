@@ -348,11 +348,14 @@ class Config:
         self.stage_jobs(stage)  # an unknown stage is the same one-line error
         return [self.files[file_id] for file_id in self.stages[stage].files]
 
+    def unit(self, unit: str) -> Job | FileJob:
+        """One of a stage's units by its id: a registered file's, else a job's."""
+        return self.files[unit] if unit in self.files else self.jobs[unit]
+
     def session_of(self, unit: str) -> str:
         """The nox session that runs one of a stage's units (a job id or a file id)."""
         return self.files[unit].session if unit in self.files else unit
 
     def seconds_of(self, unit: str, measured: Mapping[str, float]) -> float:
         """A unit's planned seconds: measured where known, else its est-time."""
-        est = self.files[unit].est_time if unit in self.files else self.jobs[unit].est_time
-        return measured.get(unit, est)
+        return measured.get(unit, self.unit(unit).est_time)

@@ -82,7 +82,7 @@ def plan_stage(
 
 def gpu_seconds(config: Config, stage: str, unit: str, seconds: float) -> float:
     """A unit's share of a packed runner: its GPUs x seconds over the runner's GPUs."""
-    gpus = config.files[unit].gpus if unit in config.files else config.jobs[unit].gpus
+    gpus = config.unit(unit).gpus
     return seconds * gpus / max(1, config.stages[stage].gpus)
 
 

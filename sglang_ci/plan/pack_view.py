@@ -21,8 +21,7 @@ def pack_jobs(config: Config, ids: Sequence[str], measured: Mapping[str, float])
     stage's) and its predicted seconds."""
     jobs = []
     for unit in ids:
-        gpus = config.files[unit].gpus if unit in config.files else config.jobs[unit].gpus
-        jobs.append(PackJob(unit, gpus, config.seconds_of(unit, measured)))
+        jobs.append(PackJob(unit, config.unit(unit).gpus, config.seconds_of(unit, measured)))
     return jobs
 
 

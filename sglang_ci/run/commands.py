@@ -18,7 +18,7 @@ from sglang_ci.run.options import RunOptions, StageOptions
 def job_command(config: Config, unit: str, options: RunOptions, env: Mapping[str, str]) -> int:
     """`job`: a job's or a registered file's dry run, or the unit run to its verdict."""
     if options.dry_run:
-        stage = config.files[unit].stage if unit in config.files else config.jobs[unit].stage
+        stage = config.unit(unit).stage
         limit = options.policy(config.stages[stage].policy).time_limit
         print(render_unit(config, unit, options.engine, limit))
         return 0
