@@ -18,6 +18,23 @@ def test_validate(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith("stages.toml: valid: 4 stages")
 
 
+def test_validate_says_once_where_each_threshold_comes_from(
+    write_config: Callable[[ConfigEdit], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def pin(doc: tomlkit.TOMLDocument) -> None:
+        job = next(j for j in doc["stages"]["extra-a"]["jobs"] if j.get("topk") == 1)
+        job["thresholds"] = {"gsm8k": 0.5}
+
+    assert main_exit_code(["validate", "--config", str(FIXTURE_TOML)]) == 0
+    derived = "spec(model='gemma4-31b', topk=1): gsm8k >= 0.41 from 20 recorded runs (min - 0.03)"
+    assert derived in capsys.readouterr().out
+    assert main_exit_code(["validate", "--config", str(write_config(pin))]) == 0
+    out = capsys.readouterr().out
+    assert ("spec(model='gemma4-31b', topk=1): gsm8k >= 0.5 pinned in stages.toml"
+            " (20 recorded runs in baselines.toml)\n") in out + "\n"  # fmt: skip
+    assert out.count("pinned") == 1
+
+
 def test_list_one_row_per_job(capsys: pytest.CaptureFixture[str]) -> None:
     assert main_exit_code(["list", "--config", str(FIXTURE_TOML), "--stage", "base-b"]) == 0
     header, *rows = capsys.readouterr().out.splitlines()

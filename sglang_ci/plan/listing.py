@@ -17,11 +17,11 @@ def validation_summary(config: Config) -> str:
     for job in config.jobs.values():
         if job.baseline is not None and job.suite.score:
             evidence = job.evidence()
-            lines.append(
-                f"  {job.id}: {job.suite.score} {job.pass_when(job.suite.score)}"
-                f" from {evidence['observations']} recorded runs ({evidence['rule']})"
-                + (" [pinned in stages.toml]" if job.threshold_origin == "pinned" else "")
-            )
+            runs = f"{evidence['observations']} recorded runs"
+            origin = f"from {runs} ({evidence['rule']})"
+            if job.threshold_origin == "pinned":
+                origin = f"pinned in stages.toml ({runs} in baselines.toml)"
+            lines.append(f"  {job.id}: {job.suite.score} {job.pass_when(job.suite.score)} {origin}")
     return "\n".join(lines)
 
 
