@@ -284,6 +284,11 @@ class FileJob:
         """Its nox session, in the signature form of the jobs' sessions."""
         return file_session(self.id)
 
+    @property
+    def sglang_suite(self) -> str:
+        """SGLang's name of the suite it is registered in, as a job carries its stage's."""
+        return self.suite
+
 
 # ``file(path='test/registered/x.py')`` with either quote, spaces as nox allows them.
 _FILE_SESSION = re.compile(r"\s*file\(\s*path\s*=\s*(['\"])(.*)\1\s*\)\s*")

@@ -196,7 +196,7 @@ def run_file_in(request: FileRequest, env: Mapping[str, str], folder: Path) -> J
     command = file_command(path)
     gpus = _gpus(env)
     result = JobResult(job_id, request.stage or request.suite or "registered", "sglang",
-                       len(gpus), command=command)  # fmt: skip
+                       len(gpus), command=command, sglang_suite=request.suite or "")  # fmt: skip
     result.provenance = collect_provenance(env)  # which SGLang, commit, host and GPUs
     folder.mkdir(parents=True)
     result_path = folder / "result.json"

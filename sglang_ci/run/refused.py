@@ -42,9 +42,7 @@ def write_not_run(
 
 def unrun(job: Job | FileJob, engine: str) -> JobResult:
     """The result a unit of a stage that did not run starts from."""
-    return JobResult(
-        job.id, job.stage, engine, job.gpus, sglang_suite=getattr(job, "sglang_suite", "")
-    )
+    return JobResult(job.id, job.stage, engine, job.gpus, sglang_suite=job.sglang_suite)
 
 
 def record_refused(
