@@ -312,7 +312,9 @@ def test_retries_rerun_an_accuracy_failure_and_keep_every_attempt(tmp_path: Path
     assert isinstance(code_error, list) and [a["attempt"] for a in code_error] == [1]
     assert "NameError" in code_error[0]["why"]
     report = run_python("-m", "sglang_ci", "report", str(tmp_path / "results"))
-    assert "### files-b: 1/3 passed (2 failed)" in report.stdout, report.stdout + report.stderr
+    assert (
+        "### files-b (SGLang: base-b-test-1-gpu-small): 1/3 passed (2 failed)" in report.stdout
+    ), report.stdout + report.stderr
 
 
 @pytest.mark.real_process
