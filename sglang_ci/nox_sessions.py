@@ -311,6 +311,9 @@ def demo_venv_ready(session: nox.Session, python: str, root: Path, router: str |
     return subprocess.run(check, capture_output=True, check=False).returncode == 0
 
 
+WRITE_MARKER = "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(sys.argv[2])"
+
+
 def install_once(session: nox.Session, root: Path, router: str, name: str,
                  install: Sequence[str], *, with_router: bool = True) -> None:  # fmt: skip
     """``pip install INSTALL`` into a reused venv unless it already holds this checkout
@@ -324,9 +327,10 @@ def install_once(session: nox.Session, root: Path, router: str, name: str,
         return
     # pip's own lines, not nox's silence: a cold install shows what it fetches.
     session.install(*install, silent=False)
-    if getattr(session._runner.global_config, "no_install", False):
-        return  # `nox -R`: pip did not run, so the venv is not known to match
-    (Path(str(session.virtualenv.location)) / marker_name).write_text(stamp)
+    # Written as an install step, which nox skips exactly when it skips pip (`nox -R` on a
+    # reused venv): a venv pip did not update is not known to match, so it gets no marker.
+    marker = Path(str(session.virtualenv.location)) / marker_name
+    session.run_install(python, "-I", "-c", WRITE_MARKER, str(marker), stamp, silent=True)
 
 
 def register_demo_session(config: Config, root: Path, router: str) -> None:
