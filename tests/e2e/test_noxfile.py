@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -180,3 +181,15 @@ def test_demo_fingerprint_follows_pyproject_and_router_pin(tmp_path: Path) -> No
     assert demo_fingerprint(tmp_path, "0.3.3") != first
     (tmp_path / "pyproject.toml").write_text('dependencies = ["requests", "psutil"]\n')
     assert demo_fingerprint(tmp_path, "0.3.2") != first
+
+
+def test_every_listed_session_passes_the_name_check() -> None:
+    """The noxfile refuses a name nox would not find before nox does; every session nox
+    lists (the noxfile's own, written by hand there, and the generated ones) must pass."""
+    listing = nox("-l")
+    assert listing.returncode == 0, listing.stderr
+    line = re.compile(r"^[*-] (.+?)(?: \[[^\]]*\])?(?: -> .*)?$")
+    names = [m.group(1) for m in map(line.match, listing.stdout.splitlines()) if m]
+    assert {"tests", "lint", "demo", "contract(sglang='0.5.12')"} <= set(names)
+    result = nox("-l", "-s", *names)
+    assert result.returncode == 0, result.stderr
