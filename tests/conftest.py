@@ -17,13 +17,15 @@ import psutil
 import pytest
 import tomlkit
 
+from sglang_ci.config.model import CONFIG_ENV
 from sglang_ci.config.sglang_ports import plain_server_ports
 from sglang_ci.launch.launcher import RunningProcess, await_ready, start_process
 from sglang_ci.launch.ports import PortLease
 
 ROOT = Path(__file__).resolve().parent.parent
 # The tests' own stages.toml and baselines.toml: rule and plan tests read these, so the
-# project's file can change without breaking them (test_config.py checks the real one).
+# project's file can change without breaking them (tests/test_shipped_stages.py checks the
+# real one).
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIXTURE_TOML = FIXTURES / "stages.toml"
 
@@ -66,6 +68,14 @@ def _private_registry_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     """Each test's registry cache (and the processes it starts) in its own folder, never
     the user's: a test must not read another's cache, nor leave one behind."""
     monkeypatch.setenv("SGLANG_CI_REGISTRY_CACHE", str(tmp_path / "registry-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _fixture_config_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command given no --config reads the tests' fixture stages.toml, never the
+    project's ./stages.toml: a change to the shipped file breaks only
+    tests/test_shipped_stages.py (which names it explicitly), not every CLI test."""
+    monkeypatch.setenv(CONFIG_ENV, str(FIXTURE_TOML))
 
 
 ConfigEdit = Callable[[tomlkit.TOMLDocument], None]

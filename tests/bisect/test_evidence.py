@@ -13,10 +13,10 @@ from sglang_ci.config.errors import ConfigError
 from sglang_ci.outcome.verdict import Verdict
 from sglang_ci.results.report import collect, render, update_durations
 from sglang_ci.results.result_file import JobResult
-from tests.conftest import ROOT
+from tests.conftest import FIXTURES
 from tests.plan.test_ci_plan import write_result
 
-JOB = "spec(model='gemma4-26b-a4b', topk=3)"
+JOB = "spec(model='gemma4-31b', topk=3)"
 
 
 def test_durations_leave_out_stub_runs(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_calibrate_write_refuses_the_stub(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in ("stages.toml", "baselines.toml"):
-        (tmp_path / name).write_text((ROOT / name).read_text())
+        (tmp_path / name).write_text((FIXTURES / name).read_text())
     before = (tmp_path / "baselines.toml").read_text()
     config = str(tmp_path / "stages.toml")
     code = main_exit_code(["calibrate", JOB, "--engine", "stub", "--write", "--config", config,

@@ -27,7 +27,7 @@ from sglang_ci.config.schema import StagePolicy
 from sglang_ci.plan.github_matrix import matrix, plan_stage
 from sglang_ci.plan.partition import shard_count
 from sglang_ci.plan.policy import resolve
-from tests.conftest import ROOT, ConfigEdit
+from tests.conftest import FIXTURE_TOML, ConfigEdit
 
 
 def sglang_size(total: float, timeout_minutes: int, coeff: float = 1.0, bias: float = 0.0) -> int:
@@ -62,35 +62,6 @@ def test_shard_count_errors_and_the_pin() -> None:
     assert (pinned.size, pinned.max_parallel) == (1, 1)
 
 
-def test_project_stages_plan_as_sglang() -> None:
-    config = load_config(None, {}, ROOT)
-    for name, stage in config.stages.items():
-        plan = plan_stage(config, name, None, {})
-        total = sum(job.est_time for job in config.stage_jobs(name))
-        # base-a: compute_partitions.py _BASE_A_OVERRIDES pins it to one shard.
-        want = 1 if name == "base-a" else sglang_size(total, stage.timeout_minutes)
-        assert len(plan.partitions) == want, name
-        assert plan.max_parallel == (want if name == "base-a" else max(want // 3, 1))
-
-
-# Per-file limits from pr-test.yml / pr-test-extra.yml @ 6ed5780c4f (timeout_per_file, else
-# run_suite.py's 1200) and pr-test.yml@5227b07669 for the DSV4 stage (--timeout-per-file 1800).
-TIME_LIMITS = {"base-a": 1200, "base-b": 1800, "extra-a": 1200,
-               "extra-a-test-1-gpu-large": 1800, "stage-c-dsv4": 1800}  # fmt: skip
-
-
-def test_project_stages_run_policy() -> None:
-    config = load_config(None, {}, ROOT)
-    assert set(config.stages) == set(TIME_LIMITS)
-    for name, stage in config.stages.items():
-        policy = resolve(stage.policy)
-        assert (policy.attempts, policy.time_limit, policy.fail_fast) == (
-            1, TIME_LIMITS[name], True), name  # fmt: skip
-        retried = resolve(stage.policy, enable_retry=True)
-        assert (retried.attempts, retried.time_limit, retried.retry_wait) == (
-            2, TIME_LIMITS[name] + 600, 60), name  # fmt: skip
-
-
 def test_command_line_and_stage_settings() -> None:
     stage = StagePolicy(timeout_per_job=900, enable_retry=True, max_attempts=3, retry_wait=5,
                         retry_timeout_increase=100, continue_on_error=True)  # fmt: skip
@@ -105,14 +76,18 @@ def test_command_line_and_stage_settings() -> None:
     assert resolve(StagePolicy(), max_attempts=5).attempts == 1
 
 
-def test_plan_and_matrix_show_the_policy(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main_exit_code(["plan", "--stage", "base-b"]) == 0
+def test_plan_and_matrix_show_the_policy(
+    write_config: Callable[[ConfigEdit], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(_set("timeout-per-job", 1800))
+    assert main_exit_code(["plan", "--stage", "base-b", "--config", str(path)]) == 0
     header = capsys.readouterr().out.splitlines()[1]
     assert header == ("  1 shard (0.75 x timeout each, at most 1 at once); each job: 1 attempt"
                       " (no retries), time limit 1800 s per SGLang file (its jobs share it),"
                       " fail-fast")  # fmt: skip
+    # extra-a sets no timeout-per-job: run_suite.py's 1200 s, plus 600 s for the retry.
     assert main_exit_code(["matrix", "--stage", "extra-a", "--enable-retry",
-                           "--continue-on-error"]) == 0  # fmt: skip
+                           "--continue-on-error", "--config", str(path)]) == 0  # fmt: skip
     printed = json.loads(capsys.readouterr().out)
     entry = printed["include"][0]
     assert (entry["attempts"], entry["time_limit_s"], entry["fail_fast"]) == (2, 1800, False)
@@ -150,12 +125,13 @@ def test_bad_stage_settings_are_one_line(
     [(["--timeout", "-1"], "--timeout must be a positive number"),
      (["--timeout", "nan"], "--timeout must be a positive number"),
      (["--max-attempts", "0"], "--max-attempts must be 1 or more"),
-     (["--partition", "3/3"], "base-b: 3 partitions but only 1 units")],
+     (["--partition", "3/3"], "base-b: 3 partitions but only 2 units")],
 )  # fmt: skip
 def test_bad_run_options_are_one_line(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main_exit_code(["run", "--stage", "base-b", "--dry-run", *argv]) == 2
+    assert main_exit_code(["run", "--stage", "base-b", "--dry-run", "--config",
+                           str(FIXTURE_TOML), *argv]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
 

@@ -25,7 +25,7 @@ from sglang_ci.results.report import render
 from sglang_ci.results.result_file import JobResult
 from sglang_ci.results.summary import stage_table
 from tests.config.test_config import error_for, load
-from tests.conftest import FIXTURE_TOML, FIXTURES, ROOT, ConfigEdit
+from tests.conftest import FIXTURE_TOML, FIXTURES, ConfigEdit
 from tests.e2e.test_suites import run_job
 
 WriteConfig = Callable[[ConfigEdit], Path]
@@ -128,41 +128,6 @@ def test_unknown_comparator_exits_2_with_one_line(
         "stages.toml: stages.stage-c-dsv4.jobs[0].comparators.gsm8k: unknown comparator 'gt';"
         ' expected one of ">", ">="'
     )
-
-
-def test_project_comparators_are_sglangs() -> None:
-    """Each seed job compares as its SGLang test asserts (assertGreater is ``>``,
-    assertGreaterEqual ``>=``), read at the seed commits in the bytedance-iaas/sglang fork."""
-    config = load_config(None, {}, ROOT)
-    gemma = {"gsm8k": ">=", "accept-length": ">="}
-    # test/registered/spec/test_gemma4_mtp_31b_extra.py@9040feebd8 lines 170-176,
-    # test_gemma4_mtp_26b_a4b_extra.py@621a79728c lines 174-176 and
-    # test_frozen_kv_mtp.py@9040feebd8 lines 150-152: assertGreaterEqual for both.
-    # python/sglang/test/server_fixtures/standalone_fixture.py@dbac464726 line 112:
-    # assertGreaterEqual(score, 0.69); line 119: assertGreater(accept length, 3.6).
-    standalone = {"gsm8k": ">=", "accept-length": ">"}
-    expected = {
-        "spec(model='gemma4-31b', topk=1)": gemma,
-        "spec(model='gemma4-31b', topk=3)": gemma,
-        "spec(model='gemma4-26b-a4b', topk=1)": gemma,
-        "spec(model='gemma4-26b-a4b', topk=3)": gemma,
-        "spec(model='gemma4-e4b-frozen-kv', topk=1)": gemma,
-        "spec(model='gemma4-e4b-frozen-kv', topk=3)": gemma,
-        "spec(model='llama-standalone', topk=2)": standalone,
-        "spec(model='llama-standalone', topk=2, backend='flashinfer')": standalone,
-        "spec(model='llama-standalone', topk=2, backend='fa3')": standalone,
-        # python/sglang/test/kits/hellaswag_kit.py@1bd4f94598 line 25 and
-        # fwd_occupancy_kit.py@1bd4f94598 lines 183 (median) and 203 (accept length):
-        # assertGreater; test_basic_sanity*.py there mix these kits in unchanged.
-        "sanity(model='llama3-8b')": {"hellaswag": ">", "fwd-occupancy": ">"},
-        "sanity(model='llama-eagle3')": {
-            "hellaswag": ">", "fwd-occupancy": ">", "accept-length": ">",
-        },
-        # test/registered/distributed/test_disaggregation_dsv4.py@5227b07669 line 136:
-        # assertGreater(metrics["score"], 0.95).
-        "disagg(model='dsv4-flash')": {"gsm8k": ">"},
-    }  # fmt: skip
-    assert {job_id: dict(config.jobs[job_id].comparators) for job_id in expected} == expected
 
 
 # ------------------------------------------------------------------ bad input: exit 2, one line

@@ -35,7 +35,7 @@ from sglang_ci.launch.launcher import DeploymentRun, LaunchSettings
 from sglang_ci.launch.ports import PortLease, listening, port_is_free
 from sglang_ci.outcome.errors import FatalError
 from sglang_ci.stub.ports import port_error
-from tests.conftest import ROOT, run_python
+from tests.conftest import FIXTURES, run_python
 
 DP_ATTENTION: Args = (("tp-size", 4), ("dp-size", 4), ("enable-dp-attention", True))
 
@@ -175,7 +175,7 @@ def test_launcher_leases_each_servers_derived_ports(
 
     monkeypatch.setattr(launcher, "start_process", fake_start)
     monkeypatch.setattr(launcher, "wait_all_ready", lambda *_: None)
-    job = load_config(None, {}, ROOT).jobs["disagg(model='dsv4-flash')"]
+    job = load_config(None, {}, FIXTURES).jobs["disagg(model='dsv4-flash')"]
     settings = LaunchSettings("stub", sys.executable, tmp_path, 1.0, {})
     with PortLease() as lease:
         DeploymentRun(job, settings, lease).start()

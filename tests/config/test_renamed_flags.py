@@ -4,7 +4,9 @@ check names a rename whose spelling a release lacks.
 
 The rename under test is SGLang's own: --cuda-graph-max-bs is a deprecated alias of
 --cuda-graph-max-bs-decode from sglang 0.5.14 (server_args.py of that wheel), and 0.5.23's
-parser no longer has it (nox -s "contract(sglang='0.5.23')" shows both).
+parser no longer has it (nox -s "contract(sglang='0.5.23')" shows both). The tests add it
+to the fixture config, as the sanity seed's model writes it; that the shipped stages.toml
+declares it is tests/test_shipped_stages.py's.
 """
 
 from __future__ import annotations
@@ -23,15 +25,25 @@ from sglang_ci.config.schema import Config
 from sglang_ci.contract.check import check_argv, check_renames
 from sglang_ci.plan.commands import server_command
 from sglang_ci.plan.dry_run import render_plan, server_info_expectations
-from tests.conftest import ROOT, ConfigEdit, run_python
+from tests.conftest import ConfigEdit, run_python
 
 WriteConfig = Callable[[ConfigEdit], Path]
 SANITY = "sanity(model='llama3-8b')"
 RENAME = FlagRename("cuda-graph-max-bs", "cuda-graph-max-bs-decode", "0.5.14")
 
 
-def project(release: str | None) -> Config:
-    return load_config(str(ROOT / "stages.toml"), {}, ROOT, sglang_release=release)
+def add_rename(doc: tomlkit.TOMLDocument) -> None:
+    """The fixture with SGLang's rename declared and llama3-8b passing the old spelling,
+    as test_basic_sanity.py does (--cuda-graph-max-bs 4)."""
+    doc["renamed-flags"] = {RENAME.old: {"to": RENAME.new, "since": RENAME.since}}
+    doc["models"]["llama3-8b"]["args"][RENAME.old] = 4
+
+
+@pytest.fixture
+def renamed(write_config: WriteConfig) -> Callable[[str | None], Config]:
+    """The fixture config with the rename, spelt for a release."""
+    path = write_config(add_rename)
+    return lambda release: load_config(str(path), {}, path.parent, sglang_release=release)
 
 
 def argv(config: Config, job_id: str) -> list[str]:
@@ -46,31 +58,35 @@ def argv(config: Config, job_id: str) -> list[str]:
      ("0.5.14", "cuda-graph-max-bs-decode"), ("0.5.23", "cuda-graph-max-bs-decode"),
      ("0.5.24.dev3+g1a2b3c", "cuda-graph-max-bs-decode")],
 )  # fmt: skip
-def test_each_release_gets_its_own_spelling_of_the_project_rename(
-    release: str, spelling: str
+def test_each_release_gets_its_own_spelling_of_the_rename(
+    renamed: Callable[[str | None], Config], release: str, spelling: str
 ) -> None:
-    command = argv(project(release), SANITY)
+    command = argv(renamed(release), SANITY)
     assert command[command.index(f"--{spelling}") + 1] == "4"
     other = {"cuda-graph-max-bs", "cuda-graph-max-bs-decode"} - {spelling}
     assert f"--{other.pop()}" not in command
 
 
-def test_unknown_release_passes_the_flags_as_written_and_the_plan_says_so() -> None:
-    config = project(None)
+def test_unknown_release_passes_the_flags_as_written_and_the_plan_says_so(
+    renamed: Callable[[str | None], Config],
+) -> None:
+    config = renamed(None)
     assert "--cuda-graph-max-bs" in argv(config, SANITY)
     job = config.jobs[SANITY]
     plan = render_plan(job, config.stages[job.stage], "sglang")
     assert "--cuda-graph-max-bs as written (no SGLang release installed here)" in plan
-    spelt = project("0.5.23").jobs[SANITY]
+    spelt = renamed("0.5.23").jobs[SANITY]
     plan = render_plan(spelt, config.stages[job.stage], "sglang")
     assert "--cuda-graph-max-bs-decode 4" in plan
     assert "spelt for the installed sglang 0.5.23" in plan
 
 
-def test_a_job_without_a_renamed_flag_is_left_as_it_is() -> None:
-    old, new = project("0.5.12"), project("0.5.23")
+def test_a_job_without_a_renamed_flag_is_left_as_it_is(
+    renamed: Callable[[str | None], Config],
+) -> None:
+    old, new = renamed("0.5.12"), renamed("0.5.23")
     untouched = [job_id for job_id, job in new.jobs.items() if not job.renamed_flags]
-    assert untouched  # the gemma4 jobs pass no renamed flag
+    assert untouched and SANITY not in untouched  # only llama3-8b passes the renamed flag
     for job_id in untouched:
         assert new.jobs[job_id] == old.jobs[job_id]
 
@@ -172,7 +188,9 @@ def release_parser(*flags: str) -> argparse.ArgumentParser:
     return parser
 
 
-def test_contract_names_a_rename_whose_spelling_the_release_lacks() -> None:
+def test_contract_names_a_rename_whose_spelling_the_release_lacks(
+    renamed: Callable[[str | None], Config],
+) -> None:
     before, after = (
         release_parser("--cuda-graph-max-bs"),
         release_parser("--cuda-graph-max-bs-decode"),
@@ -187,7 +205,7 @@ def test_contract_names_a_rename_whose_spelling_the_release_lacks() -> None:
     )
     # The job's own flags, spelt for each release, parse with that release's parser.
     for release, parser in (("0.5.12", before), ("0.5.23", after)):
-        command = argv(project(release), SANITY)
+        command = argv(renamed(release), SANITY)
         flags = [t for t in command[3:] if t.startswith("--cuda-graph")]
         assert check_argv(parser, [flags[0], "4"], SANITY, release) == []
 

@@ -22,7 +22,7 @@ from sglang_ci.config.schema import Config, Job
 from sglang_ci.contract import CONTRACT_PYTHON, SGLANG_FIRST, SGLANG_RELEASES
 from sglang_ci.contract.__main__ import PORTS, check_jobs, claims, unclaimed
 from sglang_ci.plan.commands import router_command, server_command, url
-from tests.conftest import ROOT, ConfigEdit
+from tests.conftest import FIXTURES, ROOT, ConfigEdit
 
 WriteConfig = Callable[[ConfigEdit], Path]
 
@@ -167,7 +167,7 @@ def test_a_job_newer_than_every_checked_release_is_an_error(write_config: WriteC
 
 
 def test_ports_cover_every_role() -> None:
-    config = load_config(None, {}, ROOT)
+    config = load_config(None, {}, FIXTURES)  # a single server and both PD roles
     roles = {role.role for job in config.jobs.values() for role in job.deployment.servers}
     assert roles <= set(PORTS)
 

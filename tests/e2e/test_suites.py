@@ -39,7 +39,7 @@ def run_job(
     ("job", "checks"),
     [
         (
-            "spec(model='gemma4-e4b-frozen-kv', topk=3)",
+            "spec(model='llama-eagle3', topk=3)",
             ["server-settings", "gsm8k", "accept-length"],
         ),
         (  # SGLang's order: unittest runs test_accuracy_floor (HellaSwag) first
@@ -69,11 +69,17 @@ def test_suite_passes_on_the_stub(tmp_path: Path, tag: str, job: str, checks: li
     assert record["server_args"]
 
 
-def test_threshold_miss_fails_with_score_and_threshold(tmp_path: Path, tag: str) -> None:
-    job = "spec(model='gemma4-e4b-frozen-kv', topk=1)"
+def test_threshold_miss_fails_with_score_and_threshold(
+    tmp_path: Path, tag: str, write_config: Callable[[ConfigEdit], Path]
+) -> None:
+    job = "spec(model='llama-eagle3', topk=1)"
+
+    def subtest_loop(doc: tomlkit.TOMLDocument) -> None:  # as SGLang's topk files: no retry
+        doc["stages"]["base-b"]["jobs"][0]["test-retries"] = 0
+
     summary_path = tmp_path / "summary.md"
     env = {"SGLANG_CI_STUB_ACCURACY": "0.2", "GITHUB_STEP_SUMMARY": str(summary_path)}
-    code, output, record = run_job(tmp_path, tag, job, env)
+    code, output, record = run_job(tmp_path, tag, job, env, config=write_config(subtest_loop))
     assert code == 1, output
     assert record["status"] == "failed" and record["failure_kind"] == "below threshold"
     assert f"test_gsm8k: gsm8k {record['score']:.4g} not >= 0.65 ({job})" \
@@ -89,7 +95,7 @@ def test_threshold_miss_fails_with_score_and_threshold(tmp_path: Path, tag: str)
 
 
 def test_accept_length_floor(tmp_path: Path, tag: str) -> None:
-    job = "spec(model='gemma4-e4b-frozen-kv', topk=3)"
+    job = "spec(model='llama-eagle3', topk=3)"
     code, output, record = run_job(tmp_path, tag, job, {"SGLANG_CI_STUB_ACCEPT_LENGTH": "1.2"})
     assert code == 1, output
     assert "accept-length 1.2 not >= 1.5" in record["reason"]
@@ -125,7 +131,7 @@ def test_sanity_below_its_hellaswag_floor(tmp_path: Path, tag: str) -> None:
 
 def test_server_death_during_the_eval_is_no_threshold_miss(tmp_path: Path, tag: str) -> None:
     # The smoke request is number 1; the server dies on GSM8K's 11th request.
-    code, output, record = run_job(tmp_path, tag, "spec(model='gemma4-e4b-frozen-kv', topk=1)",
+    code, output, record = run_job(tmp_path, tag, "spec(model='llama-eagle3', topk=1)",
                                    {"SGLANG_CI_STUB_FAULTS": "crash_after=10"})  # fmt: skip
     assert code == 5, output
     assert record["status"] == "error" and record["failure_kind"] == "server died"
@@ -137,7 +143,7 @@ def test_server_death_while_helpers_hold_its_socket(tmp_path: Path, tag: str) ->
     """The main process dies, two helpers keep its socket open: requests would hang until
     the 600 s request timeout. The liveness watch ends the eval within seconds."""
     faults = {"SGLANG_CI_STUB_FAULTS": "crash_after=10,orphans=2"}
-    code, output, record = run_job(tmp_path, tag, "spec(model='gemma4-e4b-frozen-kv', topk=1)",
+    code, output, record = run_job(tmp_path, tag, "spec(model='llama-eagle3', topk=1)",
                                    faults)  # fmt: skip
     assert code == 5, output
     assert record["failure_kind"] == "server died"
@@ -186,7 +192,7 @@ def test_cancel_during_the_eval(tmp_path: Path, tag: str) -> None:
 
 
 def test_threshold_miss_is_retried_and_attempts_recorded(tmp_path: Path, tag: str) -> None:
-    job = "spec(model='gemma4-e4b-frozen-kv', topk=1)"
+    job = "spec(model='llama-eagle3', topk=1)"
     result = run_python(
         "-m", "sglang_ci", "job", job, "--engine", "stub", "--results", str(tmp_path),
         "--enable-retry", "--retry-wait", "0",
@@ -204,7 +210,7 @@ def test_threshold_miss_is_retried_and_attempts_recorded(tmp_path: Path, tag: st
 
 
 def test_time_limit_tears_down_and_is_not_retried_past_attempts(tmp_path: Path, tag: str) -> None:
-    job = "spec(model='gemma4-e4b-frozen-kv', topk=1)"
+    job = "spec(model='llama-eagle3', topk=1)"
     result = run_python(
         "-m", "sglang_ci", "job", job, "--engine", "stub", "--results", str(tmp_path),
         "--timeout", "3",

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from sglang_ci import __version__
+from sglang_ci.config.model import CONFIG_ENV
 from sglang_ci.contract import SGLANG_ROUTER_VERSION
 from tests.conftest import FIXTURE_TOML, FIXTURES, ROOT, write_sglang_checkout
 
@@ -94,7 +95,9 @@ def project(tmp_path: Path) -> Path:
 
 
 def venv_env(bin_dir: Path, tmp_path: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    # Nor the fixture default of tests/conftest.py: the installed command finds the
+    # project folder's own ./stages.toml, as a user's does.
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", CONFIG_ENV)}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["SGLANG_CI_PORT_LOCKS"] = str(tmp_path / "locks")

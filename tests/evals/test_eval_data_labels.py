@@ -14,7 +14,7 @@ from sglang_ci.cli import main_exit_code
 from sglang_ci.config.errors import UsageError
 from sglang_ci.data import GSM8K_SAMPLE, HELLASWAG_SAMPLE
 from sglang_ci.evals import gsm8k, hellaswag
-from tests.conftest import ROOT
+from tests.conftest import FIXTURE_TOML
 
 GSM8K_JOB = "spec(model='gemma4-31b', topk=3)"  # scores gsm8k
 HELLASWAG_JOB = "sanity(model='llama3-8b')"  # scores hellaswag
@@ -61,7 +61,7 @@ def test_bad_eval_data_is_one_line_before_anything_starts(
     monkeypatch.setenv(variable, str(data))
     results = tmp_path / "results"
     code = main_exit_code(["job", job, "--engine", "stub", "--config",
-                           str(ROOT / "stages.toml"), "--results", str(results)])  # fmt: skip
+                           str(FIXTURE_TOML), "--results", str(results)])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
     assert message in err and f"{variable}={data}" in err and "fix or remove" in err

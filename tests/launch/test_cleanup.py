@@ -69,7 +69,7 @@ def cleanup(tmp_path: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("job", "folder", "faults"),
     [
-        ("spec(model='gemma4-e4b-frozen-kv', topk=1)", "spec-model-gemma4-e4b-frozen-kv-topk-1",
+        ("spec(model='llama-eagle3', topk=1)", "spec-model-llama-eagle3-topk-1",
          "slow_answer=30,orphans=2"),
         ("disagg(model='dsv4-flash')", "disagg-model-dsv4-flash", "slow_answer=30"),
     ],
@@ -101,10 +101,10 @@ def test_kill_9_then_cleanup_leaves_nothing(
 
 
 def test_cleanup_leaves_a_run_in_progress_alone(tmp_path: Path, tag: str) -> None:
-    runner = start_runner(tmp_path, tag, "spec(model='gemma4-e4b-frozen-kv', topk=1)",
+    runner = start_runner(tmp_path, tag, "spec(model='llama-eagle3', topk=1)",
                           "slow_answer=30")  # fmt: skip
     try:
-        wait_for_eval(tmp_path / "results" / "spec-model-gemma4-e4b-frozen-kv-topk-1" /
+        wait_for_eval(tmp_path / "results" / "spec-model-llama-eagle3-topk-1" /
                       "result.json", runner)  # fmt: skip
         pids = ledger_pids(tmp_path)
         assert "no run left anything behind" in cleanup(tmp_path).stdout

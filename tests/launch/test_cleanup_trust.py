@@ -21,7 +21,7 @@ from sglang_ci.cli import main_exit_code
 from sglang_ci.launch.file_locks import try_lock, unlock
 from sglang_ci.launch.ledger import LEDGER_ENV, RunLedger, ledger_dir
 from sglang_ci.run.cleanup import cleanup
-from tests.conftest import ROOT
+from tests.conftest import FIXTURE_TOML
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 DEAD_RUNNER = {"pid": os.getpid(), "create_time": 1.0}  # our pid, another start: gone
@@ -120,8 +120,8 @@ def test_a_run_after_a_malformed_file_starts(
     ledger: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plant(ledger, "9-x.json", None, raw=json.dumps({"runner": [], "entries": 3}))
-    code = main_exit_code(["job", "spec(model='gemma4-e4b-frozen-kv', topk=1)", "--engine",
-                           "stub", "--config", str(ROOT / "stages.toml"), "--results",
+    code = main_exit_code(["job", "spec(model='llama-eagle3', topk=1)", "--engine",
+                           "stub", "--config", str(FIXTURE_TOML), "--results",
                            str(tmp_path / "results")])  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0 and "Traceback" not in out + err

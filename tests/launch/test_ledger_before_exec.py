@@ -97,9 +97,9 @@ def ledger_roles(tmp_path: Path) -> list[str]:
 
 
 def test_adopted_escapees_are_reclaimed_after_kill_9(tmp_path: Path, tag: str) -> None:
-    runner = start_runner(tmp_path, tag, "spec(model='gemma4-e4b-frozen-kv', topk=1)",
+    runner = start_runner(tmp_path, tag, "spec(model='llama-eagle3', topk=1)",
                           "slow_answer=30,escapees=2")  # fmt: skip
-    record = wait_for_eval(tmp_path / "results" / "spec-model-gemma4-e4b-frozen-kv-topk-1" /
+    record = wait_for_eval(tmp_path / "results" / "spec-model-llama-eagle3-topk-1" /
                            "result.json", runner)  # fmt: skip
     deadline = time.monotonic() + 30  # the adoption watch scans every 0.2 s
     while ledger_roles(tmp_path).count("adopted") < 2 and time.monotonic() < deadline:
@@ -112,6 +112,6 @@ def test_adopted_escapees_are_reclaimed_after_kill_9(tmp_path: Path, tag: str) -
                       env={"SGLANG_CI_LEDGER": str(tmp_path / "ledger"),
                            "SGLANG_CI_PORT_LOCKS": str(tmp_path / "locks")})  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "adopted (spec(model='gemma4-e4b-frozen-kv', topk=1))" in done.stdout
+    assert "adopted (spec(model='llama-eagle3', topk=1))" in done.stdout
     assert tagged_processes(tag) == []
     assert listening(list(record["ports"].values())) == []

@@ -62,7 +62,7 @@ def test_pd_plan_has_both_roles_and_the_router(config: Config) -> None:
     assert "--base-gpu-id" not in prefill
     assert router[:4] == ["python", "-m", "sglang_router.launch_router", "--pd-disaggregation"]
     # SGLang's PD fixture (the default pd-router): no bootstrap port after --prefill; the
-    # decode has it instead (tests/plan/test_seed_pd.py holds the whole argv).
+    # decode has it instead (tests/test_shipped_stages.py holds the whole argv).
     assert decode[decode.index("--disaggregation-bootstrap-port") + 1] == "BOOTSTRAP_PORT"
     assert router[router.index("--prefill") + 1 : router.index("--prefill") + 3] == [
         "http://127.0.0.1:PREFILL_PORT",

@@ -1,10 +1,15 @@
 """The report job's exact input (issue 20, item 1): `toJSON(needs)` as the GPU workflow
 builds it, its plan job's outputs evaluated from the workflow file over what the plan
 steps really print (`changes` prints `gpu=true`, `matrix --github-output` the stages).
-Outputs that are not matrices are not plans."""
+Outputs that are not matrices are not plans.
+
+The workflow here is the one the fixture config generates; the committed workflow over
+the shipped stages.toml is tests/test_shipped_stages.py's.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -14,11 +19,23 @@ import yaml
 
 from sglang_ci.cli import main_exit_code
 from sglang_ci.config.model import load_config
-from tests.conftest import ROOT
+from sglang_ci.config.schema import Config
+from sglang_ci.plan.workflow_file import render_workflow
+from tests.conftest import FIXTURE_TOML, FIXTURES
 from tests.gh_expressions import Evaluator
 from tests.plan.test_ci_plan import write_result
 
-WORKFLOW = yaml.safe_load((ROOT / ".github/workflows/sglang-stages.yml").read_text())
+
+@functools.cache
+def fixture_config() -> Config:
+    return load_config(None, {}, FIXTURES)
+
+
+@functools.cache
+def fixture_workflow() -> dict[str, Any]:
+    """The GPU workflow `python -m sglang_ci workflow` writes for the fixture config."""
+    loaded: dict[str, Any] = yaml.safe_load(render_workflow(fixture_config()))
+    return loaded
 
 
 def step_outputs(lines: str) -> dict[str, str]:
@@ -26,11 +43,13 @@ def step_outputs(lines: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines.splitlines() if "=" in line)
 
 
-def workflow_needs(capsys: pytest.CaptureFixture[str], result: str) -> dict[str, Any]:
-    """``toJSON(needs)`` of the report job: the plan job's outputs as the workflow maps
-    them from its steps, and every other needed job's result (a reusable-workflow job
-    declares no outputs)."""
-    assert main_exit_code(["matrix", "--github-output", "--config", str(ROOT / "stages.toml")]) == 0
+def workflow_needs(
+    capsys: pytest.CaptureFixture[str], result: str, workflow: dict[str, Any], config: Path
+) -> dict[str, Any]:
+    """``toJSON(needs)`` of the report job of ``workflow``: the plan job's outputs as the
+    workflow maps them from its steps (`matrix` over ``config``), and every other needed
+    job's result (a reusable-workflow job declares no outputs)."""
+    assert main_exit_code(["matrix", "--github-output", "--config", str(config)]) == 0
     steps = {"plan": {"outputs": step_outputs(capsys.readouterr().out)},
              "changes": {"outputs": step_outputs("gpu=true\n")}}  # fmt: skip
     # The gate job's labels output is a JSON list: a plan output that is no matrix.
@@ -39,11 +58,11 @@ def workflow_needs(capsys: pytest.CaptureFixture[str], result: str) -> dict[str,
     )
     plan_outputs = {
         name: evaluator.evaluate(text.strip().removeprefix("${{").removesuffix("}}"))
-        for name, text in WORKFLOW["jobs"]["plan"]["outputs"].items()
+        for name, text in workflow["jobs"]["plan"]["outputs"].items()
     }
     assert plan_outputs["gpu"] == "true"  # the output that broke the report
     needs: dict[str, Any] = {"plan": {"result": "success", "outputs": plan_outputs}}
-    for name in WORKFLOW["jobs"]["report"]["needs"]:
+    for name in workflow["jobs"]["report"]["needs"]:
         needs.setdefault(name, {"result": result, "outputs": {}})
     return needs
 
@@ -57,8 +76,8 @@ def report(tmp_path: Path, needs: dict[str, Any]) -> int:
 def test_the_report_job_passes_when_every_job_passed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = load_config(None, {}, ROOT)
-    needs = workflow_needs(capsys, "success")
+    config = fixture_config()
+    needs = workflow_needs(capsys, "success", fixture_workflow(), FIXTURE_TOML)
     for stage in config.stages:
         for job in config.stage_jobs(stage):
             write_result(tmp_path / "results", job.id, stage, "passed")
@@ -74,8 +93,8 @@ def test_the_report_job_passes_when_every_job_passed(
 def test_the_report_job_shows_what_is_missing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = load_config(None, {}, ROOT)
-    needs = workflow_needs(capsys, "failure")
+    config = fixture_config()
+    needs = workflow_needs(capsys, "failure", fixture_workflow(), FIXTURE_TOML)
     (tmp_path / "results").mkdir()  # the artifacts downloaded: none
     code = report(tmp_path, needs)
     out, err = capsys.readouterr()

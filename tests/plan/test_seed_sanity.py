@@ -1,5 +1,6 @@
-"""Seed #25886 (basic sanity): the jobs launch what SGLang's tests launch, the suite runs
-SGLang's kit tests in SGLang's order, and the kits' fixed assertions fail when they should.
+"""Seed #25886 (basic sanity): the suite runs SGLang's kit tests in SGLang's order, and
+the kits' fixed assertions fail when they should, on the fixture config's base-a. That
+the shipped jobs launch what SGLang's tests launch is tests/test_shipped_stages.py's.
 
 Expected values are read from SGLang at 1bd4f94598 (the seed) unless another commit is
 named: test/registered/core/test_basic_sanity.py, test_basic_sanity_eagle3.py,
@@ -22,36 +23,12 @@ import tomlkit
 
 from sglang_ci.config.errors import ConfigError
 from sglang_ci.config.model import load_config
-from sglang_ci.config.schema import Config
 from sglang_ci.evals.probes import measure_fwd_occupancy
-from sglang_ci.plan.commands import server_command
 from sglang_ci.results.result_file import job_dir_name
-from tests.conftest import ROOT, TAG_ENV, ConfigEdit, StartStub, run_python, tagged_processes
+from tests.conftest import FIXTURES, TAG_ENV, ConfigEdit, StartStub, run_python, tagged_processes
 
-# test_basic_sanity.py@1bd4f94598: popen_launch_server(DEFAULT_MODEL_NAME_FOR_TEST, ...,
-# other_args=[...], env={...}); DEFAULT_MODEL_NAME_FOR_TEST in test_utils.py@1bd4f94598.
-LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
-SANITY_ARGS = ["--cuda-graph-max-bs", "4", "--mem-fraction-static", "0.7", "--enable-metrics"]
-# test_basic_sanity_eagle3.py@1bd4f94598 (DEFAULT_TARGET_MODEL_EAGLE3 = the same Llama,
-# DEFAULT_DRAFT_MODEL_EAGLE3 = lmsys/sglang-EAGLE3-LLaMA3.1-Instruct-8B).
-EAGLE3_ARGS = [
-    "--dtype", "float16", "--attention-backend", "triton",
-    "--speculative-algorithm", "EAGLE3",
-    "--speculative-draft-model-path", "lmsys/sglang-EAGLE3-LLaMA3.1-Instruct-8B",
-    "--speculative-num-steps", "3", "--speculative-eagle-topk", "1",
-    "--speculative-num-draft-tokens", "4",
-    "--cuda-graph-max-bs", "4", "--mem-fraction-static", "0.7", "--enable-metrics",
-]  # fmt: skip
-ENV = {"SGLANG_ENABLE_METRICS_DEVICE_TIMER": "1"}  # both files
-
-# job -> (argv after the model path, est_time, fwd_occupancy_threshold, accept-length floor):
-# register_cuda_ci(est_time=160 / 200, stage="base-a", runner_config="1-gpu-small");
-# both set fwd_occupancy_threshold = 97.0; the kit's spec_accept_length_threshold is 1.8
-# and applies only where /server_info reports an accept length (EAGLE3).
-SEED_JOBS = {
-    "sanity(model='llama3-8b')": (SANITY_ARGS, 160.0, 97.0, None),
-    "sanity(model='llama-eagle3')": (EAGLE3_ARGS, 200.0, 97.0, 1.8),
-}
+# The fixture's base-a: SGLang's two sanity files, one job each.
+SEED_JOBS = ("sanity(model='llama3-8b')", "sanity(model='llama-eagle3')")
 
 # unittest runs a class's test methods sorted by name: the kits' 18 tests
 # (api contract 6, decode correctness 7, scheduler stress 3, fwd_occupancy 1, hellaswag 1).
@@ -65,43 +42,11 @@ SGLANG_ORDER = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def config() -> Config:
-    return load_config(None, {}, ROOT)
-
-
-@pytest.mark.parametrize("job_id", SEED_JOBS)
-def test_server_command_and_env_are_sglangs(config: Config, job_id: str) -> None:
-    args, est_time, occupancy, accept = SEED_JOBS[job_id]
-    job = config.find_job(job_id)
-    (server,) = job.deployment.servers
-    argv = server_command("python", "sglang", job.deployment, server, "PORT")
-    # popen_launch_server @ 1bd4f94598: sglang serve ... --device cuda --host H --port P.
-    assert argv[:4] == ["sglang", "serve", "--model-path", LLAMA]
-    assert argv[-6:-4] == ["--device", "cuda"]
-    assert argv[4:-6] == args  # the same flags, in SGLang's order
-    assert dict(server.env) == ENV
-    assert job.stage == "base-a" and job.est_time == est_time and job.gpus == 1
-    assert job.threshold("fwd-occupancy") == occupancy
-    assert job.threshold("accept-length") == accept
-    assert job.threshold("hellaswag") == 0.60  # hellaswag_kit's threshold, not overridden
-    options = job.eval
-    assert options is not None  # test_programs.test_hellaswag_select: 200, 20-shot, 64 threads
-    assert (options.num_examples, options.num_shots, options.threads) == (200, 20, 64)
-
-
-def test_base_a_is_sglangs_stage(config: Config) -> None:
-    stage = config.stages["base-a"]
-    # scripts/ci/runner_configs.yml@6ed5780c4f: 1-gpu-small runs on 1-gpu-5090;
-    # .github/workflows/pr-test.yml@6ed5780c4f: base-a-test-1-gpu-small run_timeout_minutes '10'.
-    assert (stage.gpus, stage.runner, stage.timeout_minutes) == (1, "1-gpu-5090", 10)
-    assert set(stage.jobs) == set(SEED_JOBS)
-
-
 def test_occupancy_ranks_is_min_by_default_and_switches_to_sglangs_max(
-    config: Config, write_config: Callable[[ConfigEdit], Path]
+    write_config: Callable[[ConfigEdit], Path],
 ) -> None:
-    assert config.suites["sanity"].occupancy_ranks == "min"  # the labelled improvement
+    # The fixture sets no occupancy-ranks: "min", the labelled improvement, is the default.
+    assert load_config(None, {}, FIXTURES).suites["sanity"].occupancy_ranks == "min"
 
     def switch(value: str) -> ConfigEdit:
         def edit(doc: tomlkit.TOMLDocument) -> None:

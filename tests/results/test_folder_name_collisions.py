@@ -11,13 +11,14 @@ import pytest
 from sglang_ci.cli import main_exit_code
 from sglang_ci.config.text import job_dir_name
 from sglang_ci.results.job_folder import is_earlier_run
-from tests.conftest import ROOT
+from tests.conftest import FIXTURES
 
 
 def renamed(tmp_path: Path, old: str, new: str) -> Path:
-    """stages.toml (and the baselines beside it) with one name replaced everywhere."""
+    """The fixture stages.toml (and the baselines beside it) with one name replaced
+    everywhere."""
     for name in ("stages.toml", "baselines.toml"):
-        text = (ROOT / name).read_text().replace(old, new)
+        text = (FIXTURES / name).read_text().replace(old, new)
         (tmp_path / name).write_text(text)
     return tmp_path / "stages.toml"
 

@@ -62,12 +62,12 @@ def test_two_runs_of_one_job_at_once(tmp_path: Path, tag: str) -> None:
     """The second is refused at once (exit 2, one line); the first completes untouched."""
     env = {TAG_ENV: tag, "SGLANG_CI_PORT_LOCKS": str(tmp_path / "locks"),
            "SGLANG_CI_STUB_FAULTS": "slow_start=1"}  # fmt: skip
-    job = "spec(model='gemma4-e4b-frozen-kv', topk=1)"
+    job = "spec(model='llama-eagle3', topk=1)"
     argv = [sys.executable, "-m", "sglang_ci", "job", job, "--engine", "stub", "--results",
             str(tmp_path / "results")]  # fmt: skip
     first = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    folder = tmp_path / "results" / "spec-model-gemma4-e4b-frozen-kv-topk-1"
+    folder = tmp_path / "results" / "spec-model-llama-eagle3-topk-1"
     while not (folder / "result.json").exists():
         assert first.poll() is None, "the first run ended before writing its result"
         time.sleep(0.05)

@@ -12,7 +12,7 @@ from sglang_ci.cli import main_exit_code
 from sglang_ci.config.model import load_config
 from sglang_ci.launch import gpus
 from sglang_ci.results.result_file import job_dir_name
-from tests.conftest import ROOT
+from tests.conftest import FIXTURE_TOML, FIXTURES
 from tests.plan.test_ci_plan import write_result
 
 # The shape `python -m sglang_ci matrix` prints (a 7-job stage in two partitions).
@@ -87,11 +87,11 @@ def test_plan_from_the_workflow_needs(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_plan_from_stages_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = load_config(None, {}, ROOT)
+    config = load_config(None, {}, FIXTURES)
     planned = [job.id for job in config.stage_jobs("base-b")]
     write_result(tmp_path, planned[0], "base-b", "passed", dirname=job_dir_name(planned[0]))
     code = main_exit_code(["report", str(tmp_path), "--stage", "base-b", "--config",
-                           str(ROOT / "stages.toml")])  # fmt: skip
+                           str(FIXTURE_TOML)])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 1
     assert f"### base-b: 1/{len(planned)} passed ({len(planned) - 1} never started)" in out
@@ -103,15 +103,15 @@ def test_gpu_refusal_leaves_results_the_report_shows(
     # The one seam: the physical GPU probe reports none.
     monkeypatch.setattr(gpus, "count_gpus", lambda: gpus.GpuCount(0, "no NVIDIA driver"))
     results = tmp_path / "results"
-    code = main_exit_code(["run", "--stage", "base-b", "--config", str(ROOT / "stages.toml"),
+    code = main_exit_code(["run", "--stage", "base-b", "--config", str(FIXTURE_TOML),
                            "--results", str(results)])  # fmt: skip
     assert code == 3
     capsys.readouterr()
     code = main_exit_code(["report", str(results), "--stage", "base-b", "--config",
-                           str(ROOT / "stages.toml")])  # fmt: skip
+                           str(FIXTURE_TOML)])  # fmt: skip
     out, err = capsys.readouterr()
     assert code != 2, err
-    jobs = len(load_config(None, {}, ROOT).stage_jobs("base-b"))
+    jobs = len(load_config(None, {}, FIXTURES).stage_jobs("base-b"))
     assert code == 1 and f"0/{jobs} passed ({jobs} error (GPU shortage))" in out
 
 

@@ -12,26 +12,28 @@ from sglang_ci.calibration.calibrate import Calibration, CalibrationRun, baselin
 from sglang_ci.config.baselines import append_runs
 from sglang_ci.config.model import load_config
 from sglang_ci.results.result_file import job_dir_name
-from tests.conftest import ROOT, TAG_ENV, run_python, tagged_processes
+from tests.conftest import FIXTURES, TAG_ENV, run_python, tagged_processes
 
 pytestmark = pytest.mark.real_process
 
-DETERMINISTIC = "spec(model='gemma4-26b-a4b', topk=3)"  # enable-deterministic-inference
+# The fixture's job whose threshold comes from baselines.toml, made deterministic here.
+DETERMINISTIC = "spec(model='gemma4-31b', topk=1)"
 NONDETERMINISTIC = "spec(model='gemma4-31b', topk=3)"
 
 
 def project_copy(tmp_path: Path, baselines: str | None = None) -> Path:
-    """stages.toml and baselines.toml in a folder of the test's own (--write edits it)."""
+    """The fixture stages.toml and baselines.toml in a folder of the test's own (--write
+    edits it)."""
     folder = tmp_path / "project"
     folder.mkdir()
-    # The project pins the 26B floor as its SGLang test derives it; here topk 3 takes its
-    # threshold from its recorded runs instead, the path calibrate --write feeds.
-    document = tomlkit.parse((ROOT / "stages.toml").read_text())
+    # DETERMINISTIC takes its threshold from its recorded runs (the path calibrate --write
+    # feeds) and runs with batch-invariant kernels, as seed 001's 26B job does.
+    document = tomlkit.parse((FIXTURES / "stages.toml").read_text())
     for job in document["stages"]["extra-a"]["jobs"]:
-        if job["model"] == "gemma4-26b-a4b" and job["topk"] == 3:
-            del job["thresholds"]
+        if job["model"] == "gemma4-31b" and job["topk"] == 1:
+            job["args"]["enable-deterministic-inference"] = True
     (folder / "stages.toml").write_text(tomlkit.dumps(document))
-    (folder / "baselines.toml").write_text(baselines or (ROOT / "baselines.toml").read_text())
+    (folder / "baselines.toml").write_text(baselines or (FIXTURES / "baselines.toml").read_text())
     return folder
 
 
@@ -83,9 +85,9 @@ def test_nondeterministic_calibration_lists_flips(tmp_path: Path, tag: str) -> N
 
 
 def test_write_then_validate_derives_the_threshold(tmp_path: Path) -> None:
-    # No evidence yet for the 26B topk-3 job: the config is invalid until it is recorded.
-    text = (ROOT / "baselines.toml").read_text()
-    without = text[: text.index("[[jobs.\"spec(model='gemma4-26b-a4b', topk=3)\".runs]]")]
+    # No evidence yet for DETERMINISTIC: the config is invalid until it is recorded.
+    text = (FIXTURES / "baselines.toml").read_text()
+    without = text[: text.index(f'[[jobs."{DETERMINISTIC}".runs]]')]
     folder = project_copy(tmp_path, without)
     invalid = run_python("-m", "sglang_ci", "validate", "--config", str(folder / "stages.toml"))
     assert invalid.returncode == 2 and "calibrate --write" in invalid.stderr

@@ -17,13 +17,17 @@ import yaml
 
 from sglang_ci.config.model import load_config
 from sglang_ci.contract import SGLANG_LATEST
-from tests.conftest import ROOT
+from sglang_ci.plan.workflow_file import render_workflow
+from tests.conftest import FIXTURES, ROOT
 from tests.gh_expressions import Evaluator
 from tests.plan.test_gating import FORK, REPO, event
 
 WORKFLOWS = ROOT / ".github" / "workflows"
-STAGES = yaml.safe_load((WORKFLOWS / "sglang-stages.yml").read_text())
-CONFIG = load_config(None, {}, ROOT)
+# The GPU workflow as `python -m sglang_ci workflow` generates it, for the tests' fixture
+# config (the committed one is what the shipped stages.toml generates:
+# tests/test_shipped_stages.py).
+CONFIG = load_config(None, {}, FIXTURES)
+STAGES = yaml.safe_load(render_workflow(CONFIG))
 SGLANG_SCRIPT = "bash scripts/ci/cuda/ci_install_dependency.sh"
 
 
