@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))  # the runner's own package, importable without in
 
 from sglang_ci.config.errors import ConfigError  # noqa: E402
 from sglang_ci.config.model import load_config  # noqa: E402
+from sglang_ci.config.schema import Config  # noqa: E402
 from sglang_ci.contract import (  # noqa: E402
     CONTRACT_PYTHON,
     PARSER_IMPORTS,
@@ -32,7 +33,13 @@ from sglang_ci.contract import (  # noqa: E402
     TORCH_CPU,
     TORCH_CPU_INDEX,
 )
-from sglang_ci.nox_names import requested_sessions, session_names, unknown_session  # noqa: E402
+from sglang_ci.nox_names import (  # noqa: E402
+    CONFIG_FREE,
+    config_free,
+    requested_sessions,
+    session_names,
+    unknown_session,
+)
 from sglang_ci.nox_sessions import (  # noqa: E402
     install_once,
     register_calibrate_sessions,
@@ -149,27 +156,37 @@ def _github_reachable() -> bool:
     return True
 
 
+def _register(config: Config) -> None:
+    register_job_sessions(config)
+    register_stage_sessions(config)
+    register_file_sessions(config)
+    register_demo_session(config, ROOT, SGLANG_ROUTER_VERSION)
+    register_calibrate_sessions(config)
+    register_matrix_session(config)
+
+
+_requested = requested_sessions(sys.argv[1:], os.environ)
+_config: Config | None = None
 try:
     # Lenient about a score without threshold or baseline: its calibrate session must exist
     # to create the baseline; its job session refuses to run (and `validate` fails).
     _config = load_config(None, os.environ, ROOT, lenient_scores=True)
 except ConfigError as error:
-    # One line and exit 2, as the CLI does: a traceback here would bury the key path.
-    print(f"sglang-ci: error: {error}", file=sys.stderr)
-    sys.exit(error.return_code)
+    if not config_free(_requested):
+        # One line and exit 2, as the CLI does: a traceback here would bury the key path.
+        print(f"sglang-ci: error: {error}", file=sys.stderr)
+        sys.exit(error.return_code)
+    # `nox -s tests` / `-s lint` read no stages.toml: a broken one must not stop the
+    # tests that say what is wrong with it.
+    print(f"sglang-ci: warning: {error} (only {' and '.join(CONFIG_FREE)} are registered)",
+          file=sys.stderr)  # fmt: skip
 
-register_job_sessions(_config)
-register_stage_sessions(_config)
-register_file_sessions(_config)
-register_demo_session(_config, ROOT, SGLANG_ROUTER_VERSION)
-register_calibrate_sessions(_config)
-register_matrix_session(_config)
-
-# A misspelt session: the closest one, as the CLI names the closest job (nox would only
-# say "Sessions not found").
-_own = ["tests", "lint", "contract", *(f"contract(sglang={v!r})" for v in SGLANG_RELEASES)]
-_unknown = unknown_session(requested_sessions(sys.argv[1:], os.environ),
-                           session_names(_config, _own))  # fmt: skip
-if _unknown is not None:
-    print(f"sglang-ci: error: {_unknown}", file=sys.stderr)
-    sys.exit(2)
+if _config is not None:
+    _register(_config)
+    # A misspelt session: the closest one, as the CLI names the closest job (nox would
+    # only say "Sessions not found").
+    _own = ["tests", "lint", "contract", *(f"contract(sglang={v!r})" for v in SGLANG_RELEASES)]
+    _unknown = unknown_session(_requested, session_names(_config, _own))
+    if _unknown is not None:
+        print(f"sglang-ci: error: {_unknown}", file=sys.stderr)
+        sys.exit(2)

@@ -56,6 +56,16 @@ def session_names(config: Config, extra: Sequence[str]) -> list[str]:
     return [*extra, *families, *config.jobs, *calibrate, *stages, *files]
 
 
+# The runner's own sessions that never read stages.toml.
+CONFIG_FREE = ("tests", "lint")
+
+
+def config_free(requested: Sequence[str]) -> bool:
+    """Whether every requested session is one of CONFIG_FREE (by any name nox matches)."""
+    free = {_normalized(name) for name in CONFIG_FREE}
+    return bool(requested) and all(_normalized(name) in free for name in requested)
+
+
 def unknown_session(requested: Sequence[str], known: Sequence[str]) -> str | None:
     """One line for the first requested session nox would not find, with the closest
     known one, as the CLI says it for a job; None when all exist."""

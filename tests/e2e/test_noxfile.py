@@ -193,3 +193,23 @@ def test_every_listed_session_passes_the_name_check() -> None:
     assert {"tests", "lint", "demo", "contract(sglang='0.5.12')"} <= set(names)
     result = nox("-l", "-s", *names)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_broken_config_stops_job_sessions_but_not_the_runners_own_tests(
+    write_config: Callable[[ConfigEdit], Path],
+) -> None:
+    """`nox -s tests` reads no stages.toml: the tests that say what is wrong with a broken
+    one must still run; every session that reads it stops with the one line."""
+
+    def edit(doc: tomlkit.TOMLDocument) -> None:
+        doc["stages"]["extra-a"]["jobs"][2]["modle"] = "x"
+
+    env = {"SGLANG_CI_CONFIG": str(write_config(edit))}
+    own = nox("-l", "-s", "tests", "lint", env=env)
+    assert own.returncode == 0, own.stderr
+    assert "unknown key 'modle'" in own.stderr and "sglang-ci: warning:" in own.stderr
+    assert "* tests" in own.stdout and "* lint" in own.stdout
+    for requested in (["-s", "tests", "demo"], ["-s", "contract"], []):
+        stopped = nox("-l", *requested, env=env)
+        assert stopped.returncode == 2, requested
+        assert stopped.stderr.startswith("sglang-ci: error: stages.toml: stages.extra-a")
