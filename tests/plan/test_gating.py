@@ -124,17 +124,20 @@ def would_run(github: dict[str, Any], files: list[str], gate: Any, live: tuple[s
               draft: bool = False, failed: frozenset[str] = frozenset(),
               config: Config | None = None) -> set[str]:  # fmt: skip
     """Evaluate the job conditions of ``config``'s workflow (the fixture's by default) in
-    dependency order; `failed` jobs fail."""
+    dependency order; `failed` jobs fail. ``failure()`` is true when any ancestor failed,
+    not only a direct need: GitHub's status check function for a chain of jobs."""
     config = config or fixture()
     jobs = generated(config)["jobs"]
     results: dict[str, str] = {}
     outputs: dict[str, dict[str, Any]] = {}
     contexts: dict[str, Any] = {"github": github, "inputs": {}}
     gpu = "true" if github["event_name"] != "pull_request" or needs_gpu_stages(files) else "false"
+    ancestors: dict[str, set[str]] = {}
     for name in jobs:
         needs = {need: {"result": results[need], "outputs": outputs.get(need, {})}
                  for need in _needs(jobs[name])}  # fmt: skip
-        status = Status(failed=any(n["result"] == "failure" for n in needs.values()))
+        ancestors[name] = set(needs).union(*(ancestors[need] for need in needs))
+        status = Status(failed=any(results[a] == "failure" for a in ancestors[name]))
         condition = jobs[name].get("if", "success()")
         if not Evaluator({**contexts, "needs": needs}, status).evaluate(condition):
             results[name] = "skipped"
@@ -225,10 +228,13 @@ def test_a_failed_stage_stops_its_followers_on_prs_not_on_schedule(
     path = write_config(beside)
     config = load_config(str(path), {}, path.parent)
     after_base_a = {name for name, stage in config.stages.items() if "base-a" in stage.after}
+    # and their followers: base-b is skipped, so stage-c (after base-b) sees no failed
+    # need, but failure() counts every ancestor
+    later = {name for name, stage in config.stages.items() if after_base_a & set(stage.after)}
     both = ("run-ci", "run-ci-extra")
     stopped = would_run(event("pull_request", both), CODE, gate_script, both,
                         failed=frozenset({"base-a"}), config=config)  # fmt: skip
-    assert after_base_a and not after_base_a & stopped
+    assert after_base_a and later and not (after_base_a | later) & stopped
     # extra-a has no `after`: it runs beside the base stages, as pr-test-extra.yml does.
     assert "extra-a" in stopped
     assert would_run(event("schedule"), [], gate_script, (), failed=frozenset({"base-a"}),
