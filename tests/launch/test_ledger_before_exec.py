@@ -98,7 +98,7 @@ def ledger_roles(tmp_path: Path) -> list[str]:
 
 def test_adopted_escapees_are_reclaimed_after_kill_9(tmp_path: Path, tag: str) -> None:
     runner = start_runner(tmp_path, tag, "spec(model='gemma4-e4b-frozen-kv', topk=1)",
-                          "slow_answer=30,escapees=2")  # fmt: skip
+                          "slow_answer=30,slow_after=1,escapees=2")  # fmt: skip
     record = wait_for_eval(tmp_path / "results" / "spec-model-gemma4-e4b-frozen-kv-topk-1" /
                            "result.json", runner)  # fmt: skip
     deadline = time.monotonic() + 30  # the adoption watch scans every 0.2 s
