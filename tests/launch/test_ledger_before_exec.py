@@ -76,7 +76,12 @@ def test_the_pid_is_recorded_before_the_command_runs(tmp_path: Path) -> None:
     command = [sys.executable, "-c", f"open({str(ran)!r}, 'w').write('ran')"]
 
     def record(pid: int) -> None:
-        seen.append(psutil.Process(pid).cmdline())
+        # Popen returns once the gate's exec is past its point of no return, a moment
+        # before the kernel has set up its arguments: /proc shows no cmdline until then.
+        deadline = time.monotonic() + 30
+        while not (cmdline := psutil.Process(pid).cmdline()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.append(cmdline)
         assert not ran.exists()
 
     with (tmp_path / "log").open("wb") as log:
