@@ -41,6 +41,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             or E2E in item.path.parents
         ):
             item.add_marker(pytest.mark.e2e)
+
     # The long tests first, so that no worker starts a 40-second test while the others
     # are done; among them an xdist_group's tests side by side at the head, where
     # `--maxschedchunk 2` (noxfile.py) hands each pair to one worker, which sets up their
