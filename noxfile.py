@@ -67,8 +67,9 @@ def tests(session: nox.Session) -> None:
     install_once(session, ROOT, SGLANG_ROUTER_VERSION, "tests", ["-e", ".[test,pd]"])
     # Four workers: most real-process tests wait on servers and sockets, so four share two
     # cores well (on the 2-core CI machine: 101 s against 172 s with two). `nox -s tests --
-    # -n 0` runs them in one process.
-    session.run("pytest", "-n", "4", *session.posargs)
+    # -n 0` runs them in one process. Two tests at a time to a worker: the long tests come
+    # first (tests/conftest.py) and each goes to a free worker, not all to the first.
+    session.run("pytest", "-n", "4", "--maxschedchunk", "2", *session.posargs)
 
 
 @nox.session(python=CONTRACT_PYTHON, reuse_venv=True)

@@ -44,6 +44,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         ):
             item.add_marker(pytest.mark.e2e)
 
+    # The long tests first, so that no worker starts a 40-second test while the others
+    # are done; among them an xdist_group's tests side by side at the head, where
+    # `--maxschedchunk 2` (noxfile.py) hands each pair to one worker, which sets up their
+    # module-scoped fixture once. A stable sort: the rest keep their order.
+    def order(item: pytest.Item) -> tuple[bool, bool, str]:
+        group = item.get_closest_marker("xdist_group")
+        return (item.get_closest_marker("long") is None, group is None,
+                str(group.args[0]) if group else "")  # fmt: skip
+
+    items.sort(key=order)
+
 
 @pytest.fixture(autouse=True)
 def _no_real_processes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:

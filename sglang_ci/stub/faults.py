@@ -9,6 +9,9 @@ never_healthy    stay "starting" forever
 crash_after=N    die abruptly (exit 1) on the (N+1)-th generation request
 error_rate=R     answer HTTP 500 to a fraction R of generation requests
 slow_answer=S    delay every generation answer by S seconds
+slow_after=N     slow_answer only once more than N generation requests came in (the first N,
+                 e.g. the launcher's smoke request, are answered on time: a test reaches the
+                 eval at once and finds it held up there)
 gibberish        answer in non-ASCII token salad (a broken weight load)
 looping          answer one short n-gram over and over (corrupted KV cache / attention)
 ignore_sigterm   ignore SIGTERM (this process and its orphans): only SIGKILL works
@@ -45,6 +48,7 @@ class Faults:
     crash_after: int | None = None
     error_rate: float = 0.0
     slow_answer: float = 0.0
+    slow_after: int = 0
     gibberish: bool = False
     looping: bool = False
     ignore_sigterm: bool = False
@@ -62,7 +66,7 @@ class Faults:
 
 _FLAGS = {"never_healthy", "ignore_sigterm", "html_answers", "gibberish", "looping",
           "jit_build", "log_env"}  # fmt: skip
-_INTS = {"exit_on_start", "crash_after", "orphans", "escapees", "fail_first"}
+_INTS = {"exit_on_start", "crash_after", "orphans", "escapees", "fail_first", "slow_after"}
 _FLOATS = {"slow_start", "error_rate", "slow_answer"}
 
 

@@ -73,6 +73,12 @@ class StubState:
             os._exit(1)
         return count
 
+    def answer_delay(self) -> float:
+        """The slow_answer fault's delay, none while at most slow_after requests came in."""
+        with self.lock:
+            late = self.generation_requests > self.faults.slow_after
+        return self.faults.slow_answer if late else 0.0
+
     def end_generation(self) -> None:
         with self.lock:
             self.in_flight -= 1
@@ -145,12 +151,13 @@ def generate_one(state: StubState, prompt: str, params: dict[str, Any]) -> dict[
         text = " " + " ".join(words[:max_tokens]) if max_tokens else ""
         finish = {"type": "length", "length": max_tokens}
     completion_tokens = min(len(words), max_tokens)
+    delay = state.answer_delay()
     if completion_tokens:
         state.metrics.decoding.set()
-        time.sleep(completion_tokens * SECONDS_PER_TOKEN + state.faults.slow_answer)
+        time.sleep(completion_tokens * SECONDS_PER_TOKEN + delay)
         state.metrics.decoding.clear()
-    elif state.faults.slow_answer:
-        time.sleep(state.faults.slow_answer)
+    elif delay:
+        time.sleep(delay)
     prompt_tokens = len(_tokens(prompt))
     elapsed = time.monotonic() - started
     state.metrics.record(prompt_tokens, completion_tokens, elapsed)

@@ -160,7 +160,7 @@ class StubHandler(BaseHTTPRequestHandler):
                       flush=True)  # fmt: skip
                 self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "stub fault: error_rate"})
                 return
-            if state.faults.slow_answer:
+            if state.faults.slow_answer and count > state.faults.slow_after:
                 print(f"[stub] fault slow_answer={state.faults.slow_answer:g}: answering late",
                       flush=True)  # fmt: skip
             try:

@@ -22,7 +22,7 @@ import pytest
 from tests.bisect_repo import FLAKY_FILE, JOB, Repo, project, write_repo
 from tests.conftest import ROOT, TAG_ENV, tagged_processes
 
-pytestmark = pytest.mark.real_process
+pytestmark = [pytest.mark.real_process, pytest.mark.long]
 # A 67-point drop on 30 questions: at confidence 0.9 one run decides each commit, so the
 # tests spend their time on installs and jobs they need, not on more evidence.
 QUICK = ("--confidence", "0.9")
@@ -81,6 +81,8 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "leaks": tagged_processes(tag), "state": tmp / "state.json"}  # fmt: skip
 
 
+# One worker runs both tests of the module-scoped bisect (tests/conftest.py orders them).
+@pytest.mark.xdist_group("bisect-scored")
 def test_bisect_names_the_commit_that_lowered_the_score(scored: dict[str, Any]) -> None:
     assert scored["code"] == 0, scored["err"]
     report = json.loads(scored["out"])
@@ -103,6 +105,7 @@ def test_bisect_names_the_commit_that_lowered_the_score(scored: dict[str, Any]) 
     assert scored["leaks"] == []
 
 
+@pytest.mark.xdist_group("bisect-scored")
 def test_a_commit_that_does_not_install_is_skipped_never_judged(scored: dict[str, Any]) -> None:
     report = json.loads(scored["out"])
     repo: Repo = scored["repo"]

@@ -240,6 +240,7 @@ def _with(gsm8k: float, comparators: dict[str, str]) -> ConfigEdit:
 
 
 @pytest.mark.real_process
+@pytest.mark.long
 def test_a_value_equal_to_its_threshold_fails_strict_and_passes_at_least(
     tmp_path: Path, tag: str
 ) -> None:

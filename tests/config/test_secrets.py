@@ -100,6 +100,7 @@ def test_redaction_of_settings_and_command_lines() -> None:
 
 
 @pytest.mark.real_process
+@pytest.mark.long
 def test_planted_secrets_never_leave_the_run(tmp_path: Path, tag: str) -> None:
     (tmp_path / "stages.toml").write_text(CONFIG)
     (tmp_path / "suites").mkdir()

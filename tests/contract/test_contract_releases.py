@@ -173,6 +173,7 @@ def test_ports_cover_every_role() -> None:
 
 
 @pytest.mark.real_process
+@pytest.mark.long
 def test_no_cpu_torch_stops_with_one_line(tmp_path: Path) -> None:
     """No CPU build reachable (no index, an empty find-links directory): the session stops
     before installing anything else, saying how to provide one; never a CUDA build."""

@@ -28,6 +28,7 @@ def durations_example() -> list[str]:
     return [line.strip() for line in lines[start : end + 1]]
 
 
+@pytest.mark.long
 def test_the_example_runs_in_order_on_a_fresh_clone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -53,6 +53,7 @@ def test_one_case_on_the_stub(tmp_path: Path) -> None:
 
 
 @pytest.mark.real_process
+@pytest.mark.long
 def test_the_packed_case_on_the_stub(tmp_path: Path) -> None:
     """The single-slot packed stage the lent GPU runs: both jobs pass one after the other
     on the one stand-in GPU, with a timeline whose bars never share it at once."""

@@ -224,6 +224,7 @@ def test_time_limit_tears_down_and_is_not_retried_past_attempts(tmp_path: Path, 
     assert tagged_processes(tag) == []
 
 
+@pytest.mark.long
 def test_jobs_with_identical_servers_share_one_launch(
     tmp_path: Path, tag: str, write_config: Callable[[ConfigEdit], Path]
 ) -> None:

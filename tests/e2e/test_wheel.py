@@ -26,7 +26,9 @@ from sglang_ci.config.model import CONFIG_ENV
 from sglang_ci.contract import SGLANG_ROUTER_VERSION
 from tests.conftest import FIXTURE_TOML, FIXTURES, ROOT, write_sglang_checkout
 
-pytestmark = [pytest.mark.real_process, pytest.mark.wheel]
+# One worker builds and installs the wheel once for both tests (tests/conftest.py orders them).
+pytestmark = [pytest.mark.real_process, pytest.mark.wheel, pytest.mark.long,
+              pytest.mark.xdist_group("wheel")]  # fmt: skip
 
 # What the build reads; everything else of the checkout (venvs, results, git) stays out.
 SOURCES = ("pyproject.toml", "README.md", "sglang_ci")

@@ -56,6 +56,7 @@ def stage_run(tmp_path: Path, tag: str) -> tuple[int, str]:
 
 
 @pytest.mark.real_process
+@pytest.mark.long
 def test_a_quarantined_failure_neither_fails_nor_stops_the_stage(tmp_path: Path, tag: str) -> None:
     (tmp_path / "stages.toml").write_text(CONFIG)
     (tmp_path / "suites").mkdir()

@@ -70,8 +70,8 @@ def cleanup(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     ("job", "folder", "faults"),
     [
         ("spec(model='llama-eagle3', topk=1)", "spec-model-llama-eagle3-topk-1",
-         "slow_answer=30,orphans=2"),
-        ("disagg(model='dsv4-flash')", "disagg-model-dsv4-flash", "slow_answer=30"),
+         "slow_answer=30,slow_after=1,orphans=2"),
+        ("disagg(model='dsv4-flash')", "disagg-model-dsv4-flash", "slow_answer=30,slow_after=1"),
     ],
 )  # fmt: skip
 def test_kill_9_then_cleanup_leaves_nothing(
@@ -102,7 +102,7 @@ def test_kill_9_then_cleanup_leaves_nothing(
 
 def test_cleanup_leaves_a_run_in_progress_alone(tmp_path: Path, tag: str) -> None:
     runner = start_runner(tmp_path, tag, "spec(model='llama-eagle3', topk=1)",
-                          "slow_answer=30")  # fmt: skip
+                          "slow_answer=30,slow_after=1")  # fmt: skip
     try:
         wait_for_eval(tmp_path / "results" / "spec-model-llama-eagle3-topk-1" /
                       "result.json", runner)  # fmt: skip

@@ -16,7 +16,7 @@ from sglang_ci.launch.ports import PortLease, listening
 from sglang_ci.launch.process_tree import become_subreaper
 from tests.conftest import TAG_ENV, tagged_processes
 
-pytestmark = pytest.mark.real_process
+pytestmark = [pytest.mark.real_process, pytest.mark.long]
 
 CYCLES = 30
 

@@ -76,7 +76,12 @@ def test_the_pid_is_recorded_before_the_command_runs(tmp_path: Path) -> None:
     command = [sys.executable, "-c", f"open({str(ran)!r}, 'w').write('ran')"]
 
     def record(pid: int) -> None:
-        seen.append(psutil.Process(pid).cmdline())
+        # Popen returns once the gate's exec is past its point of no return, a moment
+        # before the kernel has set up its arguments: /proc shows no cmdline until then.
+        deadline = time.monotonic() + 30
+        while not (cmdline := psutil.Process(pid).cmdline()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.append(cmdline)
         assert not ran.exists()
 
     with (tmp_path / "log").open("wb") as log:
@@ -98,7 +103,7 @@ def ledger_roles(tmp_path: Path) -> list[str]:
 
 def test_adopted_escapees_are_reclaimed_after_kill_9(tmp_path: Path, tag: str) -> None:
     runner = start_runner(tmp_path, tag, "spec(model='llama-eagle3', topk=1)",
-                          "slow_answer=30,escapees=2")  # fmt: skip
+                          "slow_answer=30,slow_after=1,escapees=2")  # fmt: skip
     record = wait_for_eval(tmp_path / "results" / "spec-model-llama-eagle3-topk-1" /
                            "result.json", runner)  # fmt: skip
     deadline = time.monotonic() + 30  # the adoption watch scans every 0.2 s

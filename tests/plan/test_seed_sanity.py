@@ -139,6 +139,7 @@ def _run(tmp_path: Path, tag: str, *args: str, env: dict[str, str] | None = None
 
 
 @pytest.mark.real_process
+@pytest.mark.long
 def test_base_a_rehearsal_runs_the_kits_in_sglangs_order(tmp_path: Path, tag: str) -> None:
     output = _run(tmp_path, tag, "run", "--stage", "base-a")
     assert output.startswith("0\n"), output

@@ -91,6 +91,7 @@ def assert_disjoint_in_time(bars: Sequence[dict[str, Any]], results: dict[str, A
             assert not set(first["gpus"]) & set(second["gpus"]), (first, second)
 
 
+@pytest.mark.long
 def test_a_crash_stays_in_its_slot_and_gpus_are_never_shared(tmp_path: Path, tag: str) -> None:
     models = {"crash": ("crash_after=0", 1), "okay": ("slow_start=4", 1),
               "wide": ("slow_start=4", 2), "later": ("", 1)}  # fmt: skip
@@ -187,6 +188,7 @@ class HeldGpu:
                 else GpuUse(gpu, 0, ()) for gpu in gpus]  # fmt: skip
 
 
+@pytest.mark.long
 def test_a_gpu_not_released_is_taken_out_of_the_pool(
     tmp_path: Path, tag: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:  # fmt: skip

@@ -477,6 +477,7 @@ def test_a_secret_a_file_prints_is_scrubbed_from_its_result_and_folder(tmp_path:
 
 
 @pytest.mark.real_process
+@pytest.mark.long
 def test_a_runner_killed_mid_file_leaves_nothing_cleanup_cannot_end(
     tmp_path: Path, tag: str
 ) -> None:

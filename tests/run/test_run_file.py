@@ -215,6 +215,7 @@ def test_a_failing_file_runs_as_run_suite_runs_it_and_is_counted(
     assert result["command"] == ["python3", str(root / "test/registered/b/test_fails.py"), "-f"]
 
 
+@pytest.mark.long
 def test_the_time_limit_ends_the_files_tree(tmp_path: Path, tag: str, port: int) -> None:
     root = make_checkout(tmp_path, {"c/test_hangs.py": HANGS})
     results, started = tmp_path / "results", time.monotonic()

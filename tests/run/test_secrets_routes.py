@@ -145,6 +145,7 @@ def wait_ready(result: Path, runner: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.real_process
+@pytest.mark.long
 def test_cleanup_scrubs_what_a_runner_killed_by_kill_9_left(tmp_path: Path, tag: str) -> None:
     config = write_project(tmp_path)
     env = {**os.environ, "GITHUB_TOKEN": OS_TOKEN, TAG_ENV: tag,

@@ -164,3 +164,14 @@ def test_determinism_follows_the_flag(
     first, second = answers(start_stub(*flags, env=env)), answers(start_stub(*flags, env=env))
     # 40 questions at accuracy 0.5: two independent seeds agree everywhere with p = 2^-40.
     assert (first == second) is deterministic
+
+
+def test_slow_after_answers_the_first_requests_on_time(start_stub: StartStub) -> None:
+    """slow_after=2: two requests (as the launcher's smoke request) answered at once, the
+    third held for slow_answer's 30 s (the client gives up after 1 s)."""
+    stub = start_stub(env={"SGLANG_CI_STUB_FAULTS": "slow_answer=30,slow_after=2"})
+    body = {"text": "Say something", "sampling_params": {"max_new_tokens": 4}}
+    for _ in range(2):  # 30 s late would be past this timeout
+        assert requests.post(stub.url + "/generate", json=body, timeout=20).status_code == 200
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(stub.url + "/generate", json=body, timeout=1)
