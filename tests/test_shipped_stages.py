@@ -39,9 +39,11 @@ from sglang_ci.plan.github_matrix import plan_stage
 from sglang_ci.plan.policy import resolve
 from sglang_ci.plan.workflow_file import WORKFLOW_PATH, current_pins, render_workflow
 from tests.config.test_ci_semantics import sglang_size
+from tests.config.test_renamed_flags import SPELLINGS
 from tests.conftest import ROOT
 from tests.plan.test_ci_plan import write_result
 from tests.plan.test_report_workflow_input import report, workflow_needs
+from tests.plan.test_seed_pd import flags
 from tests.shipped_expectations import (
     COMPARATORS,
     DECODE_ARGS,
@@ -224,17 +226,6 @@ def test_plan_shows_the_seed_commands(
 # ================================================================== the PD seed
 
 
-def pd_flags(argv: list[str]) -> dict[str, str | None]:
-    """``--flag value`` / ``--flag`` pairs; a flag given twice is a bug in itself."""
-    parsed: dict[str, str | None] = {}
-    for index, token in enumerate(argv):
-        if token.startswith("--"):
-            assert token not in parsed, f"{token} given twice"
-            following = argv[index + 1] if index + 1 < len(argv) else "--"
-            parsed[token] = None if following.startswith("--") else following
-    return parsed
-
-
 @pytest.mark.parametrize(("role", "expected"), [("prefill", PREFILL_ARGS), ("decode", DECODE_ARGS)])
 def test_pd_server_command_is_the_fixtures(
     shipped: Config, role: str, expected: dict[str, str]
@@ -244,7 +235,7 @@ def test_pd_server_command_is_the_fixtures(
     devices = ib_device({"SGLANG_CI_IB_DEVICE": "mlx5_0,mlx5_4"})
     argv = server_command("python3", "sglang", job.deployment, server, "PORT", "BOOTSTRAP", devices)
     assert argv[:5] == ["python3", "-m", "sglang.launch_server", "--model-path", PD_MODEL]
-    assert pd_flags(argv[5:]) == expected
+    assert flags(argv[5:]) == expected
     assert argv[-4:] == ["--host", "127.0.0.1", "--port", "PORT"]
 
 
@@ -394,12 +385,7 @@ def test_list_and_plan_name_sglangs_suite(capsys: pytest.CaptureFixture[str]) ->
 # ================================================================== renamed flags
 
 
-@pytest.mark.parametrize(
-    ("release", "spelling"),
-    [("0.5.12", "cuda-graph-max-bs"), ("0.5.13.post1", "cuda-graph-max-bs"),
-     ("0.5.14", "cuda-graph-max-bs-decode"), ("0.5.23", "cuda-graph-max-bs-decode"),
-     ("0.5.24.dev3+g1a2b3c", "cuda-graph-max-bs-decode")],
-)  # fmt: skip
+@pytest.mark.parametrize(("release", "spelling"), SPELLINGS)
 def test_each_release_gets_its_own_spelling_of_the_shipped_rename(
     release: str, spelling: str
 ) -> None:

@@ -52,12 +52,15 @@ def argv(config: Config, job_id: str) -> list[str]:
     return server_command("python", "sglang", job.deployment, server, 30000)
 
 
-@pytest.mark.parametrize(
-    ("release", "spelling"),
-    [("0.5.12", "cuda-graph-max-bs"), ("0.5.13.post1", "cuda-graph-max-bs"),
-     ("0.5.14", "cuda-graph-max-bs-decode"), ("0.5.23", "cuda-graph-max-bs-decode"),
-     ("0.5.24.dev3+g1a2b3c", "cuda-graph-max-bs-decode")],
-)  # fmt: skip
+# cuda-graph-max-bs became cuda-graph-max-bs-decode in 0.5.14: the spelling per release.
+SPELLINGS = [
+    ("0.5.12", "cuda-graph-max-bs"), ("0.5.13.post1", "cuda-graph-max-bs"),
+    ("0.5.14", "cuda-graph-max-bs-decode"), ("0.5.23", "cuda-graph-max-bs-decode"),
+    ("0.5.24.dev3+g1a2b3c", "cuda-graph-max-bs-decode"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("release", "spelling"), SPELLINGS)
 def test_each_release_gets_its_own_spelling_of_the_rename(
     renamed: Callable[[str | None], Config], release: str, spelling: str
 ) -> None:
