@@ -330,7 +330,8 @@ def install_once(session: nox.Session, root: Path, router: str, name: str,
     # Written as an install step, which nox skips exactly when it skips pip (`nox -R` on a
     # reused venv): a venv pip did not update is not known to match, so it gets no marker.
     marker = Path(str(session.virtualenv.location)) / marker_name
-    session.run_install(python, "-I", "-c", WRITE_MARKER, str(marker), stamp, silent=True)
+    session.run_install(python, "-I", "-c", WRITE_MARKER, str(marker), stamp, silent=True,
+                        log=False)  # fmt: skip
 
 
 def register_demo_session(config: Config, root: Path, router: str) -> None:
