@@ -192,6 +192,26 @@ def start_stub(tmp_path: Path) -> Iterator[StartStub]:
     lease.release()
 
 
+# The suite of the tests' small hand-written projects: GSM8K against the job's threshold.
+QUICK_SUITE = """from sglang_ci.run.suite_plugin import SuiteContext
+
+
+def test_gsm8k(ctx: SuiteContext) -> None:
+    ctx.check("gsm8k", ctx.run_eval("gsm8k").score)
+"""
+
+
+def write_quick_project(folder: Path, config: str) -> Path:
+    """``config`` as folder/stages.toml, with suites/test_quick.py (QUICK_SUITE) beside it;
+    the path of the stages.toml."""
+    suites = folder / "suites"
+    suites.mkdir(parents=True)
+    (suites / "test_quick.py").write_text(QUICK_SUITE)
+    (suites / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
+    (folder / "stages.toml").write_text(config)
+    return folder / "stages.toml"
+
+
 def write_sglang_checkout(root: Path, files: dict[str, str], run_suite: str) -> Path:
     """An SGLang checkout as run_suite.py sees one: test/run_suite.py with its suite lists
     and ``files`` (path under test/registered/ -> source)."""

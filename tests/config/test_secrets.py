@@ -16,7 +16,7 @@ from sglang_ci.config.secrets import (
     redacted,
     redacted_argv,
 )
-from tests.conftest import TAG_ENV, run_python, tagged_processes
+from tests.conftest import TAG_ENV, run_python, tagged_processes, write_quick_project
 from tests.results.test_junit import check_schema
 from tests.run.test_run_pipeline import launched, run_limit_reached_when
 
@@ -72,15 +72,6 @@ thresholds = {{ gsm8k = 0.5 }}
 est-time = 10
 """
 
-SUITE = """
-from sglang_ci.run.suite_plugin import SuiteContext
-
-
-def test_gsm8k(ctx: SuiteContext) -> None:
-    outcome = ctx.run_eval("gsm8k")
-    ctx.check("gsm8k", outcome.score)
-"""
-
 
 def test_environment_repr_shows_no_value() -> None:
     env = Environment({"HF_TOKEN": "hf_abcdef", "PATH": "/bin"})
@@ -102,10 +93,7 @@ def test_redaction_of_settings_and_command_lines() -> None:
 @pytest.mark.real_process
 @pytest.mark.long
 def test_planted_secrets_never_leave_the_run(tmp_path: Path, tag: str) -> None:
-    (tmp_path / "stages.toml").write_text(CONFIG)
-    (tmp_path / "suites").mkdir()
-    (tmp_path / "suites" / "test_quick.py").write_text(SUITE)
-    (tmp_path / "suites" / "pytest.ini").write_text("[pytest]\n")
+    write_quick_project(tmp_path, CONFIG)
     results = tmp_path / "results"
     summary = tmp_path / "summary.md"
     # The limit is long; the slow job reaches it once its server is up (the test sends the

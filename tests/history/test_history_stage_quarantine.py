@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_python, tagged_processes
-from tests.run.test_run_pipeline import SUITE, env_for, result_of
+from tests.conftest import run_python, tagged_processes, write_quick_project
+from tests.run.test_run_pipeline import env_for, result_of
 
 CONFIG = """
 [models.weak]
@@ -58,10 +58,7 @@ def stage_run(tmp_path: Path, tag: str) -> tuple[int, str]:
 @pytest.mark.real_process
 @pytest.mark.long
 def test_a_quarantined_failure_neither_fails_nor_stops_the_stage(tmp_path: Path, tag: str) -> None:
-    (tmp_path / "stages.toml").write_text(CONFIG)
-    (tmp_path / "suites").mkdir()
-    (tmp_path / "suites" / "test_quick.py").write_text(SUITE)
-    (tmp_path / "suites" / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
+    write_quick_project(tmp_path, CONFIG)
     expires = datetime.date.today() + datetime.timedelta(days=7)
     (tmp_path / "quarantine.toml").write_text(
         '[[quarantine]]\njob = "quick(model=\'weak\')"\nreason = "answers at random"\n'

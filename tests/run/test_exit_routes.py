@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from sglang_ci.results.result_file import job_dir_name
-from tests.conftest import ROOT, TAG_ENV, run_python, tagged_processes
+from tests.conftest import ROOT, TAG_ENV, run_python, tagged_processes, write_quick_project
 
 pytestmark = pytest.mark.real_process
 
@@ -68,22 +68,10 @@ thresholds = { gsm8k = 0.5 }
 est-time = 10
 """
 
-SUITE = """
-from sglang_ci.run.suite_plugin import SuiteContext
-
-
-def test_gsm8k(ctx: SuiteContext) -> None:
-    ctx.check("gsm8k", ctx.run_eval("gsm8k").score)
-"""
-
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "stages.toml").write_text(CONFIG)
-    (tmp_path / "suites").mkdir()
-    (tmp_path / "suites" / "test_quick.py").write_text(SUITE)
-    (tmp_path / "suites" / "pytest.ini").write_text("[pytest]\n")
-    return tmp_path / "stages.toml"
+    return write_quick_project(tmp_path, CONFIG)
 
 
 def env_for(tmp_path: Path, tag: str) -> dict[str, str]:

@@ -24,7 +24,7 @@ from sglang_ci.outcome.kinds import FailureKind
 from sglang_ci.outcome.verdict import Status, Verdict
 from sglang_ci.results.result_file import JobResult, job_dir_name
 from sglang_ci.run.verdict_rules import after_teardown
-from tests.conftest import ROOT, TAG_ENV, run_python, tagged_processes
+from tests.conftest import ROOT, TAG_ENV, run_python, tagged_processes, write_quick_project
 
 CONFIG = """
 [models.slow]
@@ -97,25 +97,11 @@ thresholds = { gsm8k = 0.5 }
 est-time = 10
 """
 
-SUITE = """
-from sglang_ci.run.suite_plugin import SuiteContext
-
-
-def test_gsm8k(ctx: SuiteContext) -> None:
-    outcome = ctx.run_eval("gsm8k")
-    ctx.check("gsm8k", outcome.score)
-"""
-
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A stages.toml with its own suites/ folder beside it."""
-    (tmp_path / "stages.toml").write_text(CONFIG)
-    suites = tmp_path / "suites"
-    suites.mkdir()
-    (suites / "test_quick.py").write_text(SUITE)
-    (suites / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
-    return tmp_path / "stages.toml"
+    return write_quick_project(tmp_path, CONFIG)
 
 
 def result_of(results: Path, job: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import pytest
 from sglang_ci.config.secrets import Scrubber, hide_secret_assignments, redacted
 from sglang_ci.config.sglang_ports import plain_server_ports
 from sglang_ci.launch.ports import PortLease
-from tests.conftest import ROOT, TAG_ENV, run_python, tagged_processes
+from tests.conftest import ROOT, TAG_ENV, run_python, tagged_processes, write_quick_project
 from tests.run.test_run_file import file_env, make_checkout, run_file_argv
 
 API_KEY = "sk-PLANTEDapikey"
@@ -74,21 +74,9 @@ thresholds = {{ gsm8k = 0.5 }}
 est-time = 10
 """
 
-SUITE = """
-from sglang_ci.run.suite_plugin import SuiteContext
-
-
-def test_gsm8k(ctx: SuiteContext) -> None:
-    ctx.check("gsm8k", ctx.run_eval("gsm8k").score)
-"""
-
 
 def write_project(tmp_path: Path) -> Path:
-    (tmp_path / "stages.toml").write_text(CONFIG)
-    (tmp_path / "suites").mkdir()
-    (tmp_path / "suites" / "test_quick.py").write_text(SUITE)
-    (tmp_path / "suites" / "pytest.ini").write_text("[pytest]\n")
-    return tmp_path / "stages.toml"
+    return write_quick_project(tmp_path, CONFIG)
 
 
 def leaks(folder: Path, *outputs: str) -> list[str]:
