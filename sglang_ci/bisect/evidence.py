@@ -19,7 +19,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sglang_ci.history.paired import compare, mcnemar_exact
+from sglang_ci.history import paired
+from sglang_ci.history.paired import mcnemar_exact
 
 Correct = Mapping[int, bool]
 
@@ -60,8 +61,9 @@ def bounds(error: float) -> tuple[float, float]:
 def discordant(reference: Sequence[Correct], runs: Sequence[Correct]) -> tuple[int, int]:
     """Questions lost and gained by ``runs`` against ``reference``, run j paired with
     reference run j (cycling when the reference has fewer runs)."""
-    pairs = [compare(reference[number % len(reference)], run) for number, run in enumerate(runs)]
-    return sum(p.lost for p in pairs), sum(p.gained for p in pairs)
+    pairs = [paired.discordant(reference[number % len(reference)], run)
+             for number, run in enumerate(runs)]  # fmt: skip
+    return sum(lost for lost, _ in pairs), sum(gained for _, gained in pairs)
 
 
 def bad_rate(good: Sequence[Correct], bad: Sequence[Correct]) -> float:

@@ -38,9 +38,15 @@ def mcnemar_exact(lost: int, gained: int) -> float:
     return min(1.0, 2 * tail / (1 << n))
 
 
-def compare(reference: Mapping[int, bool], current: Mapping[int, bool]) -> Paired:
-    """``current`` against ``reference`` on the questions both answered."""
+def discordant(reference: Mapping[int, bool], current: Mapping[int, bool]) -> tuple[int, int]:
+    """Questions both answered that ``current`` lost and gained against ``reference``."""
     shared = reference.keys() & current.keys()
     lost = sum(reference[q] and not current[q] for q in shared)
-    gained = sum(current[q] and not reference[q] for q in shared)
-    return Paired(len(shared), lost, gained, mcnemar_exact(lost, gained))
+    return lost, sum(current[q] and not reference[q] for q in shared)
+
+
+def compare(reference: Mapping[int, bool], current: Mapping[int, bool]) -> Paired:
+    """``current`` against ``reference`` on the questions both answered."""
+    lost, gained = discordant(reference, current)
+    shared = len(reference.keys() & current.keys())
+    return Paired(shared, lost, gained, mcnemar_exact(lost, gained))
